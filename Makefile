@@ -1,0 +1,37 @@
+# Quick start: `make run` then `make test`. Both create .venv if it is missing.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+# CPU build of torch (the machine's wheel); a GPU user sets TORCH_SPEC, e.g.
+#   make install TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"
+TORCH_SPEC ?= torch==2.13.0
+DATA    ?=
+ARGS    ?=
+
+.PHONY: install install-dev run test bench report clean
+
+$(BIN)/voxprint: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.dev: $(BIN)/voxprint
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/voxprint
+install-dev: $(VENV)/.dev
+
+run: install
+	$(BIN)/voxprint run $(if $(DATA),--data $(DATA)) $(ARGS)
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/grid.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

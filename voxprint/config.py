@@ -1,0 +1,245 @@
+"""Dataclass configs, loaded from YAML with unknown keys rejected.
+
+One `Config` describes a whole run: data, features, augmentation, model, training,
+evaluation and the grid. The resolved config is written into every run folder so
+that inference rebuilds the exact model from the folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    path: str = "fsdd"  # dataset name (fsdd), a folder, or a CSV manifest
+    sample_rate: int | None = None  # None: the dataset's own (most common) rate
+    clip_seconds: float = 1.0  # training crop and inference window length
+    split: str = "auto"  # auto | official | block | random | manifest
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    block_size: int = 20  # clips per contiguous block in the block split
+    min_clips: int = 5  # speakers with fewer usable clips are skipped
+    max_per_speaker: int | None = None  # cap clips per speaker (quick runs, tests)
+    speakers: list[str] | None = None  # keep only these speakers
+
+
+@dataclass
+class FeatureConfig:
+    name: str = "mfcc"  # mfcc | mel | lpc
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None  # None: next power of two >= the window
+    n_mels: int = 40
+    fmin: float = 0.0
+    fmax: float | None = None
+    top_db: float | None = 80.0  # dynamic-range floor of the dB scale, as librosa
+    n_mfcc: int = 20
+    deltas: bool = False  # append delta and delta-delta
+    lpc_order: int = 16
+    lpcc: bool = False  # LPC cepstral coefficients instead of raw LPC
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = True
+    prob: float = 0.8  # chance that a training example gets noise
+    snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # uniform range
+    # "white", "pink", or noise files/folders. Relative paths are tried against the
+    # working directory, then the data home. "auto" = the dataset's own noise folder.
+    noise: list[str] = field(default_factory=lambda: ["white", "pink", "auto"])
+    # Leading fraction of every noise file that training may draw from; the rest is
+    # reserved for robustness evaluation, so the two never share noise.
+    train_fraction: float = 0.8
+    specaugment: bool = True  # time and frequency masking of training features
+
+
+@dataclass
+class ModelConfig:
+    name: str = "cnn"  # cnn | lstm | crnn (see voxprint/models/)
+    embed_dim: int = 128
+    dropout: float = 0.1
+    head: str = "softmax"  # softmax | aam (additive angular margin)
+    aam_margin: float = 0.2
+    aam_scale: float = 30.0
+    options: dict = field(default_factory=dict)  # model-specific, checked by the model
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 40
+    min_epochs: int = 3
+    patience: int = 6  # epochs without val-loss improvement before stopping
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    num_workers: int = 0
+    accelerator: str = "auto"
+    devices: str = "auto"
+    precision: str = "32-true"
+    progress: bool = True
+    threads: int | None = None  # torch threads; None leaves torch's default
+
+
+@dataclass
+class EvalConfig:
+    robustness: bool = True
+    snr_db: list[float] = field(default_factory=lambda: [20.0, 10.0, 5.0, 0.0])
+    noise: list[str] = field(default_factory=lambda: ["white", "pink", "auto"])
+    verification: bool = True  # open-set / verification study when speakers allow
+    latency_runs: int = 100
+
+
+@dataclass
+class GridConfig:
+    models: list[str] = field(default_factory=lambda: ["cnn", "lstm", "crnn"])
+    features: list[str] = field(default_factory=lambda: ["mfcc", "mel", "lpc"])
+    seeds: int = 1
+    heads: list[str] = field(default_factory=lambda: ["softmax"])  # add "aam" to compare heads
+    augment: list[bool] = field(default_factory=lambda: [True])  # [true, false]: side by side
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _coerce(value, tp, where: str):
+    """Check `value` against the annotation `tp`, converting ints to floats etc."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp) or (object,)
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls, data, where: str = "config"):
+    """Build dataclass `cls` from a mapping; unknown keys are an error listing valid ones."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {', '.join(repr(u) for u in unknown)}; "
+            f"valid keys: {', '.join(names)}"
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def load(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (a path, or the name of a shipped one) and apply `a.b=value` overrides."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
+            p = CONFIG_DIR / f"{path}.yaml"
+        if not p.exists():
+            shipped = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
+            raise ConfigError(f"{path}: no such config file (shipped configs: {shipped})")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        where = str(p)
+    else:
+        where = "config"
+    for item in overrides or []:
+        apply_override(data, item)
+    return from_dict(Config, data, where)
+
+
+def apply_override(data: dict, item: str) -> None:
+    """Set `section.key=value` in a nested dict; the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected section.key=value")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def replace(cfg, **changes):
+    return dataclasses.replace(cfg, **changes)
+
+
+def save(cfg: Config, path: Path) -> None:
+    from .io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def load_resolved(path: Path) -> Config:
+    """Load a config written by `save` (a run folder's config.yaml)."""
+    return from_dict(Config, yaml.safe_load(Path(path).read_text()), str(path))

@@ -1,0 +1,310 @@
+"""Datasets: discover recordings in a layout, label them, split them, load them.
+
+Layouts
+  speaker folders   ROOT/<speaker>/*.wav (also ROOT/audio/<speaker>/ with a sibling ROOT/noise/)
+  FSDD names        ROOT/{digit}_{speaker}_{index}.wav (or ROOT/recordings/...)
+  CSV manifest      path,speaker[,split]  (paths relative to the CSV)
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import audio
+from .config import DataConfig
+from .errors import AudioError, DataError
+
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+NOISE_FOLDERS = {"noise", "_background_noise_", "background_noise"}
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Item:
+    path: str
+    speaker: str
+    split: str | None = None  # preset split (FSDD official, manifest column)
+    order: int | None = None  # clip number, for the contiguous-block split
+
+
+@dataclass
+class Dataset:
+    name: str
+    root: Path
+    layout: str  # folders | fsdd | manifest
+    items: list[Item]
+    noise_dir: Path | None = None
+
+    @property
+    def speakers(self) -> list[str]:
+        # Sorted, never filesystem order: the label map must not depend on os.listdir.
+        return sorted({it.speaker for it in self.items})
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass
+class Loaded:
+    """Audio of one split, in memory: waves[i] is the clip of items[i]."""
+
+    items: list[Item]
+    waves: list[np.ndarray]
+    labels: np.ndarray
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in audio.AUDIO_EXTENSIONS)
+
+
+def _clip_number(stem: str) -> int | None:
+    return int(stem) if stem.isdigit() else None
+
+
+def discover(spec: str | Path) -> Dataset:
+    """Find the recordings named by `spec`: "fsdd", a folder, or a CSV manifest."""
+    from .download import data_home, ensure_fsdd
+
+    spec = str(spec)
+    if spec == "fsdd":
+        return _fsdd(ensure_fsdd(), "fsdd")
+    path = Path(spec).expanduser()
+    if not path.exists() and (data_home() / spec).exists():
+        path = data_home() / spec  # a dataset name inside the data home
+    if not path.exists():
+        raise DataError(f"{spec}: no such dataset folder or manifest")
+    if path.is_file():
+        if path.suffix.lower() != ".csv":
+            raise DataError(f"{path}: expected a folder of recordings or a .csv manifest")
+        return _manifest(path)
+    if (path / "recordings").is_dir() and any(FSDD_NAME.match(p.name) for p in (path / "recordings").iterdir()):
+        return _fsdd(path / "recordings", path.name)
+    files = [p for p in path.iterdir() if p.is_file()]
+    if files and sum(bool(FSDD_NAME.match(p.name)) for p in files) > len(files) / 2:
+        return _fsdd(path, path.name)
+    noise_dir = None
+    if (path / "audio").is_dir():  # Kaggle/Keras layout: audio/<speaker>/ beside noise/
+        noise_dir = path / "noise" if (path / "noise").is_dir() else None
+        root = path / "audio"
+    else:
+        root = path
+    return _folders(root, path.name, noise_dir)
+
+
+def _fsdd(folder: Path, name: str) -> Dataset:
+    items = []
+    for p in sorted(folder.glob("*.wav")):
+        m = FSDD_NAME.match(p.name)
+        if m:
+            idx = int(m.group(3))
+            # Official split: recordings 0-4 of every digit and speaker are the test set.
+            items.append(Item(str(p), m.group(2), "test" if idx <= 4 else "train", None))
+    if not items:
+        raise DataError(f"{folder}: no FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav)")
+    return Dataset(name, folder, "fsdd", items)
+
+
+def _folders(root: Path, name: str, noise_dir: Path | None) -> Dataset:
+    items = []
+    for d in sorted(root.iterdir()):
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        if d.name.lower() in NOISE_FOLDERS:
+            noise_dir = noise_dir or d
+            continue
+        for p in _audio_files(d):
+            items.append(Item(str(p), d.name, None, _clip_number(p.stem)))
+    if not items:
+        raise DataError(f"{root}: no speaker folders with audio files (expected {root}/<speaker>/*.wav)")
+    return Dataset(name, root, "folders", items, noise_dir)
+
+
+def _manifest(path: Path) -> Dataset:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"path", "speaker"} <= set(rows[0]):
+        raise DataError(f"{path}: a manifest needs a header with columns path,speaker[,split]")
+    items = []
+    for i, r in enumerate(rows, start=2):
+        split = (r.get("split") or "").strip().lower() or None
+        if split is not None and split not in SPLITS:
+            raise DataError(f"{path}:{i}: split must be one of {', '.join(SPLITS)}, got {split!r}")
+        p = Path(r["path"])
+        p = p if p.is_absolute() else path.parent / p
+        items.append(Item(str(p), r["speaker"].strip(), split, _clip_number(p.stem)))
+    return Dataset(path.stem, path.parent, "manifest", items)
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+def split_mode(ds: Dataset, cfg: DataConfig) -> str:
+    if cfg.split != "auto":
+        return cfg.split
+    if ds.layout == "fsdd":
+        return "official"
+    if ds.layout == "manifest" and any(it.split for it in ds.items):
+        return "manifest"
+    # Numbered clips (0.wav, 1.wav, ...) are consecutive slices of long recordings:
+    # neighbours overlap, so a per-clip random split would leak.
+    if all(it.order is not None for it in ds.items):
+        return "block"
+    return "random"
+
+
+def assign_splits(items: list[Item], mode: str, cfg: DataConfig, seed: int) -> dict[str, str]:
+    """Map each item's path to train/val/test. Items missing from the map are dropped (block guards)."""
+    rng = np.random.default_rng(seed)
+    by_speaker: dict[str, list[Item]] = defaultdict(list)
+    for it in items:
+        by_speaker[it.speaker].append(it)
+    out: dict[str, str] = {}
+    for spk in sorted(by_speaker):
+        group = by_speaker[spk]
+        if mode in ("official", "manifest"):
+            preset = [it for it in group if it.split]
+            missing = [it.path for it in group if not it.split]
+            if missing:
+                raise DataError(f"{missing[0]}: no split given (the manifest's split column must be filled for every row)")
+            for it in preset:
+                out[it.path] = it.split
+            if not any(it.split == "val" for it in preset):  # carve val out of train
+                train = [it for it in preset if it.split == "train"]
+                n_val = max(1, round(len(train) * cfg.val_fraction))
+                for k in rng.permutation(len(train))[:n_val]:
+                    out[train[k].path] = "val"
+        elif mode == "block":
+            out.update(_block_split(group, cfg, rng))
+        elif mode == "random":
+            n = len(group)
+            perm = rng.permutation(n)
+            n_test = max(1, round(n * cfg.test_fraction))
+            n_val = max(1, round(n * cfg.val_fraction))
+            for rank, k in enumerate(perm):
+                out[group[k].path] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+        else:
+            raise DataError(f"unknown split {mode!r}; valid: auto, official, block, random, manifest")
+    return out
+
+
+def _block_split(group: list[Item], cfg: DataConfig, rng) -> dict[str, str]:
+    """Contiguous blocks of clip numbers go whole to one split; one clip at each
+    boundary between different splits is dropped so overlapping neighbours never
+    straddle two splits."""
+    group = sorted(group, key=lambda it: it.order)
+    blocks = [group[i : i + cfg.block_size] for i in range(0, len(group), cfg.block_size)]
+    nb = len(blocks)
+    n_test = max(1, round(nb * cfg.test_fraction))
+    n_val = max(1, round(nb * cfg.val_fraction))
+    if nb < 3:
+        raise DataError(f"speaker '{group[0].speaker}': {len(group)} clips make {nb} block(s) of {cfg.block_size}; need 3")
+    perm = rng.permutation(nb)
+    names = ["test"] * n_test + ["val"] * n_val + ["train"] * (nb - n_test - n_val)
+    block_split = {int(b): names[r] for r, b in enumerate(perm)}
+    out = {}
+    prev = None
+    for b, block in enumerate(blocks):
+        s = block_split[b]
+        for j, it in enumerate(block):
+            if j == 0 and prev is not None and prev != s:
+                continue  # guard clip
+            out[it.path] = s
+        prev = s
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int) -> tuple[dict[str, Loaded], list[str], list[Skipped]]:
+    """Load every usable clip, drop speakers with too few, and split.
+
+    Returns ({train,val,test: Loaded}, sorted labels, skipped files). Each bad file is
+    reported on one line and listed in `skipped`; the rest of the data is used.
+    """
+    items = ds.items
+    if cfg.speakers:
+        unknown = sorted(set(cfg.speakers) - set(ds.speakers))
+        if unknown:
+            raise DataError(f"{ds.root}: no speaker {', '.join(unknown)} (speakers: {', '.join(ds.speakers)})")
+        items = [it for it in items if it.speaker in set(cfg.speakers)]
+    if cfg.max_per_speaker:
+        items = _cap(items, cfg.max_per_speaker, ds)
+    skipped: list[Skipped] = []
+    waves: dict[str, np.ndarray] = {}
+    for it in items:
+        try:
+            waves[it.path], _ = audio.load(it.path, sample_rate)
+        except AudioError as e:
+            say(f"skip: {e}")
+            skipped.append(Skipped(it.path, e.reason))
+    items = [it for it in items if it.path in waves]
+    counts = Counter(it.speaker for it in items)
+    too_few = sorted(s for s, c in counts.items() if c < cfg.min_clips)
+    for s in too_few:
+        say(f"skip: speaker '{s}': only {counts[s]} usable clip(s), need {cfg.min_clips} to split")
+        skipped.append(Skipped(f"<speaker {s}>", f"only {counts[s]} usable clips (min_clips={cfg.min_clips})"))
+    items = [it for it in items if it.speaker not in too_few]
+    labels = sorted({it.speaker for it in items})
+    if len(labels) < 2:
+        raise DataError(f"{ds.root}: need at least 2 speakers with {cfg.min_clips}+ usable clips, found {len(labels)}")
+    assignment = assign_splits(items, split_mode(ds, cfg), cfg, seed)
+    index = {s: i for i, s in enumerate(labels)}
+    parts = {}
+    for split in SPLITS:
+        its = [it for it in items if assignment.get(it.path) == split]
+        parts[split] = Loaded(its, [waves[it.path] for it in its], np.array([index[it.speaker] for it in its], dtype=np.int64))
+    for split in SPLITS:
+        missing = sorted(set(labels) - {it.speaker for it in parts[split].items})
+        if missing and split != "test":
+            raise DataError(f"{ds.root}: speaker(s) {', '.join(missing)} have no {split} clips; add clips or lower min_clips")
+    return parts, labels, skipped
+
+
+def _cap(items: list[Item], cap: int, ds: Dataset) -> list[Item]:
+    """Keep at most `cap` clips per speaker, spread over the speaker's clips and preset splits."""
+    by: dict[tuple, list[Item]] = defaultdict(list)
+    for it in items:
+        by[(it.speaker, it.split)].append(it)
+    out = []
+    per_speaker = Counter(it.speaker for it in items)
+    for (spk, split), group in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        share = max(1, round(cap * len(group) / per_speaker[spk]))
+        if all(it.order is not None for it in group):
+            # consecutive slices: keep a contiguous run so the block split stays leak-free
+            chosen = sorted(group, key=lambda it: it.order)[:share]
+        else:
+            chosen = group[:: max(1, len(group) // share)][:share]
+        out.extend(chosen)
+    return out
+
+
+def dataset_rate(ds: Dataset) -> int:
+    """The most common sample rate among the first files (the dataset's own rate)."""
+    rates = Counter()
+    for it in ds.items[:: max(1, len(ds.items) // 20)][:20]:
+        try:
+            rates[audio.native_rate(it.path)] += 1
+        except Exception:
+            continue
+    if not rates:
+        raise DataError(f"{ds.root}: could not read the sample rate of any file")
+    return rates.most_common(1)[0][0]

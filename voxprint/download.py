@@ -1,0 +1,267 @@
+"""The default dataset (Free Spoken Digit Dataset): where it lives and how it gets there.
+
+On first use FSDD is downloaded into the data home (``$VOXPRINT_DATA``, else
+``$XDG_CACHE_HOME/voxprint``, else ``~/.cache/voxprint``), extracted safely, verified
+against a known digest and moved into place atomically. Later runs find the
+recordings on disk and touch neither the network nor the digest.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path, PurePosixPath
+
+from .errors import DataError
+
+ENV_VAR = "VOXPRINT_DATA"
+
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
+# recordings_digest() of the 3000 recordings of FSDD release v1.0.10. It is a digest of the
+# recordings rather than of the archive, because it does not depend on how the archive is
+# compressed (GitHub regenerates tag tarballs, and their bytes have changed before).
+FSDD_DIGEST = "8dac6ce326e419e9fcfadedf2e4a67d6c08a40968c34bb8fa2b4e27d74753d5a"
+
+TIMEOUT_S = 30.0  # per socket operation (connect, each read)
+_CHUNK = 1 << 20
+_MARKER = ".verified"
+
+
+def data_home() -> Path:
+    """$VOXPRINT_DATA if set, else $XDG_CACHE_HOME/voxprint, else ~/.cache/voxprint (not created)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "voxprint"
+    return Path.home() / ".cache" / "voxprint"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def recordings_digest(folder: Path) -> str:
+    """sha256 over the *.wav files of ``folder``, sorted by name.
+
+    Each file contributes the line ``"<file name>\\t<sha256 hex of its bytes>\\n"`` (UTF-8);
+    the digest is the sha256 hex of the concatenation. Other files are ignored.
+    """
+    h = hashlib.sha256()
+    files = sorted((p for p in Path(folder).glob("*.wav") if p.is_file()), key=lambda p: p.name)
+    for p in files:
+        h.update(f"{p.name}\t{_file_sha256(p)}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
+def _has_wavs(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() for p in folder.glob("*.wav"))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _network_reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            return f"timed out after {TIMEOUT_S:g} s"
+        return _one_line(reason) or type(reason).__name__
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {TIMEOUT_S:g} s"
+    return _one_line(exc) or type(exc).__name__
+
+
+def _offline_error(target: Path, url: str, exc: BaseException) -> DataError:
+    return DataError(
+        _one_line(
+            f"FSDD is not in {target} and could not be downloaded from {url} ({_network_reason(exc)}). "
+            f"Download it on a machine with internet, or put the recordings (0_george_0.wav ...) "
+            f"in {target}, or set {ENV_VAR}."
+        )
+    )
+
+
+class _Progress:
+    """A single self-overwriting line on stderr, redrawn at most a few times a second."""
+
+    def __init__(self, url: str, total: int | None, quiet: bool):
+        self.total, self.quiet, self.last, self.done = total, quiet, 0.0, 0
+        self.open_line = False  # a progress line without its newline is on the terminal
+        if not quiet:
+            print(f"Downloading FSDD from {url}", file=sys.stderr, flush=True)
+
+    def update(self, n: int, final: bool = False) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.quiet or (not final and now - self.last < 0.25):
+            return
+        self.last = now
+        mb = self.done / 1e6
+        if self.total:
+            line = f"  {mb:.1f} / {self.total / 1e6:.1f} MB ({100 * self.done / self.total:.0f}%)"
+        else:
+            line = f"  {mb:.1f} MB"
+        print("\r" + line, end="\n" if final else "", file=sys.stderr, flush=True)
+        self.open_line = not final
+
+    def abort(self) -> None:
+        if self.open_line:
+            print(file=sys.stderr, flush=True)
+            self.open_line = False
+
+
+def _download(url: str, dest: Path, target: Path, quiet: bool) -> None:
+    """Stream ``url`` into ``dest``; any network failure becomes one-line DataError."""
+    network_errors = (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError)
+    try:
+        resp = urllib.request.urlopen(url, timeout=TIMEOUT_S)
+    except network_errors as exc:
+        raise _offline_error(target, url, exc) from exc
+    except (ValueError, OSError) as exc:  # malformed URL, unreachable network, ...
+        raise _offline_error(target, url, exc) from exc
+    with resp, open(dest, "wb") as out:
+        length = resp.headers.get("Content-Length")
+        progress = _Progress(url, int(length) if length and length.isdigit() else None, quiet)
+        while True:
+            try:
+                block = resp.read(_CHUNK)
+            except (network_errors + (OSError,)) as exc:
+                progress.abort()
+                raise _offline_error(target, url, exc) from exc
+            if not block:
+                break
+            try:
+                out.write(block)
+            except OSError as exc:  # disk full, permissions: not a network problem
+                progress.abort()
+                raise DataError(f"cannot write the FSDD download to {dest} ({_one_line(exc)})") from exc
+            progress.update(len(block))
+        progress.update(0, final=True)
+        if progress.total is not None and progress.done != progress.total:
+            raise _offline_error(
+                target, url, ConnectionError(f"got {progress.done} of {progress.total} bytes")
+            )
+
+
+def _extract_recordings(archive: Path, dest: Path, url: str) -> int:
+    """Copy the ``*/recordings/*.wav`` members of ``archive`` into ``dest``; returns their count.
+
+    The archive is rejected (DataError) if any member has an absolute path, a ``..`` component,
+    or is a link or a device; nothing is ever written outside ``dest``.
+    """
+    count = 0
+    try:
+        with tarfile.open(archive, "r|gz") as tar:
+            for m in tar:
+                name = m.name
+                parts = PurePosixPath(name).parts
+                if (
+                    name.startswith(("/", "\\"))
+                    or (len(name) > 1 and name[1] == ":")
+                    or ".." in parts
+                    or "\\" in name
+                ):
+                    raise DataError(f"FSDD archive from {url} has an unsafe member path {name!r}; rejected")
+                if m.issym() or m.islnk():
+                    raise DataError(f"FSDD archive from {url} has a link member {name!r}; rejected")
+                if not (m.isfile() or m.isdir()):
+                    raise DataError(f"FSDD archive from {url} has a special-file member {name!r}; rejected")
+                if not (
+                    m.isfile()
+                    and len(parts) == 3
+                    and parts[1] == "recordings"
+                    and parts[2].endswith(".wav")
+                    and not parts[2].startswith(".")
+                ):
+                    continue  # README, notebooks, other folders: not needed
+                src = tar.extractfile(m)
+                if src is None:
+                    continue
+                with src:
+                    try:
+                        out = open(dest / parts[2], "wb")
+                    except OSError as exc:
+                        raise DataError(f"cannot write FSDD into {dest} ({_one_line(exc)})") from exc
+                    with out:
+                        while block := src.read(_CHUNK):
+                            try:
+                                out.write(block)
+                            except OSError as exc:
+                                raise DataError(f"cannot write FSDD into {dest} ({_one_line(exc)})") from exc
+                count += 1
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"FSDD archive from {url} is not a valid tar.gz ({_one_line(exc)})") from exc
+    return count
+
+
+def ensure_fsdd(
+    home: Path | None = None, url: str = FSDD_URL, digest: str = FSDD_DIGEST, quiet: bool = False
+) -> Path:
+    """Return ``home/fsdd/recordings``, downloading and verifying FSDD first if it holds no *.wav."""
+    home = Path(home).expanduser() if home is not None else data_home()
+    target = home / "fsdd" / "recordings"
+    if _has_wavs(target):
+        return target  # present: no network, no digest recomputation
+    if target.exists():
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()
+        else:
+            raise DataError(
+                f"{target} exists but holds no .wav files; remove it, or put the FSDD recordings "
+                f"(0_george_0.wav ...) in it, or set {ENV_VAR}."
+            )
+
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the data home {home} ({_one_line(exc)}); set {ENV_VAR}") from exc
+    fd, tmp_name = tempfile.mkstemp(dir=home, prefix=".fsdd-", suffix=".tar.gz.part")
+    os.close(fd)
+    archive = Path(tmp_name)
+    staging = Path(tempfile.mkdtemp(dir=home, prefix=".fsdd-extract-"))
+    try:
+        _download(url, archive, target, quiet)
+        extracted = staging / "recordings"
+        extracted.mkdir()
+        n = _extract_recordings(archive, extracted, url)
+        archive.unlink(missing_ok=True)
+        if n == 0:
+            raise DataError(f"FSDD archive from {url} holds no */recordings/*.wav files")
+        got = recordings_digest(extracted)
+        if got != digest:
+            raise DataError(
+                f"FSDD from {url} failed verification: recordings digest expected {digest}, got {got}"
+            )
+        (extracted / _MARKER).write_text(digest + "\n")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(extracted, target)
+        except OSError:
+            if _has_wavs(target):  # another process finished first
+                return target
+            raise
+        if not quiet:
+            print(f"FSDD: {n} recordings verified in {target}", file=sys.stderr, flush=True)
+        return target
+    finally:
+        archive.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,27 @@
+"""ONNX export: named input `features` [batch, dim, frames] with dynamic batch and frames;
+outputs `logits` [batch, speakers] and `embedding` [batch, embed_dim]. Features are computed
+outside the graph (voxprint.features), the training-set normalisation is inside it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from .io import atomic_write_bytes
+
+
+def export_onnx(recognizer, path: str | Path, opset: int = 17) -> Path:
+    net, dim = recognizer.net.eval(), recognizer.features.dim
+    frames = recognizer.features.num_frames(recognizer.window)
+    # A batch > 1 example, or the LSTM's batch size would be frozen at 1.
+    example = torch.randn(2, dim, frames)
+    buf = io.BytesIO()
+    torch.onnx.export(
+        net, (example,), buf, input_names=["features"], output_names=["logits", "embedding"],
+        dynamic_axes={"features": {0: "batch", 2: "frames"}, "logits": {0: "batch"}, "embedding": {0: "batch"}},
+        opset_version=opset, dynamo=False,
+    )
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)

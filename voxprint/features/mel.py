@@ -1,0 +1,51 @@
+"""Log-Mel spectrogram, numerically the same as librosa's melspectrogram + power_to_db."""
+
+from __future__ import annotations
+
+import librosa
+import torch
+
+from .base import FeatureExtractor
+
+
+class LogMel(FeatureExtractor):
+    """Log-Mel power spectrogram in dB.
+
+    forward: [B, T] -> [B, n_mels, 1 + T // hop_length] (a 1-D [T] gives [n_mels, frames]).
+    Equals librosa.power_to_db(librosa.feature.melspectrogram(..., center=True,
+    pad_mode="constant"), ref=1.0, amin=1e-10, top_db=cfg.top_db), with the top_db floor
+    taken per example (each example's own maximum).
+    """
+
+    def __init__(self, cfg, sample_rate):
+        super().__init__(cfg, sample_rate)
+        fb = librosa.filters.mel(
+            sr=sample_rate, n_fft=self.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
+        )
+        self.register_buffer("mel_fb", torch.as_tensor(fb, dtype=torch.float32), persistent=False)
+
+    @property
+    def dim(self) -> int:
+        return self.cfg.n_mels
+
+    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(
+            wave,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.n_fft,  # self.window is already the centered, padded window
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()  # [B, F, frames]
+        mel = torch.matmul(self.mel_fb, power)  # [B, n_mels, frames]
+        db = 10.0 * torch.log10(mel.clamp_min(1e-10))
+        if self.cfg.top_db is not None:
+            floor = db.amax(dim=(-2, -1), keepdim=True) - self.cfg.top_db
+            db = torch.maximum(db, floor)
+        return db
+
+    def features(self, wave):
+        return self.log_mel(wave)

@@ -1,0 +1,269 @@
+"""Speaker profiles in SQLite.
+
+Each profile keeps the running SUM of L2-normalised embeddings (float64) and their count, so enrolling in
+several sittings gives exactly the same mean as enrolling everything at once. Every read-modify-write runs
+inside ``BEGIN IMMEDIATE`` (the write lock is taken before the read), so concurrent enrolments from several
+processes serialise instead of overwriting each other; WAL + busy_timeout make them wait rather than fail.
+An ``enrollments`` log row is written in the same transaction as the profile update, which lets anyone
+check afterwards that a profile's count matches what was actually committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VoxprintError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profiles (
+    name     TEXT PRIMARY KEY,
+    model_id TEXT NOT NULL,
+    dim      INTEGER NOT NULL CHECK (dim > 0),
+    sum      BLOB NOT NULL,          -- float64 little-endian, running sum of unit-norm embeddings
+    count    INTEGER NOT NULL CHECK (count > 0),
+    created  TEXT NOT NULL,
+    updated  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS enrollments (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    name  TEXT NOT NULL,
+    n     INTEGER NOT NULL,          -- embeddings added by this enrolment
+    at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS enrollments_name ON enrollments(name);
+"""
+
+
+@dataclass
+class Profile:
+    name: str
+    mean: np.ndarray  # L2-normalised mean of the L2-normalised embeddings
+    count: int
+    model_id: str
+    created: str  # ISO 8601, UTC
+    updated: str
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    # A zero sum can only come from embeddings that cancel out exactly; keep zeros rather than NaN.
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+
+
+class ProfileStore:
+    def __init__(self, db_path: str | Path, model_id: str):
+        if not isinstance(model_id, str) or not model_id:
+            raise VoxprintError("model_id must be a non-empty string")
+        self.db_path = Path(db_path)
+        self.model_id = model_id
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = None
+        try:
+            # isolation_level=None: we issue BEGIN ourselves, so the write lock is taken exactly when we say.
+            self._conn = sqlite3.connect(str(self.db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: each committed enrolment survives power loss too, not only a killed process.
+            self._conn.execute("PRAGMA synchronous = FULL")
+            with self._write():
+                # One statement at a time: executescript() would COMMIT our transaction first.
+                for stmt in filter(str.strip, _SCHEMA.split(";")):
+                    self._conn.execute(stmt)
+                row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is None:
+                    self._conn.execute(
+                        "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    )
+                elif int(row[0]) > SCHEMA_VERSION:
+                    raise VoxprintError(
+                        f"{self.db_path}: profile db schema version {row[0]} is newer than this voxprint "
+                        f"understands ({SCHEMA_VERSION}); upgrade voxprint or use --db"
+                    )
+        except sqlite3.DatabaseError as e:
+            self._close_quietly()
+            raise VoxprintError(f"{self.db_path}: cannot open profile db: {e}") from None
+        except BaseException:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        if getattr(self, "_conn", None) is not None:
+            self._conn.close()
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _write(self):
+        return _Txn(self._conn, self.db_path, "BEGIN IMMEDIATE")
+
+    def _read(self):
+        # A deferred transaction gives one consistent snapshot for multi-statement reads.
+        return _Txn(self._conn, self.db_path, "BEGIN")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _mismatch(self, name: str, other: str) -> VoxprintError:
+        return VoxprintError(
+            f"{self.db_path}: profile '{name}' was made by model {other}, not {self.model_id}; "
+            "re-enrol with this model or use --db"
+        )
+
+    def _check_foreign(self) -> None:
+        """Refuse a db that holds any profile of another model: its scores would be meaningless."""
+        row = self._conn.execute(
+            "SELECT name, model_id FROM profiles WHERE model_id != ? ORDER BY name LIMIT 1", (self.model_id,)
+        ).fetchone()
+        if row is not None:
+            raise self._mismatch(row[0], row[1])
+
+    @staticmethod
+    def _profile(row) -> Profile:
+        name, model_id, dim, blob, count, created, updated = row
+        total = np.frombuffer(blob, dtype="<f8", count=dim).astype(np.float64)
+        return Profile(name, _unit(total / count), int(count), model_id, created, updated)
+
+    # -- API ------------------------------------------------------------------------------------------------
+
+    def enroll(self, name: str, embeddings: np.ndarray) -> Profile:
+        _check_name(name)
+        emb = np.asarray(embeddings, dtype=np.float64)
+        if emb.ndim == 1:
+            emb = emb[None, :]
+        if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
+            raise VoxprintError(f"enrol '{name}': expected embeddings of shape [N, D], got {np.shape(embeddings)}")
+        if not np.all(np.isfinite(emb)):
+            raise VoxprintError(f"enrol '{name}': embeddings contain NaN or inf")
+        norms = np.linalg.norm(emb, axis=1)
+        if np.any(norms == 0):
+            raise VoxprintError(f"enrol '{name}': an embedding is all zeros")
+        n, dim = emb.shape
+        added = (emb / norms[:, None]).sum(axis=0)
+        now = _now()
+        with self._write():
+            self._check_foreign()
+            row = self._conn.execute("SELECT dim, sum, count FROM profiles WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                other = self._conn.execute("SELECT name, dim FROM profiles WHERE dim != ? LIMIT 1", (dim,)).fetchone()
+                if other is not None:
+                    raise VoxprintError(
+                        f"{self.db_path}: profile '{other[0]}' has dimension {other[1]}, but the embeddings "
+                        f"for '{name}' have dimension {dim}"
+                    )
+                self._conn.execute(
+                    "INSERT INTO profiles(name, model_id, dim, sum, count, created, updated) VALUES (?,?,?,?,?,?,?)",
+                    (name, self.model_id, dim, added.astype("<f8").tobytes(), n, now, now),
+                )
+            else:
+                old_dim, blob, count = row
+                if old_dim != dim:
+                    raise VoxprintError(
+                        f"{self.db_path}: profile '{name}' has dimension {old_dim}, "
+                        f"but the new embeddings have dimension {dim}"
+                    )
+                total = np.frombuffer(blob, dtype="<f8", count=dim) + added
+                self._conn.execute(
+                    "UPDATE profiles SET sum = ?, count = ?, updated = ? WHERE name = ?",
+                    (total.astype("<f8").tobytes(), count + n, now, name),
+                )
+            self._conn.execute("INSERT INTO enrollments(name, n, at) VALUES (?,?,?)", (name, n, now))
+            out = self._conn.execute(
+                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles WHERE name = ?", (name,)
+            ).fetchone()
+        return self._profile(out)
+
+    def profiles(self) -> list[Profile]:
+        with self._read():
+            rows = self._conn.execute(
+                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles ORDER BY name"
+            ).fetchall()
+        return [self._profile(r) for r in rows]
+
+    def get(self, name: str) -> Profile | None:
+        with self._read():
+            row = self._conn.execute(
+                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else self._profile(row)
+
+    def forget(self, name: str) -> bool:
+        # Allowed whatever model made the profile: it is how a user cleans out stale profiles.
+        with self._write():
+            cur = self._conn.execute("DELETE FROM profiles WHERE name = ?", (name,))
+            self._conn.execute("DELETE FROM enrollments WHERE name = ?", (name,))
+        return cur.rowcount > 0
+
+    def matrix(self) -> tuple[list[str], np.ndarray]:
+        """Names (sorted) and their [K, D] unit-norm means, for scoring; refuses profiles of another model."""
+        with self._read():
+            self._check_foreign()
+            rows = self._conn.execute(
+                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles ORDER BY name"
+            ).fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float64)
+        profs = [self._profile(r) for r in rows]
+        dims = {p.mean.shape[0] for p in profs}
+        if len(dims) > 1:
+            raise VoxprintError(f"{self.db_path}: profiles have different dimensions {sorted(dims)}")
+        return [p.name for p in profs], np.stack([p.mean for p in profs])
+
+
+class _Txn:
+    """BEGIN ... COMMIT, ROLLBACK on any error; sqlite errors become a VoxprintError naming the db."""
+
+    def __init__(self, conn: sqlite3.Connection, db_path: Path, begin: str):
+        self.conn, self.db_path, self.begin = conn, db_path, begin
+
+    def __enter__(self):
+        try:
+            self.conn.execute(self.begin)
+        except sqlite3.DatabaseError as e:
+            raise VoxprintError(f"{self.db_path}: {e}") from None
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return False
+            except sqlite3.DatabaseError as e:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise VoxprintError(f"{self.db_path}: {e}") from None
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise VoxprintError(f"{self.db_path}: {exc}") from None
+        return False
+
+
+def _check_name(name) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise VoxprintError("speaker name must be a non-empty string")
+    if name != name.strip():
+        raise VoxprintError(f"speaker name {name!r} has leading or trailing whitespace")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise VoxprintError(f"speaker name {name!r} contains control characters")

@@ -1,0 +1,149 @@
+"""Verification (same speaker or not) and open-set identification metrics.
+
+Convention throughout: a trial is ACCEPTED when ``score >= threshold``; labels are 1 (or True) for
+same-speaker (target) trials and 0 for different-speaker (non-target) trials.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+
+
+def cosine_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[N, D] x [M, D] -> [N, M] cosine similarities (rows L2-normalised first; zero rows score 0)."""
+    a, b = _unit_rows(a), _unit_rows(b)
+    if a.shape[1] != b.shape[1]:
+        raise DataError(f"cosine_scores: dimensions differ ({a.shape[1]} vs {b.shape[1]})")
+    return a @ b.T
+
+
+def _split(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel() != 0
+    if s.shape != y.shape:
+        raise DataError(f"{s.size} scores but {y.size} labels")
+    if not np.all(np.isfinite(s)):
+        raise DataError("scores contain NaN or inf")
+    if not y.any() or y.all():
+        raise DataError("need both same-speaker and different-speaker trials")
+    return s[y], s[~y]
+
+
+def det_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All operating points, thresholds ascending: fpr falls from 1 to 0 while fnr rises from 0 to 1.
+
+    Thresholds are every distinct score plus one just above the largest (accept nothing), so both trivial
+    systems (accept all / reject all) are on the curve; every threshold is finite.
+    """
+    pos, neg = _split(scores, labels)
+    uniq = np.unique(np.concatenate([pos, neg]))
+    thr = np.append(uniq, np.nextafter(uniq[-1], np.inf))
+    pos.sort()
+    neg.sort()
+    # searchsorted 'left' counts scores strictly below t, i.e. the rejected ones.
+    fnr = np.searchsorted(pos, thr, side="left") / pos.size
+    fpr = (neg.size - np.searchsorted(neg, thr, side="left")) / neg.size  # not 1 - x: keep exact fractions
+    return fpr, fnr, thr
+
+
+def eer(scores, labels) -> tuple[float, float]:
+    """Equal error rate and its threshold, linearly interpolated between the two DET points that bracket
+    fnr == fpr (the nearest point alone is biased by up to a step of the curve)."""
+    fpr, fnr, thr = det_curve(scores, labels)
+    d = fnr - fpr  # rises from -1 (first threshold) to +1 (last), never decreasing
+    i = int(np.argmax(d >= 0))
+    if d[i] == 0 or i == 0:
+        return float(fpr[i]), float(thr[i])
+    a = -d[i - 1] / (d[i] - d[i - 1])  # fraction of the way from point i-1 to point i
+    rate = fpr[i - 1] + a * (fpr[i] - fpr[i - 1])
+    return float(rate), float(thr[i - 1] + a * (thr[i] - thr[i - 1]))
+
+
+def min_dcf(scores, labels, p_target: float = 0.01, c_miss: float = 1.0, c_fa: float = 1.0) -> tuple[float, float]:
+    """Normalised minimum detection cost (NIST SRE): min over thresholds of
+    (c_miss * p_target * fnr + c_fa * (1 - p_target) * fpr) / min(c_miss * p_target, c_fa * (1 - p_target)).
+    At most 1 because the accept-all and reject-all thresholds are among those tried."""
+    if not 0 < p_target < 1:
+        raise DataError(f"p_target must be in (0, 1), got {p_target}")
+    fpr, fnr, thr = det_curve(scores, labels)
+    cost = c_miss * p_target * fnr + c_fa * (1 - p_target) * fpr
+    cost = cost / min(c_miss * p_target, c_fa * (1 - p_target))
+    i = int(np.argmin(cost))
+    return float(cost[i]), float(thr[i])
+
+
+def threshold_at_far(scores, labels, far: float) -> float:
+    """Smallest threshold at which at most a fraction ``far`` of the different-speaker trials are accepted.
+
+    With k = floor(far * n_neg) false accepts allowed, that is the value just above the (k+1)-th highest
+    non-target score: any threshold at or below it would accept k+1 of them.
+    """
+    if not 0 <= far <= 1:
+        raise DataError(f"far must be in [0, 1], got {far}")
+    _, neg = _split(scores, labels)
+    k = int(np.floor(far * neg.size + 1e-9))  # tolerance: 0.1 * 10 must allow 1, not 0.999...
+    if k >= neg.size:
+        return float(np.min(np.asarray(scores, dtype=np.float64)))  # everything may be accepted
+    neg = np.sort(neg)[::-1]
+    return float(np.nextafter(neg[k], np.inf))
+
+
+def trial_pairs(labels: np.ndarray, max_pairs: int | None = None, seed=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs i < j of utterances with ``same = labels[i] == labels[j]``; if there are more than
+    ``max_pairs``, a uniform random subset of them (reproducible from ``seed``), ordered by (i, j)."""
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    total = n * (n - 1) // 2
+    if max_pairs is None or total <= max_pairs:
+        i, j = np.triu_indices(n, k=1)
+    else:
+        rng = np.random.default_rng(seed)
+        # Sample pair numbers without building all pairs, then map number -> (i, j) in row-major order of
+        # the upper triangle: row i starts at offset i*(2n-i-1)/2.
+        k = np.sort(rng.choice(total, size=int(max_pairs), replace=False))
+        rows = np.arange(n, dtype=np.int64)
+        start = rows * (2 * n - rows - 1) // 2
+        i = np.searchsorted(start, k, side="right") - 1
+        j = k - start[i] + i + 1
+    i, j = i.astype(np.int64), j.astype(np.int64)
+    return i, j, labels[i] == labels[j]
+
+
+def open_set(scores: np.ndarray, true_index: np.ndarray, threshold: float) -> dict:
+    """Open-set identification against K enrolled profiles.
+
+    scores [N, K]; true_index[n] is the right profile's column, or -1 for a speaker who is not enrolled.
+    A known trial is right only if its best-scoring profile is the true one AND clears the threshold;
+    an unknown trial is right if no profile clears it. A fraction over zero trials is NaN.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    t = np.asarray(true_index).astype(np.int64).ravel()
+    if s.ndim != 2 or s.shape[0] != t.size:
+        raise DataError(f"open_set: scores {s.shape} do not match {t.size} trials")
+    k = s.shape[1]
+    if np.any((t < -1) | (t >= k)):
+        raise DataError(f"open_set: true_index must be -1 or in [0, {k})")
+    if k == 0:
+        best = np.full(t.size, -1)
+        top = np.full(t.size, -np.inf)
+    else:
+        best = np.argmax(s, axis=1)
+        top = s[np.arange(t.size), best]
+    known = t >= 0
+    n_known, n_unknown = int(known.sum()), int((~known).sum())
+    ok_known = (best == t) & (top >= threshold) & known
+    ok_unknown = (top < threshold) & ~known
+    return {
+        "known_accuracy": float(ok_known.sum() / n_known) if n_known else float("nan"),
+        "unknown_rejection": float(ok_unknown.sum() / n_unknown) if n_unknown else float("nan"),
+        "n_known": n_known,
+        "n_unknown": n_unknown,
+    }
