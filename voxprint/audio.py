@@ -6,6 +6,7 @@ Also the fixed-length helpers used for training crops and inference windows.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,40 @@ def native_rate(path: str | Path) -> int:
         return int(librosa.get_samplerate(str(path)))
 
 
+def _wav_truncation(path: str) -> str | None:
+    """Reason if `path` is a RIFF/WAVE file cut short, else None.
+
+    libsndfile silently shrinks the frame count of a truncated WAV to what the file
+    holds, so compare the header's declared chunk sizes with the file size instead.
+    Streaming placeholders (data size 0 or 0xFFFFFFFF) are not checked.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return None
+        endian = "<" if head[:4] == b"RIFF" else ">"
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, csize = struct.unpack(endian + "4sI", f.read(8))
+            if cid == b"data":
+                if csize in (0, 0xFFFFFFFF) or pos + 8 + csize <= size:
+                    return None
+                return f"truncated (header declares {csize} bytes of audio data, file holds {size - pos - 8})"
+            if pos + 8 + csize > size:
+                return f"truncated (the '{cid.decode('latin-1').strip()}' chunk runs past the end of the file)"
+            pos += 8 + csize + (csize & 1)
+        if pos < size:
+            return "truncated (the file ends inside a chunk header)"
+    return None
+
+
 def _read(path: str) -> tuple[np.ndarray, int]:
     """Decode to [frames, channels] float32. soundfile first, librosa/audioread for the rest."""
+    truncated = _wav_truncation(path)
+    if truncated:
+        raise AudioError(path, truncated)
     try:
         with sf.SoundFile(path) as f:
             declared = f.frames

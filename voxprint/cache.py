@@ -45,7 +45,7 @@ class FeatureCache:
         if path.exists():
             try:
                 return np.load(path, allow_pickle=False)
-            except (ValueError, OSError):
+            except (ValueError, OSError, EOFError):  # EOFError: an empty entry
                 path.unlink(missing_ok=True)  # unreadable entry: recompute
         value = np.ascontiguousarray(compute())
         buf = io.BytesIO()

@@ -73,6 +73,126 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _split_items(rec, split: str) -> tuple[list[str], list[str]]:
+    """(paths, speakers) of one split of the run that trained `rec`, from its split.csv."""
+    from .io import read_csv
+
+    path = rec.dir.parent / "split.csv"
+    if not path.exists():
+        raise VoxprintError(f"{rec.dir}: no split.csv beside it; evaluate needs the run folder it was trained in")
+    rows = [r for r in read_csv(path) if r["split"] == split]
+    return [r["path"] for r in rows], [r["speaker"] for r in rows]
+
+
+def cmd_evaluate(args) -> int:
+    import numpy as np
+
+    from .augment import build_sources
+    from .evaluate import classification_metrics, robustness
+    from .inference import Recognizer
+    from .io import write_csv
+
+    rec = Recognizer(args.run)
+    paths, speakers = _split_items(rec, "test")
+    ok, waves = rec.load_many(paths, on_error=_err)
+    index = {s: i for i, s in enumerate(rec.labels)}
+    keep = set(ok)
+    y = np.array([index[s] for p, s in zip(paths, speakers) if p in keep])
+    probs, _ = rec.score_waves(waves)
+    clean = classification_metrics(y, probs.argmax(1), rec.labels)
+    rows = [{"noise": "none", "snr_db": float("inf"), "accuracy": round(clean["accuracy"], 4),
+             "macro_f1": round(clean["macro_f1"], 4)}]
+    sources = build_sources(args.noise, rec.sample_rate, "eval", rec.cfg.augment.train_fraction,
+                            warn=lambda m: print(m, file=sys.stderr))
+    if not sources:
+        raise VoxprintError(f"no usable noise among {', '.join(args.noise)}")
+    rows += robustness(rec.net, rec.features, waves, y, rec.window, sources, args.snr, rec.labels, seed=args.seed)
+    print(f"{'noise':<16} {'SNR dB':>7} {'accuracy':>9} {'macro-F1':>9}")
+    for r in rows:
+        print(f"{r['noise']:<16} {r['snr_db']:>7} {r['accuracy']:>9.4f} {r['macro_f1']:>9.4f}")
+    out = rec.dir / "evaluate.csv"
+    write_csv(out, [{"model": rec.name, **r} for r in rows], ["model", "noise", "snr_db", "accuracy", "macro_f1"])
+    print(f"written: {out}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    import numpy as np
+
+    from .inference import Recognizer
+    from .unseen import calibrate
+
+    rec = Recognizer(args.run)
+    paths, speakers = _split_items(rec, "val")
+    ok, emb = rec.embed(paths, on_error=_err)
+    spk = dict(zip(paths, speakers))
+    labels = np.array([rec.labels.index(spk[p]) for p in ok])
+    info = calibrate(emb, labels, args.far)
+    rec.save_calibration(info)
+    print(f"threshold {info['threshold']:.4f} ({info['method']}, validation EER {info['val_eer']:.4f}, "
+          f"{info['n_trials']} trials)")
+    return 0
+
+
+def cmd_enroll(args) -> int:
+    from .inference import Recognizer
+
+    rec = Recognizer(args.run)
+    prof = rec.enroll(args.name, args.files, db=args.db, on_error=_err)
+    print(f"enrolled {prof.name}: {prof.count} clip(s) in profile")
+    return 0
+
+
+def cmd_speakers(args) -> int:
+    from .inference import Recognizer
+
+    rec = Recognizer(args.run)
+    with rec.store(args.db) as s:
+        profiles = s.profiles()
+    if not profiles:
+        print("no enrolled speakers")
+    for p in profiles:
+        print(f"{p.name}\t{p.count} clips\tupdated {p.updated}\tmodel {p.model_id}")
+    return 0
+
+
+def cmd_forget(args) -> int:
+    from .inference import Recognizer
+
+    rec = Recognizer(args.run)
+    with rec.store(args.db) as s:
+        if not s.forget(args.name):
+            raise VoxprintError(f"no enrolled speaker '{args.name}'")
+    print(f"forgot {args.name}")
+    return 0
+
+
+def cmd_identify(args) -> int:
+    from .inference import Recognizer
+
+    rec = Recognizer(args.run)
+    for path, name, score in rec.identify(args.files, db=args.db, threshold=args.threshold, on_error=_err):
+        print(f"{path}\t{name}\t{score:.3f}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .inference import Recognizer
+
+    rec = Recognizer(args.run)
+    if args.claim:
+        if len(args.files) != 1:
+            raise VoxprintError("verify --claim NAME takes exactly one FILE")
+        score, ok = rec.verify_claim(args.claim, args.files[0], db=args.db, threshold=args.threshold)
+    else:
+        if len(args.files) != 2:
+            raise VoxprintError("verify takes two files A B (or --claim NAME FILE)")
+        score, ok = rec.verify(*args.files, threshold=args.threshold)
+    threshold = rec.threshold if args.threshold is None else args.threshold
+    print(f"score {score:.3f}\tthreshold {threshold:.3f}\t{'accept' if ok else 'reject'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -103,6 +223,52 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--onnx", action="store_true", help="ONNX format (the only one; accepted for clarity)")
     e.add_argument("--out", help="output path (default: model.onnx in the model folder)")
     e.set_defaults(func=cmd_export)
+
+    ev = sub.add_parser("evaluate", help="score a trained model on its test split, clean and with noise at each SNR")
+    ev.add_argument("run", help="run folder (its best model) or model folder")
+    ev.add_argument("--snr", type=float, nargs="+", default=[20, 10, 5, 0], help="SNRs in dB")
+    ev.add_argument("--noise", nargs="+", default=["white"],
+                    help="white, pink, or noise files/folders (their held-out evaluation part is used)")
+    ev.add_argument("--seed", type=int, default=1234)
+    ev.set_defaults(func=cmd_evaluate)
+
+    def model_args(sp, db=True):
+        sp.add_argument("--run", default="runs/fsdd", help="run or model folder (default runs/fsdd)")
+        if db:
+            sp.add_argument("--db", help="profile database (default: profiles.db in the model folder)")
+
+    ca = sub.add_parser("calibrate", help="set the accept threshold from validation clips (EER point or --far)")
+    ca.add_argument("run")
+    ca.add_argument("--far", type=float, help="target false-accept rate, e.g. 0.01 (default: the EER point)")
+    ca.set_defaults(func=cmd_calibrate)
+
+    en = sub.add_parser("enroll", help="add clips of a speaker to their profile (no retraining)")
+    en.add_argument("name")
+    en.add_argument("files", nargs="+")
+    model_args(en)
+    en.set_defaults(func=cmd_enroll)
+
+    sp = sub.add_parser("speakers", help="list enrolled speakers")
+    model_args(sp)
+    sp.set_defaults(func=cmd_speakers)
+
+    fo = sub.add_parser("forget", help="remove an enrolled speaker")
+    fo.add_argument("name")
+    model_args(fo)
+    fo.set_defaults(func=cmd_forget)
+
+    idf = sub.add_parser("identify", help="name the enrolled speaker of each file, or 'unknown'")
+    idf.add_argument("files", nargs="+")
+    idf.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    model_args(idf)
+    idf.set_defaults(func=cmd_identify)
+
+    ve = sub.add_parser("verify", help="same speaker? `verify A B` or `verify --claim NAME FILE`")
+    ve.add_argument("files", nargs="+")
+    ve.add_argument("--claim", help="enrolled name the speaker claims to be")
+    ve.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    model_args(ve)
+    ve.set_defaults(func=cmd_verify)
 
     rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
     rep.add_argument("run")

@@ -97,8 +97,15 @@ class EvalConfig:
     robustness: bool = True
     snr_db: list[float] = field(default_factory=lambda: [20.0, 10.0, 5.0, 0.0])
     noise: list[str] = field(default_factory=lambda: ["white", "pink", "auto"])
-    verification: bool = True  # open-set / verification study when speakers allow
     latency_runs: int = 100
+    # Unseen-speaker study (verification EER/minDCF, open-set identification). Runs when
+    # the run's data pooled with `verification_pool` has at least `min_speakers` speakers.
+    verification: bool = True
+    verification_pool: list[str] = field(default_factory=lambda: ["speeches5"])
+    min_speakers: int = 8
+    heldout_fraction: float = 0.45  # share of speakers never seen in training
+    enroll_clips: int = 10  # clips per enrolled speaker's profile
+    far: float | None = None  # calibrate the threshold at this false-accept rate (None: EER point)
 
 
 @dataclass

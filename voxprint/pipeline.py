@@ -21,6 +21,7 @@ from .errors import DataError
 from .evaluate import classification_metrics, clean_features, robustness, score_windows, write_metrics
 from .features import build_feature
 from .io import read_csv, read_json, write_csv, write_json
+from .unseen import calibrate
 
 RESULT_COLUMNS = ["model", "feature", "seed", "head", "augmented", "accuracy", "macro_f1", "epochs", "best_epoch",
                   "train_seconds", "params"]
@@ -112,6 +113,11 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, parts: dict[str, Loaded], lab
     feats, owner = clean_features(features, ccfg.features, sr, n, [it.path for it in test.items], test.waves)
     probs, _ = score_windows(net, feats, owner, len(test.waves))
     metrics = classification_metrics(test.labels, probs.argmax(1), labels)
+    # Accept threshold for verify/identify, from validation clips only.
+    val = parts["val"]
+    vf, vo = clean_features(features, ccfg.features, sr, n, [it.path for it in val.items], val.waves)
+    write_json(d / "calibration.json", calibrate(score_windows(net, vf, vo, len(val.waves))[1], val.labels,
+                                                 cfg.eval.far, cfg.train.seed))
     if cfg.eval.robustness and eval_noise:
         rows = robustness(net, features, test.waves, test.labels, n, eval_noise, cfg.eval.snr_db, labels)
         rows = [{"noise": "none", "snr_db": float("inf"), "accuracy": round(metrics["accuracy"], 4),
@@ -152,6 +158,11 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
     if rob:
         write_csv(out / "robustness.csv", rob, ROBUSTNESS_COLUMNS)
     print_table(rows)
+    if cfg.eval.verification and not (out / "verification.json").exists():
+        from .unseen import study
+
+        best = best_row(rows)
+        study(cfg, out, best["model"], best["feature"])
     return rows
 
 

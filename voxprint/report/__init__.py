@@ -268,12 +268,13 @@ def write_report(run_dir: Path) -> Path:
         raise FileNotFoundError(f"run folder not found: {run_dir}")
     written: list[str] = []
 
-    def chart(name: str, fn, *args, alt: str, caption: str | None = None) -> str:
+    def chart(name: str, fn, *args, alt: str, caption: str | None = None, kw: dict | None = None) -> str:
         out = run_dir / CHARTS[name]
         try:
-            fn(*args, out)
+            fn(*args, out=out, **(kw or {}))
         except Exception as e:  # noqa: BLE001 - one bad input must not lose the whole report
-            log.warning("report: chart %s not drawn: %s", name, e, exc_info=True)
+            log.warning("report: chart %s not drawn: %s", name, e, exc_info=not isinstance(e, ValueError))
+            out.unlink(missing_ok=True)
             return H.note(f"Chart not drawn ({type(e).__name__}: {e}).")
         written.append(out.name)
         return H.figure(out, alt, caption)
@@ -364,7 +365,7 @@ def write_report(run_dir: Path) -> Path:
     if best_dir is not None and (best_dir / "confusion.csv").is_file():
         labels, matrix = _read_confusion(best_dir / "confusion.csv", names)
         conf = chart("confusion", charts.confusion_heatmap, labels, matrix,
-                     alt=f"Confusion matrix of {best_name}",
+                     alt=f"Confusion matrix of {best_name}", kw={"title": f"Confusion matrix — {best_name}"},
                      caption=f"Test-set confusion matrix of the best run, {best_name} (counts of clips).")
     else:
         conf = skipped("confusion", f"Skipped: no confusion.csv for the best run ({best_name or 'none'}).")
@@ -456,6 +457,7 @@ def write_report(run_dir: Path) -> Path:
                                "eer": _float(h.get("eer"))})
         if curves:
             text += chart("det", charts.det_curve, curves, alt="DET curve",
+                          kw={"title": f"DET curve — {v.get('model', 'verification')}"},
                           caption="Detection error trade-off (false rejections vs false acceptances) on "
                                   "normal-deviate axes; the dot marks the EER.")
         else:

@@ -101,10 +101,10 @@ def accuracy_bars(groups: Sequence[Mapping], out) -> Path:
                             fontsize=7)
         ax.set_xticks(x, features)
         ax.set_ylim(ymin, ymax)
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
         ax.set_yticks([t for t in ax.get_yticks() if ymin <= t <= 100])
         ax.set_xlabel("Feature")
-        ax.set_ylabel("Test accuracy (%)" + (f"  [axis from {ymin:g}]" if ymin > 0 else ""))
+        ax.set_ylabel("Test accuracy (%)" + (f" — axis starts at {ymin:g}" if ymin > 0 else ""))
         ax.set_title("Test accuracy by model and feature (mean ± std over seeds)")
         ax.grid(axis="x", visible=False)
         ax.legend(title="Model", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -268,10 +268,11 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], best_epochs: Map
         handles = [Line2D([], [], color="#1f77b4", label="train"),
                    Line2D([], [], color="#d62728", ls="--", label="validation"),
                    Line2D([], [], color="#2ca02c", ls=":", label="best epoch (early stopping)")]
-        fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False,
-                   bbox_to_anchor=(0.5, 1.0), fontsize=8)
-        fig.suptitle("Training curves per run", y=1.0 + 0.35 / (2.1 * nrows + 0.4) * 2, fontsize=10)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.1 * nrows + 0.4)))
+        height = fig.get_figheight()
+        fig.suptitle("Training curves per run", y=1 - 0.06 / height, va="top", fontsize=10)
+        fig.legend(handles=handles, loc="center", ncol=3, frameon=False,
+                   bbox_to_anchor=(0.5, 1 - 0.32 / height), fontsize=8)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.42 / height))
         return _save(fig, out)
 
 
@@ -310,7 +311,7 @@ def _hbar_panel(ax, names, series: Mapping[str, Sequence[float | None]], xlabel,
     ax.set_title(title)
     ax.grid(axis="y", visible=False)
     if len(series) > 1:
-        ax.legend(loc="lower right", frameon=True, fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7)
 
 
 def _si(v: float) -> str:

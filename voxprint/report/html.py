@@ -20,7 +20,8 @@ h3{font-size:1.05em;margin:20px 0 8px}
 .note{color:#7a5b00;background:#fff8e1;border-left:4px solid #e0b000;padding:6px 12px}
 table{border-collapse:collapse;margin:8px 0 14px;font-size:.92em}
 th,td{border:1px solid #dde1e6;padding:4px 10px;text-align:right;white-space:nowrap}
-th{background:#f0f2f5;text-align:center}
+th{background:#f0f2f5;text-align:center;white-space:normal;vertical-align:bottom}
+.tw{overflow-x:auto}
 td.t{text-align:left}
 tr.hl td{background:#eef6ee;font-weight:600}
 figure{margin:12px 0 18px}
@@ -50,13 +51,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], highlight: Iterable[
           text_cols: Iterable[int] = (0,)) -> str:
     """A plain table; `highlight` row indices get the highlight style, `text_cols` are left-aligned."""
     hl, tc = set(highlight), set(text_cols)
-    out = ["<table>\n<thead><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr></thead>\n<tbody>\n"]
+    out = ['<div class="tw"><table>\n<thead><tr>', *(f"<th>{esc(h)}</th>" for h in headers), "</tr></thead>\n<tbody>\n"]
     for i, row in enumerate(rows):
         out.append('<tr class="hl">' if i in hl else "<tr>")
         for j, cell in enumerate(row):
             out.append(f'<td class="t">{esc(cell)}</td>' if j in tc else f"<td>{esc(cell)}</td>")
         out.append("</tr>\n")
-    out.append("</tbody>\n</table>\n")
+    out.append("</tbody>\n</table></div>\n")
     return "".join(out)
 
 

@@ -1,0 +1,42 @@
+"""Shared test setup: where the real recordings live, and a throw-away feature cache.
+
+VOXPRINT_DATA (the shared data folder) is set at import time, before any test module is
+collected, because some modules read it at import. VOXPRINT_CACHE points at a temporary
+folder for the session so tests never write into the user's cache. Both are left alone
+when already set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("VOXPRINT_DATA") or DEFAULT_DATA)
+os.environ.setdefault("VOXPRINT_DATA", str(SHARED_DATA))
+if not os.environ.get("VOXPRINT_DATA"):
+    os.environ["VOXPRINT_DATA"] = str(SHARED_DATA)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _voxprint_cache(tmp_path_factory):
+    """A session-wide VOXPRINT_CACHE in a temporary folder, unless the caller set one."""
+    if os.environ.get("VOXPRINT_CACHE"):
+        yield Path(os.environ["VOXPRINT_CACHE"])
+        return
+    folder = tmp_path_factory.mktemp("voxprint-cache")
+    os.environ["VOXPRINT_CACHE"] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop("VOXPRINT_CACHE", None)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder (fsdd/, speeches5/, noise/); skips when it is not there."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not found (set VOXPRINT_DATA to the shared data folder)")
+    return SHARED_DATA
