@@ -15,7 +15,6 @@ import pytest
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHARED_DATA = Path(os.environ.get("VOXPRINT_DATA") or DEFAULT_DATA)
-os.environ.setdefault("VOXPRINT_DATA", str(SHARED_DATA))
 if not os.environ.get("VOXPRINT_DATA"):
     os.environ["VOXPRINT_DATA"] = str(SHARED_DATA)
 
@@ -36,7 +35,28 @@ def _voxprint_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The shared data folder (fsdd/, speeches5/, noise/); skips when it is not there."""
+    """The shared data folder (fsdd/, speeches5/, noise/); a missing folder fails the test."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA} not found (set VOXPRINT_DATA to the shared data folder)")
+        pytest.fail(f"{SHARED_DATA} not found (set VOXPRINT_DATA to the shared data folder)")
     return SHARED_DATA
+
+
+FSDD = SHARED_DATA / "fsdd" / "recordings"
+
+# A small run shared by the end-to-end, ONNX and enrolment tests: 4 FSDD speakers,
+# 100 clips each, one CNN on log-Mel. theo and yweweler are never trained on.
+TINY_ARGS = [
+    "--set", "data.speakers=[george,jackson,lucas,nicolas]", "--set", "data.max_per_speaker=100",
+    "--set", "train.max_epochs=12", "--set", "train.patience=4", "--set", "train.batch_size=32",
+    "--set", "eval.snr_db=[10.0]", "--set", "eval.noise=[white]", "--set", "eval.verification=false",
+    "--set", "eval.latency_runs=5", "--models", "cnn", "--features", "mel", "--no-progress", "--no-report",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, shared_data):
+    from voxprint.cli import main
+
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    assert main(["run", "--out", str(out), *TINY_ARGS]) == 0
+    return out

@@ -108,8 +108,7 @@ def test_too_short(tmp_path):
     assert "0.050" in err.reason
 
 
-def test_too_short_after_resampling_boundary(tmp_path):
-    # exactly 0.1 s is long enough
+def test_exactly_min_length_is_accepted(tmp_path):
     p = tmp_path / "tenth.wav"
     sf.write(p, tone(0.1), SR)
     y, _ = audio.load(p)

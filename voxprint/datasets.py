@@ -174,7 +174,7 @@ def assign_splits(items: list[Item], mode: str, cfg: DataConfig, seed: int) -> d
         by_speaker[it.speaker].append(it)
     out: dict[str, str] = {}
     for spk in sorted(by_speaker):
-        group = by_speaker[spk]
+        group = sorted(by_speaker[spk], key=lambda it: it.path)  # same split whatever the input order
         if mode in ("official", "manifest"):
             preset = [it for it in group if it.split]
             missing = [it.path for it in group if not it.split]

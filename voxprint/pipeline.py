@@ -158,12 +158,26 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
     if rob:
         write_csv(out / "robustness.csv", rob, ROBUSTNESS_COLUMNS)
     print_table(rows)
+    write_resources(out, [out / run_name(r) for r in rows], cfg.eval.latency_runs)
     if cfg.eval.verification and not (out / "verification.json").exists():
         from .unseen import study
 
         best = best_row(rows)
         study(cfg, out, best["model"], best["feature"])
     return rows
+
+
+def write_resources(out: Path, dirs: list[Path], runs: int) -> None:
+    """resources.csv: one row per model folder (measured once, kept in resources.json)."""
+    from .resources import RESOURCE_COLUMNS, measure
+
+    rows = []
+    for d in dirs:
+        path = d / "resources.json"
+        if not path.exists():
+            write_json(path, measure(d, runs))
+        rows.append(read_json(path))
+    write_csv(out / "resources.csv", rows, RESOURCE_COLUMNS)
 
 
 def best_row(rows: list[dict]) -> dict:

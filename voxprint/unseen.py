@@ -19,7 +19,7 @@ import numpy as np
 from . import config as C
 from .datasets import Loaded, dataset_rate, discover, prepare, say
 from .errors import VoxprintError
-from .io import write_json
+from .io import write_csv, write_json
 from .verification import det_curve, eer, min_dcf, open_set, threshold_at_far, trial_pairs
 
 MAX_TRIALS = 200_000
@@ -96,11 +96,15 @@ def study(cfg: C.Config, out: Path, model: str, feature: str, heads=("softmax", 
     enrol_part = _subset(parts["train"], {s: held_map[s] for s in enrolled})
     test_part = _subset(parts["test"], held_map)
 
+    # The exact test clips of the held-out speakers, so anchors can score the same trials.
+    write_csv(out / "verification" / "test_clips.csv",
+              [{"path": it.path, "speaker": names[held[lab]], "label": int(lab)}
+               for it, lab in zip(test_part.items, test_part.labels)], ["path", "speaker", "label"])
     scfg.data.sample_rate = sr
     n = int(round(scfg.data.clip_seconds * sr))
     result: dict = {"speakers": {"training": [names[s] for s in known], "enrolled": [names[s] for s in enrolled],
                                  "unknown": [names[s] for s in unknown]},
-                    "datasets": specs, "sample_rate": sr, "heads": []}
+                    "datasets": specs, "sample_rate": sr, "seed": cfg.train.seed, "heads": []}
     for head in heads:
         hcfg = copy.deepcopy(scfg)
         hcfg.model.name, hcfg.features.name, hcfg.model.head = model, feature, head

@@ -1,0 +1,158 @@
+"""Feature cache: keys change with anything that changes the features; hits skip the computation."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from voxprint.cache import FeatureCache, cache_key
+from voxprint.config import FeatureConfig
+
+# A different value for every FeatureConfig field; the test below checks none is missed.
+CHANGED = {
+    "name": "mel",
+    "win_ms": 32.0,
+    "hop_ms": 16.0,
+    "n_fft": 1024,
+    "n_mels": 64,
+    "fmin": 20.0,
+    "fmax": 4000.0,
+    "top_db": None,
+    "n_mfcc": 13,
+    "deltas": True,
+    "lpc_order": 12,
+    "lpcc": True,
+}
+
+
+@pytest.fixture
+def files(tmp_path):
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"clip{i}.wav"
+        p.write_bytes(bytes([i]) * 100)
+        paths.append(str(p))
+    return paths
+
+
+def key(files, cfg=None, sample_rate=16000, window=16000):
+    return cache_key(files, cfg or FeatureConfig(), sample_rate=sample_rate, window=window)
+
+
+class Counter:
+    def __init__(self, value):
+        self.value, self.calls = value, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.value
+
+
+def test_same_inputs_same_key(files):
+    k = key(files)
+    assert k == key(list(files)) == key(files, FeatureConfig())
+    assert len(k) == 64 and int(k, 16) >= 0
+
+
+def test_every_feature_field_changes_the_key(files):
+    assert set(CHANGED) == {f.name for f in dataclasses.fields(FeatureConfig)}
+    base = key(files)
+    keys = {base}
+    for name, value in CHANGED.items():
+        assert getattr(FeatureConfig(), name) != value, name
+        k = key(files, dataclasses.replace(FeatureConfig(), **{name: value}))
+        assert k != base, name
+        keys.add(k)
+    assert len(keys) == len(CHANGED) + 1
+
+
+def test_rate_window_and_file_list_change_the_key(files):
+    base = key(files)
+    assert key(files, sample_rate=8000) != base
+    assert key(files, window=8000) != base
+    assert key(files[:2]) != base
+    assert key(list(reversed(files))) != base
+
+
+def test_touching_a_file_changes_the_key(files):
+    base = key(files)
+    st = os.stat(files[1])
+    os.utime(files[1], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert key(files) != base
+
+
+def test_rewriting_a_file_changes_the_key(files):
+    base = key(files)
+    st = os.stat(files[0])
+    with open(files[0], "ab") as f:
+        f.write(b"x")
+    os.utime(files[0], ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime, new size
+    assert key(files) != base
+
+
+def test_hit_returns_stored_array_without_computing(tmp_path, files):
+    cache = FeatureCache(tmp_path / "cache")
+    k = key(files)
+    value = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    first = Counter(value)
+    out = cache.get_or_compute(k, first)
+    assert first.calls == 1
+    np.testing.assert_array_equal(out, value)
+    assert (tmp_path / "cache" / k[:2] / f"{k}.npy").is_file()
+
+    second = Counter(np.zeros(1))
+    again = FeatureCache(tmp_path / "cache").get_or_compute(k, second)
+    assert second.calls == 0
+    assert again.dtype == np.float32 and again.shape == (2, 3, 4)
+    np.testing.assert_array_equal(again, value)
+
+    other = Counter(np.ones(3))
+    FeatureCache(tmp_path / "cache").get_or_compute(key(files, sample_rate=8000), other)
+    assert other.calls == 1
+
+
+def test_no_temporary_files_left(tmp_path, files):
+    cache = FeatureCache(tmp_path / "cache")
+    k = key(files)
+    cache.get_or_compute(k, lambda: np.ones(5))
+    assert [p.name for p in (tmp_path / "cache" / k[:2]).iterdir()] == [f"{k}.npy"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b"",  # empty
+        lambda b: b[: len(b) - 7],  # truncated data
+        lambda b: b[:40],  # truncated header
+        lambda b: b"garbage, not a numpy file" * 4,
+    ],
+    ids=["empty", "truncated", "header", "garbage"],
+)
+def test_corrupted_entry_is_recomputed(tmp_path, files, damage):
+    cache = FeatureCache(tmp_path / "cache")
+    k = key(files)
+    value = np.linspace(0, 1, 50, dtype=np.float32)
+    cache.get_or_compute(k, lambda: value)
+    entry = tmp_path / "cache" / k[:2] / f"{k}.npy"
+    entry.write_bytes(damage(entry.read_bytes()))
+    recompute = Counter(value)
+    out = cache.get_or_compute(k, recompute)
+    assert recompute.calls == 1
+    np.testing.assert_array_equal(out, value)
+    np.testing.assert_array_equal(np.load(entry), value)  # the entry was rewritten
+
+
+def test_no_root_always_computes(files):
+    cache = FeatureCache(None)
+    c = Counter(np.ones(2))
+    cache.get_or_compute(key(files), c)
+    cache.get_or_compute(key(files), c)
+    assert c.calls == 2
+
+
+def test_key_of_missing_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        cache_key([str(tmp_path / "gone.wav")], FeatureConfig())

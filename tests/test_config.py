@@ -1,0 +1,126 @@
+"""Config loading: unknown keys and wrong types are errors; overrides; every shipped YAML loads."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from voxprint import config as C
+from voxprint.errors import ConfigError
+
+SHIPPED = sorted(C.CONFIG_DIR.glob("*.yaml"))
+
+
+def write(tmp_path, text: str):
+    p = tmp_path / "run.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_without_file():
+    cfg = C.load()
+    assert cfg == C.Config()
+
+
+def test_unknown_top_level_key_lists_valid_keys(tmp_path):
+    p = write(tmp_path, "data: {path: fsdd}\nmodle: {name: cnn}\n")
+    with pytest.raises(ConfigError) as info:
+        C.load(p)
+    msg = str(info.value)
+    assert str(p) in msg and "'modle'" in msg
+    for name in ("data", "features", "augment", "model", "train", "eval", "grid"):
+        assert name in msg.split("valid keys:")[1]
+
+
+def test_unknown_key_in_section_lists_section_keys(tmp_path):
+    p = write(tmp_path, "train:\n  max_epoch: 5\n")
+    with pytest.raises(ConfigError) as info:
+        C.load(p)
+    msg = str(info.value)
+    assert "train" in msg and "'max_epoch'" in msg
+    valid = msg.split("valid keys:")[1]
+    for f in dataclasses.fields(C.TrainConfig):
+        assert f.name in valid
+
+
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ("train: {max_epochs: five}", "train.max_epochs"),
+        ("train: {max_epochs: 2.5}", "train.max_epochs"),
+        ("train: {max_epochs: true}", "train.max_epochs"),
+        ("train: {lr: fast}", "train.lr"),
+        ("augment: {enabled: yes please}", "augment.enabled"),
+        ("augment: {snr_db: 10}", "augment.snr_db"),
+        ("augment: {snr_db: [0, high]}", "augment.snr_db[1]"),
+        ("data: {sample_rate: high}", "data.sample_rate"),
+        ("data: [fsdd]", "data"),
+        ("model: {options: [1, 2]}", "model.options"),
+        ("grid: {models: cnn}", "grid.models"),
+    ],
+)
+def test_wrong_types_rejected(tmp_path, text, where):
+    p = write(tmp_path, text + "\n")
+    with pytest.raises(ConfigError, match=re.escape(where)):
+        C.load(p)
+
+
+def test_numbers_are_coerced_where_harmless(tmp_path):
+    cfg = C.load(write(tmp_path, "train: {lr: 1}\naugment: {snr_db: [0, 20]}\ndata: {sample_rate: null}\n"))
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+    assert cfg.augment.snr_db == [0.0, 20.0]
+    assert cfg.data.sample_rate is None
+
+
+def test_override_applied(tmp_path):
+    p = write(tmp_path, "train: {max_epochs: 40, patience: 3}\n")
+    cfg = C.load(p, ["train.max_epochs=5", "data.path=speeches5", "augment.snr_db=[5, 15]"])
+    assert cfg.train.max_epochs == 5
+    assert cfg.train.patience == 3  # the rest of the section is kept
+    assert cfg.data.path == "speeches5"
+    assert cfg.augment.snr_db == [5.0, 15.0]
+    assert C.load(None, ["train.max_epochs=5"]).train.max_epochs == 5
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("train.max_epochs", "section.key=value"),
+        ("train.max_epoch=5", "max_epoch"),
+        ("train.max_epochs=lots", "train.max_epochs"),
+    ],
+)
+def test_bad_override(override, match):
+    with pytest.raises(ConfigError, match=match):
+        C.load(None, [override])
+
+
+def test_missing_config_names_shipped_ones(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        C.load(tmp_path / "nope.yaml")
+    assert "no such config" in str(info.value)
+    for p in SHIPPED:
+        assert p.stem in str(info.value)
+
+
+def test_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        C.load(write(tmp_path, "train: {max_epochs: [\n"))
+
+
+def test_shipped_configs_exist():
+    assert C.CONFIG_DIR.is_dir(), f"{C.CONFIG_DIR} missing"
+    assert SHIPPED, f"no *.yaml in {C.CONFIG_DIR}"
+    assert "default" in {p.stem for p in SHIPPED}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_config_loads(path, tmp_path):
+    cfg = C.load(path)
+    assert isinstance(cfg, C.Config)
+    assert C.load(path.stem) == cfg  # by name, too
+    # round trip through the run-folder form
+    C.save(cfg, tmp_path / "config.yaml")
+    assert C.load_resolved(tmp_path / "config.yaml") == cfg

@@ -1,0 +1,73 @@
+"""Enrolment without retraining, on real audio, through the CLI: theo and yweweler were
+never in the tiny model's training data."""
+
+import numpy as np
+import pytest
+
+from conftest import FSDD
+from voxprint.cli import main
+from voxprint.inference import Recognizer
+
+
+def _lines(capsys):
+    return [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+
+
+def test_enrol_two_identify_unknown_and_known(tiny_run, tmp_path, capsys):
+    run, db = str(tiny_run), str(tmp_path / "profiles.db")
+    # Enrol from training-split recordings (index >= 5) of two speakers the model never saw.
+    for name in ("theo", "yweweler"):
+        files = [str(FSDD / f"{d}_{name}_{i}.wav") for d in range(10) for i in (5, 6, 7)]
+        assert main(["enroll", name, *files, "--run", run, "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["speakers", "--run", run, "--db", db]) == 0
+    assert [row[0] for row in _lines(capsys)] == ["theo", "yweweler"]
+
+    # Unseen clips (index 0-4) of an enrolled speaker are named; a third, never-enrolled
+    # speaker (lucas) is 'unknown'. Majority over ten clips each: single clips are noisy.
+    theo = [str(FSDD / f"{d}_theo_{d % 5}.wav") for d in range(10)]
+    lucas = [str(FSDD / f"{d}_lucas_{d % 5}.wav") for d in range(10)]
+    assert main(["identify", *theo, *lucas, "--run", run, "--db", db]) == 0
+    names = [row[1] for row in _lines(capsys)]
+    assert sum(n == "theo" for n in names[:10]) >= 7
+    assert sum(n == "unknown" for n in names[10:]) >= 7
+
+    # verify: a claim, and two files
+    assert main(["verify", "--claim", "theo", theo[0], "--run", run, "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("score ") and ("accept" in out or "reject" in out)
+    assert main(["verify", theo[1], theo[2], "--run", run]) == 0
+    assert "accept" in capsys.readouterr().out
+
+    # forget
+    assert main(["forget", "theo", "--run", run, "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["speakers", "--run", run, "--db", db]) == 0
+    assert [row[0] for row in _lines(capsys)] == ["yweweler"]
+    assert main(["verify", "--claim", "theo", theo[0], "--run", run, "--db", db]) == 2
+    assert "no enrolled speaker 'theo'" in capsys.readouterr().err
+
+
+def test_threshold_is_calibrated_on_validation_only(tiny_run):
+    rec = Recognizer(tiny_run)
+    cal = rec.calibration()
+    assert cal["method"] == "eer" and -1 <= cal["threshold"] <= 1 and cal["n_trials"] > 100
+    # the trials came from the validation split: same count as its pairs
+    from voxprint.io import read_csv
+
+    n_val = sum(r["split"] == "val" for r in read_csv(tiny_run / "split.csv"))
+    assert cal["n_trials"] == n_val * (n_val - 1) // 2
+    assert main(["calibrate", str(tiny_run), "--far", "0.01"]) == 0
+    far = Recognizer(tiny_run).calibration()
+    assert far["method"] == "far" and far["threshold"] >= cal["threshold"] - 1e-6
+
+
+def test_profile_of_another_model_is_refused(tiny_run, tmp_path, capsys):
+    from voxprint.store import ProfileStore
+
+    db = tmp_path / "p.db"
+    with ProfileStore(db, "some-other-model") as s:
+        s.enroll("ann", np.ones((1, 128)))
+    assert main(["identify", str(FSDD / "0_theo_0.wav"), "--run", str(tiny_run), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "made by model some-other-model" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,61 @@
+"""Every model: embed -> [B, E], logits -> [B, K], any number of frames, options checked."""
+
+import pytest
+import torch
+
+from voxprint.config import ModelConfig
+from voxprint.errors import ConfigError
+from voxprint.models import MODELS, build_net
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("dim", [17, 20, 40])
+def test_shapes_and_variable_length(name, dim):
+    net = build_net(ModelConfig(name=name, embed_dim=32), dim, 5).eval()
+    for frames in (12, 101, 333):
+        logits, emb = net(torch.randn(3, dim, frames))
+        assert logits.shape == (3, 5) and emb.shape == (3, 32)
+        assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_batch_independent_in_eval(name):
+    """Eval mode: an example's output does not depend on the rest of the batch."""
+    net = build_net(ModelConfig(name=name), 20, 4).eval()
+    x = torch.randn(4, 20, 50)
+    with torch.no_grad():
+        together = net(x)[0]
+        alone = torch.cat([net(x[i : i + 1])[0] for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-4)
+
+
+def test_unknown_model_and_option_are_rejected():
+    with pytest.raises(ConfigError, match="valid: cnn, crnn, lstm"):
+        build_net(ModelConfig(name="transformer"), 20, 3)
+    with pytest.raises(ConfigError, match="valid: channels"):
+        build_net(ModelConfig(name="cnn", options={"chanels": [8]}), 20, 3)
+    net = build_net(ModelConfig(name="cnn", options={"channels": [8, 16]}), 20, 3)
+    assert net.backbone.blocks[-1][0].out_channels == 16
+
+
+def test_aam_head_margin_lowers_target_logit_only():
+    net = build_net(ModelConfig(name="lstm", head="aam", aam_margin=0.3, aam_scale=10.0), 20, 4).eval()
+    emb = net.embed(torch.randn(6, 20, 40))
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    plain, margin = net.head(emb), net.training_logits(emb, y)
+    target = torch.nn.functional.one_hot(y, 4).bool()
+    assert (margin[target] < plain[target]).all()
+    assert torch.allclose(margin[~target], plain[~target])
+    assert plain.abs().max() <= 10.0 + 1e-4  # s * cos
+
+
+def test_normalisation_is_part_of_the_model():
+    net = build_net(ModelConfig(name="cnn"), 8, 3).eval()
+    x = torch.randn(2, 8, 30) * 5 + 3
+    net.set_normalisation(torch.full((8,), 3.0), torch.full((8,), 5.0))
+    a = net.embed(x)
+    state = net.state_dict()
+    assert "feat_mean" in state and "feat_std" in state
+    other = build_net(ModelConfig(name="cnn"), 8, 3).eval()
+    other.load_state_dict(state)
+    assert torch.allclose(other.embed(x), a)
