@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 DATA    ?=
 ARGS    ?=
 
-.PHONY: install install-dev run test bench report clean
+.PHONY: install install-dev run test bench results clean
 
 $(BIN)/voxprint: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,18 @@ test: install-dev
 
 bench: install
 	$(BIN)/python benchmarks/grid.py
+
+# Regenerate the README's Results section from real runs (finished runs are reused).
+results: install
+	$(BIN)/pip install -q -e '.[anchors]'
+	$(BIN)/voxprint run --out runs/fsdd --no-progress
+	$(BIN)/python benchmarks/anchors.py runs/fsdd --verification
+	$(BIN)/voxprint report runs/fsdd --readme README.md --section fsdd
+	$(BIN)/voxprint run --config fsdd-unseen-noise --out runs/fsdd-noise --models crnn cnn --features mel \
+		--compare-augment --set eval.verification=false --no-progress
+	$(BIN)/voxprint report runs/fsdd-noise --readme README.md --section fsdd-noise
+	$(BIN)/voxprint run --config speeches5 --out runs/speeches5 --set eval.verification=false --no-progress
+	$(BIN)/voxprint report runs/speeches5 --readme README.md --section speeches5
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -69,7 +69,13 @@ def cmd_export(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
+    if not (Path(args.run) / "results.csv").exists():
+        raise VoxprintError(f"{args.run}: no results.csv; run `voxprint run --out {args.run}` first")
     print(write_report(Path(args.run)))
+    if args.readme:
+        from .report.readme import update_readme
+
+        print(update_readme(Path(args.run), Path(args.readme), args.section or Path(args.run).name))
     return 0
 
 
@@ -272,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
     rep.add_argument("run")
+    rep.add_argument("--readme", help="also fill this README's results block for the run")
+    rep.add_argument("--section", help="name of the README block (default: the run folder's name)")
     rep.set_defaults(func=cmd_report)
     return p
 

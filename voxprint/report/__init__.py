@@ -109,8 +109,11 @@ def load_results(path: Path) -> list[dict]:
     return rows
 
 
-def run_name(model, feature, seed) -> str:
-    return f"{model}-{feature}-s{seed}"
+def run_name(row: Mapping) -> str:
+    """The run's folder name, as the grid names it (head and augmentation included)."""
+    from ..pipeline import run_name as grid_name
+
+    return grid_name({"head": "softmax", "augmented": True, "seed": 0, **{k: v for k, v in row.items() if v is not None}})
 
 
 def _mean_std(vals: Sequence[float]) -> tuple[float | None, float | None]:
@@ -149,7 +152,7 @@ def summarize(rows: Sequence[Mapping]) -> list[dict]:
             macro_f1_std=f1_s,
             params=int(round(statistics.fmean(params))) if params else None,
             train_seconds_mean=train_m,
-            runs=[run_name(r["model"], r["feature"], r.get("seed")) for r in rs],
+            runs=[run_name(r) for r in rs],
         )
         out.append(g)
     return out
@@ -292,7 +295,7 @@ def write_report(run_dir: Path) -> Path:
     summary = summarize(rows)
     best = pick_best(summary)
     best_run = _best_run(rows, best) if best else None
-    best_name = run_name(best_run["model"], best_run["feature"], best_run.get("seed")) if best_run else None
+    best_name = run_name(best_run) if best_run else None
     verification = read_json(run_dir / "verification.json") if (run_dir / "verification.json").is_file() else None
     resources = _read_rows(run_dir / "resources.csv") if (run_dir / "resources.csv").is_file() else None
     robustness = None
@@ -307,11 +310,11 @@ def write_report(run_dir: Path) -> Path:
         _as_fraction(robustness, ("accuracy", "macro_f1"))
 
     # Run folders in results order, then any others that hold per-run files.
-    run_names = list(dict.fromkeys(run_name(r["model"], r["feature"], r.get("seed")) for r in rows))
+    run_names = list(dict.fromkeys(run_name(r) for r in rows))
     others = sorted(p.name for p in run_dir.iterdir()
                     if p.is_dir() and ((p / "history.csv").is_file() or (p / "metrics.json").is_file()))
     run_names += [n for n in others if n not in run_names]
-    best_epoch_from_results = {run_name(r["model"], r["feature"], r.get("seed")): r.get("best_epoch")
+    best_epoch_from_results = {run_name(r): r.get("best_epoch")
                                for r in rows}
 
     dataset = _dataset_name(config_text) or "unknown dataset"
