@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -33,19 +32,9 @@ from voxprint import audio
 from voxprint.augment import mix_at_snr, white_noise
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json, write_json
+from voxprint.resources import median_ms
 
 SNRS = [None, 10.0, 0.0]
-
-
-def median_ms(fn, runs=100, warmup=5):
-    for _ in range(warmup):
-        fn()
-    t = []
-    for _ in range(runs):
-        s = time.perf_counter()
-        fn()
-        t.append(time.perf_counter() - s)
-    return statistics.median(t) * 1e3
 
 
 def noisy(waves, snr, seed=1234):

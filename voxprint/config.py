@@ -77,9 +77,9 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    max_epochs: int = 40
+    max_epochs: int = 30
     min_epochs: int = 3
-    patience: int = 6  # epochs without val-loss improvement before stopping
+    patience: int = 5  # epochs without val-loss improvement before stopping
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4

@@ -17,7 +17,7 @@ RESOURCE_COLUMNS = ["model", "feature", "run", "params", "size_bytes", "onnx_siz
                     "latency_ms_b1_onnx", "throughput_clips_s", "train_seconds", "peak_mem_mb"]
 
 
-def _median_ms(fn, runs: int, warmup: int = 10) -> float:
+def median_ms(fn, runs: int, warmup: int = 10) -> float:
     for _ in range(warmup):
         fn()
     times = []
@@ -67,14 +67,14 @@ def measure(model_dir: Path, runs: int = 100) -> dict:
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
-            lat = _median_ms(lambda: rec.run_features(rec.wave_features(wave)), runs)
-            lat_onnx = _median_ms(lambda: ort_rec.run_features(ort_rec.wave_features(wave)), runs)
+            lat = median_ms(lambda: rec.run_features(rec.wave_features(wave)), runs)
+            lat_onnx = median_ms(lambda: ort_rec.run_features(ort_rec.wave_features(wave)), runs)
     finally:
         torch.set_num_threads(threads)
     batch = np.stack([wave] * 64)
     with torch.no_grad():
         feats = rec.features(torch.from_numpy(batch)).numpy()
-        t = _median_ms(lambda: rec.run_features(feats), max(5, runs // 10), warmup=2)
+        t = median_ms(lambda: rec.run_features(feats), max(5, runs // 10), warmup=2)
     metrics = read_json(model_dir / "metrics.json") if (model_dir / "metrics.json").exists() else {}
     return {
         "model": rec.cfg.model.name, "feature": rec.cfg.features.name, "run": model_dir.name,

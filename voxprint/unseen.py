@@ -79,6 +79,7 @@ def study(cfg: C.Config, out: Path, model: str, feature: str, heads=("softmax", 
     specs = specs or [cfg.data.path, *[p for p in ev.verification_pool if p != cfg.data.path]]
     scfg = copy.deepcopy(cfg)
     scfg.data.sample_rate = None
+    scfg.data.speakers = None  # a speaker filter names speakers of one dataset, not of the pool
     parts, names, sr = _pool(scfg, specs, cfg.train.seed)
     k = len(names)
     if k < ev.min_speakers:
