@@ -38,7 +38,14 @@ def _rss_mb(field: str) -> float:
 def train_step_memory_mb(rec, batch: int = 64) -> float:
     """Peak resident memory added by one training step (forward + backward) of `batch`
     windows. Linux only: resets the high-water mark through /proc/self/clear_refs."""
+    import ctypes
+    import gc
+
+    gc.collect()
     try:
+        # Hand freed heap back to the OS first; otherwise the step reuses it and the
+        # high-water mark does not move.
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         return float("nan")
