@@ -49,7 +49,16 @@ def main(argv=None):
         print(f"{r['run']:<20} {float(row['accuracy']):>9.4f} {float(r['train_seconds']):>8.1f} {int(r['params']):>8} "
               f"{int(r['size_bytes']) / 1024:>6.0f} {float(r['latency_ms_b1']):>12.3f} {float(r['latency_ms_b1_onnx']):>11.3f}")
     train_total = sum(float(r["train_seconds"]) for r in results.values())
-    print(f"\ngrid wall time: {wall / 60:.2f} min ({len(results)} runs, {train_total / 60:.2f} min of it training)")
+    # results.csv is written when the last grid cell (train + test + robustness) is done;
+    # the rest is resources, the unseen-speaker study and the report.
+    t0 = (out / "config.yaml").stat().st_mtime
+    grid = (out / "results.csv").stat().st_mtime - t0
+    print(f"\ngrid: {grid / 60:.2f} min for {len(results)} runs (train + test + robustness; "
+          f"{train_total / 60:.2f} min of it training)")
+    for name in ("resources.csv", "verification.json", "report.html"):
+        if (out / name).exists():
+            print(f"  then {name:<18} done at {((out / name).stat().st_mtime - t0) / 60:.2f} min")
+    print(f"voxprint run wall time: {wall / 60:.2f} min")
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -106,6 +106,7 @@ class EvalConfig:
     heldout_fraction: float = 0.45  # share of speakers never seen in training
     enroll_clips: int = 10  # clips per enrolled speaker's profile
     far: float | None = None  # calibrate the threshold at this false-accept rate (None: EER point)
+    verification_model: str = "best"  # "best" (the grid's best model x feature) or e.g. "crnn-mel"
 
 
 @dataclass

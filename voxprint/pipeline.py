@@ -162,8 +162,14 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
     if cfg.eval.verification and not (out / "verification.json").exists():
         from .unseen import study
 
-        best = best_row(rows)
-        study(cfg, out, best["model"], best["feature"])
+        choice = cfg.eval.verification_model
+        if choice == "best":
+            model, feature = best_row(rows)["model"], best_row(rows)["feature"]
+        elif choice.count("-") == 1:
+            model, feature = choice.split("-")
+        else:
+            raise DataError(f"eval.verification_model: expected 'best' or MODEL-FEATURE (e.g. crnn-mel), got {choice!r}")
+        study(cfg, out, model, feature)
     return rows
 
 

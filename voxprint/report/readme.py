@@ -76,8 +76,8 @@ def resources_table(rows: list[dict]) -> str:
     return _table(
         ["run", "params", "model.pt KB", "ONNX KB", "b1 latency ms (torch)", "b1 latency ms (onnx)",
          "throughput clips/s", "train s", "train-step MB"],
-        [[r["run"], r["params"], f"{int(r['size_bytes']) / 1024:.0f}", f"{int(r['onnx_size_bytes']) / 1024:.0f}",
-          _f(r["latency_ms_b1"]), _f(r["latency_ms_b1_onnx"]), _f(r["throughput_clips_s"], 0),
+        [[r.get("run") or f"{r['model']}-{r['feature']}", r["params"], f"{int(r['size_bytes']) / 1024:.0f}", f"{int(r['onnx_size_bytes']) / 1024:.0f}",
+          _f(r["latency_ms_b1"]), _f(r.get("latency_ms_b1_onnx")), _f(r["throughput_clips_s"], 0),
           _f(r["train_seconds"], 1), _f(r["peak_mem_mb"], 0)] for r in rows])
 
 
