@@ -144,3 +144,19 @@ def test_kill_mid_grid_then_resume(tmp_path):
     assert "lstm-mfcc-s0: finished earlier, skipped" in done.stderr
     with open(out / "results.csv") as f:
         assert [r["model"] for r in csv.DictReader(f)] == ["lstm", "cnn"]
+
+
+def test_evaluate_with_noise_at_each_snr(tiny_run, capsys, shared_data):
+    assert main(["evaluate", str(tiny_run), "--snr", "20", "0", "--noise", "white",
+                 str(shared_data / "noise" / "running_tap.wav")]) == 0
+    out = capsys.readouterr().out
+    assert "running_tap" in out and "white" in out
+    rows = read_csv(tiny_run / "cnn-mel-s0" / "evaluate.csv")
+    acc = {(r["noise"], r["snr_db"]): float(r["accuracy"]) for r in rows}
+    assert set(acc) == {("none", "inf"), ("white", "20.0"), ("white", "0.0"), ("running_tap", "20.0"),
+                        ("running_tap", "0.0")}
+    assert acc[("white", "0.0")] < acc[("none", "inf")]  # 0 dB white noise costs accuracy
+    # the same seed gives the same figures (fixed noise per clip)
+    assert main(["evaluate", str(tiny_run), "--snr", "20", "0", "--noise", "white"]) == 0
+    again = {(r["noise"], r["snr_db"]): float(r["accuracy"]) for r in read_csv(tiny_run / "cnn-mel-s0" / "evaluate.csv")}
+    assert again[("white", "0.0")] == acc[("white", "0.0")]

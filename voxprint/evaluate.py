@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from . import audio
 from .augment import NoiseSource, mix_at_snr
@@ -72,6 +71,9 @@ def clean_features(features, feature_cfg, sample_rate: int, n: int, paths: list[
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
+    # imported here: sklearn costs ~1 s of start-up that `voxprint predict` does not need
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     idx = list(range(len(labels)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
     return {
