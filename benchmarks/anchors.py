@@ -57,8 +57,12 @@ class Resemblyzer:
 
     def embed_one(self, w):
         y = self.pre(w, source_sr=self.sr)
-        if len(y) < 1600:  # VAD trimmed nearly everything: use the raw clip
-            y = audio.wrap_pad(self.pre(w, source_sr=self.sr, normalize=False, trim_silence=False), 1600)
+        if len(y) < 1600:  # its VAD trimmed nearly everything: use the whole clip, volume-normalised
+            import soxr
+            from resemblyzer.audio import audio_norm_target_dBFS, normalize_volume, sampling_rate
+
+            y = soxr.resample(w, self.sr, sampling_rate) if self.sr != sampling_rate else w
+            y = audio.wrap_pad(normalize_volume(y, audio_norm_target_dBFS, increase_only=True), 1600)
         return self.enc.embed_utterance(y)
 
     def embed(self, waves):
