@@ -158,6 +158,9 @@ def main(argv=None):
     for name, acc, lat, size, params in results:
         print(f"{name:<38} {acc[0]:>6.3f} {acc[1]:>6.3f} {acc[2]:>6.3f} {lat:>8.3f} "
               f"{(size or 0) / 1024:>8.0f} {params or 0:>9}")
+    write_json(run / "anchors.json", [
+        {"system": name, "clean": acc[0], "white_10db": acc[1], "white_0db": acc[2], "ms_per_clip": round(lat, 4),
+         "size_bytes": size, "params": params} for name, acc, lat, size, params in results])
     ours = min((r for r in results if r[0].startswith("voxprint")), key=lambda r: r[2])
     for name, acc, lat, size, _ in results:
         if not name.startswith("voxprint"):

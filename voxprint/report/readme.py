@@ -111,6 +111,12 @@ def section(run: Path, assets: Path, rel: str) -> str:
     if (run / "resources.csv").exists():
         parts += ["Resources (batch-1 latency = features + model, one thread, median of 100):",
                   resources_table(read_csv(run / "resources.csv"))]
+    if (run / "anchors.json").exists():
+        parts += ["The alternatives on the same split (`benchmarks/anchors.py`; white noise is test-only for all; "
+                  "ms per 1-s clip, batch 1, one thread):", _table(
+                      ["system", "clean", "white 10 dB", "white 0 dB", "ms/clip", "size KB", "params"],
+                      [[a["system"], _f(a["clean"]), _f(a["white_10db"]), _f(a["white_0db"]), _f(a["ms_per_clip"]),
+                        f"{(a['size_bytes'] or 0) / 1024:.0f}", a["params"]] for a in read_json(run / "anchors.json")])]
     if (run / "verification.json").exists():
         parts.append(verification_md(read_json(run / "verification.json")))
     assets.mkdir(parents=True, exist_ok=True)
