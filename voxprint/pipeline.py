@@ -25,7 +25,7 @@ from .unseen import calibrate
 
 RESULT_COLUMNS = ["model", "feature", "seed", "head", "augmented", "accuracy", "macro_f1", "epochs", "best_epoch",
                   "train_seconds", "params"]
-ROBUSTNESS_COLUMNS = ["model", "feature", "seed", "augmented", "noise", "snr_db", "accuracy", "macro_f1"]
+ROBUSTNESS_COLUMNS = ["model", "feature", "seed", "augmented", "noise", "snr_db", "accuracy", "macro_f1", "head"]
 
 
 @dataclass
@@ -152,7 +152,8 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
         rows.append(result_row(cell, m))
         say(f"[{i}/{len(grid)}] {cell.name}: test accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
         if (d / "robustness.csv").exists():
-            rob += [{"model": cell.model, "feature": cell.feature, "seed": cell.seed, "augmented": cell.augment} | r
+            rob += [{"model": cell.model, "feature": cell.feature, "seed": cell.seed, "augmented": cell.augment,
+                     "head": cell.head} | r
                     for r in read_csv(d / "robustness.csv")]
     write_csv(out / "results.csv", rows, RESULT_COLUMNS)
     if rob:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import VoxprintError
 from ..io import atomic_write_text, read_csv, read_json
-from . import CHARTS, write_report
+from . import CHARTS, run_name, write_report
 
 
 def _f(v, digits=3) -> str:
@@ -66,8 +66,7 @@ def robustness_table(rows: list[dict]) -> str:
     conds = list(dict.fromkeys((r["noise"], r["snr_db"]) for r in rows))
     by: dict[str, dict] = defaultdict(dict)
     for r in rows:
-        aug = "" if str(r["augmented"]) in ("True", "true") else "-noaug"
-        by[f"{r['model']}{aug}-{r['feature']}-s{r['seed']}"][(r["noise"], r["snr_db"])] = r["accuracy"]
+        by[run_name(r)][(r["noise"], r["snr_db"])] = r["accuracy"]
     head = ["run"] + ["clean" if n == "none" else f"{n} {float(s):g} dB" for n, s in conds]
     return _table(head, [[k] + [_f(v.get(c)) for c in conds] for k, v in by.items()])
 
