@@ -35,3 +35,29 @@ def test_best_row_breaks_ties_by_f1_then_size():
             {"accuracy": "1.0", "macro_f1": "1.0", "params": "100"},
             {"accuracy": "0.9", "macro_f1": "1.0", "params": "10"}]
     assert best_row(rows)["params"] == "100"
+
+
+def test_study_settings_change_reruns_only_the_study(tmp_path):
+    from voxprint.io import write_json
+    from voxprint.pipeline import _check_same_run, _study_done
+    from voxprint.unseen import study_settings
+
+    cfg = C.load(None)
+    C.save(cfg, tmp_path / "config.yaml")
+    write_json(tmp_path / "verification.json", {"eer": 0.1, "settings": study_settings(cfg)})
+    assert _study_done(tmp_path, cfg)
+    other = C.load(None, ["eval.enroll_clips=5", "eval.verification_model=cnn-mfcc"])
+    _check_same_run(tmp_path, other)  # the grid's cells stay valid...
+    assert not _study_done(tmp_path, other)  # ...but the study is redone
+
+
+def test_other_grid_settings_are_refused(tmp_path):
+    import pytest
+
+    from voxprint.errors import DataError
+    from voxprint.pipeline import _check_same_run
+
+    C.save(C.load(None), tmp_path / "config.yaml")
+    _check_same_run(tmp_path, C.load(None, ["grid.seeds=3", "train.progress=false"]))  # the grid may grow
+    with pytest.raises(DataError, match="eval.snr_db"):
+        _check_same_run(tmp_path, C.load(None, ["eval.snr_db=[5.0]"]))

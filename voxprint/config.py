@@ -106,7 +106,10 @@ class EvalConfig:
     heldout_fraction: float = 0.45  # share of speakers never seen in training
     enroll_clips: int = 10  # clips per enrolled speaker's profile
     far: float | None = None  # calibrate the threshold at this false-accept rate (None: EER point)
-    verification_model: str = "best"  # "best" (the grid's best model x feature) or e.g. "crnn-mel"
+    verification_model: str = "crnn-mel"  # MODEL-FEATURE, or "best" (the grid's best)
+    # Embeddings of unseen speakers keep improving after the closed-set validation loss
+    # has flattened, so the study trains at least this many epochs.
+    verification_min_epochs: int = 20
 
 
 @dataclass

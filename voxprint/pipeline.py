@@ -21,7 +21,7 @@ from .errors import DataError
 from .evaluate import classification_metrics, clean_features, robustness, score_windows, write_metrics
 from .features import build_feature
 from .io import read_csv, read_json, write_csv, write_json
-from .unseen import calibrate
+from .unseen import STUDY_KEYS, calibrate, study_settings
 
 RESULT_COLUMNS = ["model", "feature", "seed", "head", "augmented", "accuracy", "macro_f1", "epochs", "best_epoch",
                   "train_seconds", "params"]
@@ -68,6 +68,8 @@ def _check_same_run(out: Path, cfg: C.Config) -> None:
     for d in (old, new):
         d.pop("grid", None)
         d.get("train", {}).pop("progress", None)
+        for k in STUDY_KEYS:  # the study re-runs by itself when these change
+            d.get("eval", {}).pop(k, None)
     if old != new:
         diff = sorted(f"{s}.{k}" for s in new for k in new[s] if old.get(s, {}).get(k) != new[s][k])
         raise DataError(f"{out} holds a run with a different config ({', '.join(diff[:5])}); use another --out")
@@ -160,7 +162,7 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
         write_csv(out / "robustness.csv", rob, ROBUSTNESS_COLUMNS)
     print_table(rows)
     write_resources(out, [out / run_name(r) for r in rows], cfg.eval.latency_runs)
-    if cfg.eval.verification and not (out / "verification.json").exists():
+    if cfg.eval.verification and not _study_done(out, cfg):
         from .unseen import study
 
         choice = cfg.eval.verification_model
@@ -185,6 +187,11 @@ def write_resources(out: Path, dirs: list[Path], runs: int) -> None:
             write_json(path, measure(d, runs))
         rows.append(read_json(path))
     write_csv(out / "resources.csv", rows, RESOURCE_COLUMNS)
+
+
+def _study_done(out: Path, cfg: C.Config) -> bool:
+    path = out / "verification.json"
+    return path.exists() and read_json(path).get("settings") == study_settings(cfg)
 
 
 def best_row(rows: list[dict]) -> dict:

@@ -23,6 +23,15 @@ from .io import write_csv, write_json
 from .verification import det_curve, eer, min_dcf, open_set, threshold_at_far, trial_pairs
 
 MAX_TRIALS = 200_000
+# eval keys that only the study reads: changing them re-runs the study, not the grid
+STUDY_KEYS = ("verification", "verification_pool", "min_speakers", "heldout_fraction", "enroll_clips",
+              "verification_model", "verification_min_epochs")
+
+
+def study_settings(cfg: C.Config) -> dict:
+    """What the study's result depends on besides the data (recorded in verification.json)."""
+    train = {k: v for k, v in C.to_dict(cfg)["train"].items() if k != "progress"}
+    return {k: getattr(cfg.eval, k) for k in STUDY_KEYS} | {"train": train}
 
 
 def calibrate(embeddings: np.ndarray, labels: np.ndarray, far: float | None = None, seed: int = 0) -> dict:
@@ -109,6 +118,8 @@ def study(cfg: C.Config, out: Path, model: str, feature: str, heads=("softmax", 
     for head in heads:
         hcfg = copy.deepcopy(scfg)
         hcfg.model.name, hcfg.features.name, hcfg.model.head = model, feature, head
+        hcfg.train.min_epochs = max(hcfg.train.min_epochs, ev.verification_min_epochs)
+        hcfg.train.max_epochs = max(hcfg.train.max_epochs, hcfg.train.min_epochs)
         d = out / "verification" / f"{model}-{feature}-{head}"
         d.mkdir(parents=True, exist_ok=True)
         C.save(hcfg, d / "config.yaml")
@@ -156,6 +167,7 @@ def study(cfg: C.Config, out: Path, model: str, feature: str, heads=("softmax", 
     result.update({k: best[k] for k in ("eer", "min_dcf", "threshold", "open_set_known_accuracy",
                                         "open_set_unknown_rejection", "det")})
     result["model"] = f"{best['model']}-{best['head']}"
+    result["settings"] = study_settings(cfg)  # a rerun with other settings redoes the study
     write_json(out / "verification.json", result)
     return result
 
