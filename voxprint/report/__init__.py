@@ -418,14 +418,15 @@ def write_report(run_dir: Path) -> Path:
 
     # ---- resources
     if resources:
-        body = [[r.get("model"), r.get("feature"), _int(r.get("params")), _kb(r.get("size_bytes")),
-                 _kb(r.get("onnx_size_bytes")), _fnum(r.get("latency_ms_b1")),
-                 _fnum(r.get("throughput_clips_s"), ",.0f"), _fnum(r.get("train_seconds"), ",.1f"),
-                 _fnum(r.get("peak_mem_mb"), ",.0f")] for r in resources]
-        text = H.table(["Model", "Feature", "Parameters", "PyTorch size (KB)", "ONNX size (KB)",
-                        "Latency, batch 1 (ms)", "Throughput (clips/s)", "Train time (s)", "Peak memory (MB)"],
-                       body, text_cols=(0, 1))
-        data = [{"name": f"{r.get('model')}-{r.get('feature')}", **{k: _float(r.get(k)) for k in
+        body = [[r.get("run") or f"{r.get('model')}-{r.get('feature')}", _int(r.get("params")),
+                 _kb(r.get("size_bytes")), _kb(r.get("onnx_size_bytes")), _fnum(r.get("latency_ms_b1")),
+                 _fnum(r.get("latency_ms_b1_onnx")), _fnum(r.get("throughput_clips_s"), ",.0f"),
+                 _fnum(r.get("train_seconds"), ",.1f"), _fnum(r.get("peak_mem_mb"), ",.0f")] for r in resources]
+        text = H.table(["Run", "Parameters", "PyTorch size (KB)", "ONNX size (KB)",
+                        "Latency, batch 1, PyTorch (ms)", "Latency, batch 1, onnxruntime (ms)",
+                        "Throughput (clips/s)", "Train time (s)", "Training-step memory (MB)"],
+                       body, text_cols=(0,))
+        data = [{"name": r.get("run") or f"{r.get('model')}-{r.get('feature')}", **{k: _float(r.get(k)) for k in
                  ("params", "size_bytes", "onnx_size_bytes", "latency_ms_b1", "train_seconds")}}
                 for r in resources]
         text += chart("resources", charts.resources_chart, data, alt="Model resources",
