@@ -241,10 +241,6 @@ def apply_override(data: dict, item: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw)
 
 
-def replace(cfg, **changes):
-    return dataclasses.replace(cfg, **changes)
-
-
 def save(cfg: Config, path: Path) -> None:
     from .io import atomic_write_text
 

@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from . import config as C
@@ -211,8 +210,3 @@ def print_table(rows: list[dict], file=sys.stdout) -> None:
     b = best_row(rows)
     print(f"best: {run_name(b)} (test accuracy {float(b['accuracy']):.4f}, macro-F1 {float(b['macro_f1']):.4f})",
           file=file)
-
-
-def mean_std(values) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=0))

@@ -54,10 +54,6 @@ def _save(fig, out) -> Path:
     return out
 
 
-def _finite(values) -> list[float]:
-    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
-
-
 # --------------------------------------------------------------------------- accuracy
 
 
