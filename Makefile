@@ -40,7 +40,7 @@ results: install
 	$(BIN)/python benchmarks/anchors.py runs/fsdd --verification
 	$(BIN)/voxprint report runs/fsdd --readme README.md --section fsdd
 	$(BIN)/voxprint run --config fsdd-unseen-noise --out runs/fsdd-noise --models crnn cnn --features mel \
-		--compare-augment --set eval.verification=false --no-progress
+		--compare-augment --seeds 3 --set eval.verification=false --no-progress
 	$(BIN)/voxprint report runs/fsdd-noise --readme README.md --section fsdd-noise
 	$(BIN)/voxprint run --config speeches5 --out runs/speeches5 --set eval.verification=false --no-progress
 	$(BIN)/voxprint report runs/speeches5 --readme README.md --section speeches5
