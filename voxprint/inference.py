@@ -7,6 +7,7 @@ labels.json the speaker names. Its methods are the CLI's subcommands.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ class Recognizer:
 
     # ------------------------------------------------------------------ identity
 
-    @property
+    @functools.cached_property
     def model_id(self) -> str:
         """Identifies the weights: profiles made by other weights are refused."""
         return hashlib.sha256((self.dir / "model.pt").read_bytes()).hexdigest()[:16]
