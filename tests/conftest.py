@@ -43,6 +43,14 @@ def shared_data() -> Path:
 
 FSDD = SHARED_DATA / "fsdd" / "recordings"
 
+
+def shared_file(*parts) -> Path:
+    """A path inside the shared data; a missing one fails the test (never a silent skip)."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"{path} not found (set VOXPRINT_DATA to the shared data folder)")
+    return path
+
 # A small run shared by the end-to-end, ONNX and enrolment tests: 4 FSDD speakers,
 # 100 clips each, one CNN on log-Mel. theo and yweweler are never trained on.
 TINY_ARGS = [

@@ -9,6 +9,7 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
+from conftest import shared_file
 from voxprint import audio
 from voxprint.augment import (
     Augmenter,
@@ -31,23 +32,17 @@ def realised_snr(speech: np.ndarray, mixed: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def clips(shared_data) -> dict[str, tuple[np.ndarray, int]]:
+def clips() -> dict[str, tuple[np.ndarray, int]]:
     paths = {
-        "fsdd-8k": shared_data / "fsdd" / "recordings" / "3_nicolas_12.wav",
-        "speeches5-16k": shared_data / "speeches5" / "audio" / "Julia_Gillard" / "17.wav",
+        "fsdd-8k": shared_file("fsdd", "recordings", "3_nicolas_12.wav"),
+        "speeches5-16k": shared_file("speeches5", "audio", "Julia_Gillard", "17.wav"),
     }
-    for p in paths.values():
-        if not p.exists():
-            pytest.skip(f"{p} not found")
     return {k: audio.load(p) for k, p in paths.items()}
 
 
 @pytest.fixture(scope="module")
-def tap_noise(shared_data) -> Path:
-    p = shared_data / "noise" / "running_tap.wav"
-    if not p.exists():
-        pytest.skip(f"{p} not found")
-    return p
+def tap_noise() -> Path:
+    return shared_file("noise", "running_tap.wav")
 
 
 def noise_for(kind: str, n: int, sr: int, tap: Path, rng) -> np.ndarray:

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from voxprint import datasets as D
+from conftest import shared_file
 from voxprint.config import DataConfig
 from voxprint.errors import DataError
 
@@ -20,19 +21,13 @@ S5_SPEAKERS = ["Benjamin_Netanyau", "Jens_Stoltenberg", "Julia_Gillard", "Magare
 
 
 @pytest.fixture(scope="module")
-def fsdd_dir(shared_data) -> Path:
-    d = shared_data / "fsdd"
-    if not (d / "recordings").is_dir():
-        pytest.skip(f"{d} not found")
-    return d
+def fsdd_dir() -> Path:
+    return shared_file("fsdd", "recordings").parent
 
 
 @pytest.fixture(scope="module")
-def s5_dir(shared_data) -> Path:
-    d = shared_data / "speeches5"
-    if not (d / "audio").is_dir():
-        pytest.skip(f"{d} not found")
-    return d
+def s5_dir() -> Path:
+    return shared_file("speeches5", "audio").parent
 
 
 def link(src: Path, dst: Path) -> Path:

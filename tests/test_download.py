@@ -23,13 +23,16 @@ from voxprint.download import (
     recordings_digest,
 )
 
-FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
+from conftest import FSDD
 TOP = "free-spoken-digit-dataset-1.0.10"
 
-needs_fsdd = pytest.mark.skipif(
-    not (FSDD.is_dir() and len(list(FSDD.glob("*.wav"))) == 3000),
-    reason=f"the local FSDD copy is not at {FSDD}",
-)
+@pytest.fixture(scope="module")
+def _fsdd_present():
+    if not (FSDD.is_dir() and len(list(FSDD.glob("*.wav"))) == 3000):
+        pytest.fail(f"the local FSDD copy (3000 recordings) is not at {FSDD}; set VOXPRINT_DATA")
+
+
+needs_fsdd = pytest.mark.usefixtures("_fsdd_present")
 
 
 @pytest.fixture(autouse=True)

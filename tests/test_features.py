@@ -32,7 +32,7 @@ LPC_REL_TOL = 1e-6  # max abs difference / max |a| against scipy's Toeplitz solv
 
 def read(path: Path) -> tuple[np.ndarray, int]:
     if not path.exists():
-        pytest.skip(f"{path} not found (set VOXPRINT_DATA to the shared data folder)")
+        pytest.fail(f"{path} not found (set VOXPRINT_DATA to the shared data folder)")
     y, sr = sf.read(path, dtype="float32")
     return y, sr
 
