@@ -2,81 +2,100 @@
 
   resemblyzer   pretrained GE2E speaker encoder + logistic regression   (pip install -e '.[anchors]')
   mfcc-svm      MFCC mean/std per clip + RBF SVM
-  voxprint      the run's best model (PyTorch and onnxruntime)
+  voxprint      the run's best model, chosen on validation data (PyTorch and onnxruntime)
 
-Accuracy clean and with white noise at 10 and 0 dB SNR (the same noise draw per clip for
-every system, test-only noise), batch-1 latency per 1-s clip on one thread, model size.
-With --verification, resemblyzer's cosine scoring is also run on the unseen-speaker trials
-of the run's verification study and added to verification.json as an anchor.
+Accuracy clean and with white noise at 10 and 0 dB SNR - the very noise draws of the grid's
+robustness table, so the voxprint rows here equal its numbers - and the time from a waveform at
+the run's sample rate to a decision (every system's own resampling, voice activity detection,
+features, model and classifier), batch 1, one thread, the same number of calls for every system.
+With --verification, resemblyzer also scores the unseen-speaker study's trial files (the same
+trials as voxprint) and is added to verification.json.
 
     python benchmarks/anchors.py [RUN_DIR] [--verification]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-import time
-import warnings
-from pathlib import Path
 
-import numpy as np
-import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+# Thread limits before numpy/torch are imported: every system runs on one thread.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
 
-from voxprint import audio
-from voxprint.augment import mix_at_snr, white_noise
-from voxprint.inference import Recognizer
-from voxprint.io import read_csv, read_json, write_json
-from voxprint.resources import median_ms
+import argparse  # noqa: E402
+import pickle  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-SNRS = [None, 10.0, 0.0]
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from voxprint import audio, rundir  # noqa: E402
+from voxprint.augment import build_sources, mix_at_snr  # noqa: E402
+from voxprint.config import load_resolved  # noqa: E402
+from voxprint.evaluate import noise_draws  # noqa: E402
+from voxprint.inference import Recognizer  # noqa: E402
+from voxprint.io import read_csv, write_json  # noqa: E402
+from voxprint.resources import median_ms  # noqa: E402
+
+SNRS = [10.0, 0.0]
+CALLS = 200  # timed calls per system, after a warm-up
+ROBUSTNESS_SEED = 1234  # voxprint.evaluate.robustness's default: the grid's noise draws
 
 
-def noisy(waves, snr, seed=1234):
-    if snr is None:
-        return waves
-    return [mix_at_snr(w, white_noise(len(w), np.random.default_rng([seed, i])), snr) for i, w in enumerate(waves)]
+def voxprint_model_dir(run: Path) -> Path:
+    """The model this benchmark measures: the one `voxprint predict --run RUN` loads."""
+    return rundir.resolve_model_dir(run)
 
 
 class Resemblyzer:
     name = "resemblyzer+LR"
+    noise_trained = False
 
     def __init__(self, sr):
         warnings.filterwarnings("ignore")
-        from resemblyzer import VoiceEncoder, preprocess_wav
         import resemblyzer
+        from resemblyzer import VoiceEncoder, preprocess_wav
 
         self.enc, self.pre, self.sr = VoiceEncoder("cpu", verbose=False), preprocess_wav, sr
         self.size = (Path(resemblyzer.__file__).parent / "pretrained.pt").stat().st_size
         self.params = sum(p.numel() for p in self.enc.parameters())
 
     def embed_one(self, w):
+        """Its standard use: resample to 16 kHz, normalise volume, trim silences (webrtcvad), embed."""
         y = self.pre(w, source_sr=self.sr)
         if len(y) < 1600:  # its VAD trimmed nearly everything: use the whole clip, volume-normalised
-            import soxr
             from resemblyzer.audio import audio_norm_target_dBFS, normalize_volume, sampling_rate
 
-            y = soxr.resample(w, self.sr, sampling_rate) if self.sr != sampling_rate else w
-            y = audio.wrap_pad(normalize_volume(y, audio_norm_target_dBFS, increase_only=True), 1600)
+            y = normalize_volume(_resample(w, self.sr, sampling_rate), audio_norm_target_dBFS, increase_only=True)
+            y = audio.wrap_pad(y, 1600)
         return self.enc.embed_utterance(y)
 
     def embed(self, waves):
         return np.stack([self.embed_one(w) for w in waves])
 
     def fit(self, waves, y):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         self.clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(self.embed(waves), y)
 
-    def predict(self, waves):
+    def decide(self, waves):
         return self.clf.predict(self.embed(waves))
+
+
+def _resample(w, sr, target):
+    import soxr
+
+    return soxr.resample(w, sr, target) if sr != target else w
 
 
 class MfccSvm:
     name = "mfcc-mean/std+SVM"
+    noise_trained = False
 
     def __init__(self, sr):
         import librosa
@@ -91,114 +110,117 @@ class MfccSvm:
             out.append(np.concatenate([m.mean(1), m.std(1)]))
         return np.stack(out)
 
-    def embed_one(self, w):
-        return self.embed([w])[0]
-
     def fit(self, waves, y):
-        self.clf = make_pipeline(StandardScaler(), SVC(C=10)).fit(self.embed(waves), y)
-        import pickle
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
 
+        self.clf = make_pipeline(StandardScaler(), SVC(C=10)).fit(self.embed(waves), y)
         self.size = len(pickle.dumps(self.clf))
         self.params = int(self.clf[-1].support_vectors_.size + self.clf[-1].dual_coef_.size)
 
-    def predict(self, waves):
+    def decide(self, waves):
         return self.clf.predict(self.embed(waves))
+
+
+class Voxprint:
+    def __init__(self, run: Path, engine: str):
+        self.rec = Recognizer(voxprint_model_dir(run), engine=engine)
+        cfg = self.rec.cfg
+        self.name = f"voxprint {self.rec.name} [{engine}]"
+        self.noise_trained = bool(cfg.augment.enabled and "white" in cfg.augment.noise)
+        self.size = (self.rec.dir / (rundir.WEIGHTS if engine == "torch" else rundir.ONNX)).stat().st_size
+        self.params = sum(p.numel() for p in self.rec.net.parameters())
+
+    def fit(self, waves, y):
+        pass  # trained by `voxprint run`
+
+    def decide(self, waves):
+        return self.rec.score_waves(waves)[0].argmax(1)
+
+
+def _white_index(run: Path) -> int:
+    """Position of white noise in the run's evaluation noise list: its draws are seeded by it."""
+    noises = load_resolved(run / rundir.CONFIG).eval.noise
+    return noises.index("white") if "white" in noises else 0
+
+
+def _load_split(run: Path, sr: int, labels: list[str], split: str, cap: int | None = None):
+    rows = [r for r in read_csv(run / rundir.SPLIT) if r["split"] == split]
+    if cap:
+        rows = rows[:: max(1, len(rows) // cap)][:cap]
+    index = {s: i for i, s in enumerate(labels)}
+    return [audio.load(r["path"], sr)[0] for r in rows], np.array([index[r["speaker"]] for r in rows])
+
+
+def _systems(run: Path, sr: int) -> list:
+    out = []
+    for cls in (Resemblyzer, MfccSvm):
+        try:
+            out.append(cls(sr))
+        except ImportError as e:
+            print(f"{cls.name}: not installed ({e}); pip install -e '.[anchors]'")
+    return out + [Voxprint(run, "torch"), Voxprint(run, "onnx")]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", nargs="?", default="runs/fsdd")
-    ap.add_argument("--verification", action="store_true", help="also score the unseen-speaker trials")
+    ap.add_argument("--verification", action="store_true", help="also score the unseen-speaker trial files")
     ap.add_argument("--max-train", type=int, default=None, help="cap training clips for the anchors")
     args = ap.parse_args(argv)
     run = Path(args.run)
-    rec = Recognizer(run)
-    onnx_rec = Recognizer(run, engine="onnx")
-    sr = rec.sample_rate
-    rows = read_csv(run / "split.csv")
-    index = {s: i for i, s in enumerate(rec.labels)}
-
-    def load(split, cap=None):
-        sel = [r for r in rows if r["split"] == split]
-        if cap:
-            sel = sel[:: max(1, len(sel) // cap)][:cap]
-        return [audio.load(r["path"], sr)[0] for r in sel], np.array([index[r["speaker"]] for r in sel])
-
-    train_w, train_y = load("train", args.max_train)
-    test_w, test_y = load("test")
-    print(f"run {run} ({rec.name}), {len(rec.labels)} speakers, train {len(train_w)} / test {len(test_w)} clips, "
-          f"{sr} Hz", flush=True)
-
-    systems = []
-    for cls in (Resemblyzer, MfccSvm):
-        try:
-            s = cls(sr)
-        except ImportError as e:
-            print(f"{cls.name}: not installed ({e}); pip install -e '.[anchors]'")
-            continue
+    torch.set_num_threads(1)
+    systems = _systems(run, sr := load_resolved(voxprint_model_dir(run) / rundir.CONFIG).data.sample_rate)
+    labels = systems[-1].rec.labels
+    train_w, train_y = _load_split(run, sr, labels, "train", args.max_train)
+    test_w, test_y = _load_split(run, sr, labels, "test")
+    (white,) = build_sources(["white"], sr, "eval", 0.8)
+    noises = noise_draws(white, test_w, ROBUSTNESS_SEED, _white_index(run))
+    print(f"run {run} ({systems[-1].rec.name}), {len(labels)} speakers, train {len(train_w)} / test {len(test_w)} "
+          f"clips, {sr} Hz", flush=True)
+    one = audio.wrap_pad(test_w[0], sr)
+    out = []
+    for s in systems:
         t = time.perf_counter()
         s.fit(train_w, train_y)
-        print(f"{s.name}: fitted in {time.perf_counter() - t:.1f} s", flush=True)
-        systems.append(s)
-
-    one = audio.wrap_pad(test_w[0], int(sr * 1.0))
-    torch.set_num_threads(1)
-    results = []
-    for s in systems:
-        acc = [float(np.mean(s.predict(noisy(test_w, snr)) == test_y)) for snr in SNRS]
-        results.append((s.name, acc, median_ms(lambda: s.embed_one(one), 100), s.size, s.params))
-    for engine, r in (("torch", rec), ("onnx", onnx_rec)):
-        acc = [float(np.mean(r.score_waves(noisy(test_w, snr))[0].argmax(1) == test_y)) for snr in SNRS]
-        size = (r.dir / ("model.pt" if engine == "torch" else "model.onnx")).stat().st_size
-        lat = median_ms(lambda: r.run_features(r.wave_features(one)), 200)
-        results.append((f"voxprint {rec.name} [{engine}]", acc, lat, size,
-                        sum(p.numel() for p in rec.net.parameters())))
-
-    print(f"\n{'system':<38} {'clean':>6} {'10 dB':>6} {'0 dB':>6} {'ms/clip':>8} {'size KB':>8} {'params':>9}")
-    for name, acc, lat, size, params in results:
-        print(f"{name:<38} {acc[0]:>6.3f} {acc[1]:>6.3f} {acc[2]:>6.3f} {lat:>8.3f} "
-              f"{(size or 0) / 1024:>8.0f} {params or 0:>9}")
-    write_json(run / "anchors.json", [
-        {"system": name, "clean": acc[0], "white_10db": acc[1], "white_0db": acc[2], "ms_per_clip": round(lat, 4),
-         "size_bytes": size, "params": params} for name, acc, lat, size, params in results])
-    ours = min((r for r in results if r[0].startswith("voxprint")), key=lambda r: r[2])
-    for name, acc, lat, size, _ in results:
-        if not name.startswith("voxprint"):
-            print(f"{ours[0]} vs {name}: {lat / ours[2]:.1f}x faster, {size / ours[3]:.1f}x smaller, "
-                  f"accuracy at 0 dB {ours[1][2]:.3f} vs {acc[2]:.3f}")
-
-    if args.verification and systems and isinstance(systems[0], Resemblyzer):
-        verification_anchor(run, systems[0])
+        clean = float(np.mean(s.decide(test_w) == test_y))
+        noisy = [float(np.mean(s.decide([mix_at_snr(w, z, snr) for w, z in zip(test_w, noises)]) == test_y))
+                 for snr in SNRS]
+        ms = median_ms(lambda: s.decide([one]), CALLS)
+        out.append({"system": s.name, "clean": clean, "noisy": noisy, "ms_per_clip": round(ms, 4),
+                    "size_bytes": s.size, "params": s.params, "noise_trained": s.noise_trained})
+        print(f"{s.name}: done in {time.perf_counter() - t:.1f} s", flush=True)
+    report(run, sr, out)
+    if args.verification:
+        verification_anchor(run, next((s for s in systems if isinstance(s, Resemblyzer)), None))
 
 
-def verification_anchor(run: Path, enc: Resemblyzer):
-    """Resemblyzer cosine scoring on the exact trials of the run's unseen-speaker study."""
-    from voxprint.verification import eer, min_dcf, trial_pairs
-    from voxprint.unseen import MAX_TRIALS
+def report(run: Path, sr: int, out: list[dict]) -> None:
+    print(f"\n{'system':<40} {'clean':>6} " + " ".join(f"{f'{s:g} dB':>6}" for s in SNRS)
+          + f" {'ms/clip':>8} {'size KB':>8} {'params':>9}")
+    for r in out:
+        print(f"{r['system']:<40} {r['clean']:>6.3f} " + " ".join(f"{a:>6.3f}" for a in r["noisy"])
+              + f" {r['ms_per_clip']:>8.3f} {(r['size_bytes'] or 0) / 1024:>8.0f} {r['params'] or 0:>9}")
+    trained = ", ".join(r["system"] for r in out if r["noise_trained"]) or "none"
+    protocol = (f"white noise at {' and '.join(f'{s:g}' for s in SNRS)} dB uses the same draw per clip as the grid's "
+                f"robustness table (seed {ROBUSTNESS_SEED}); trained with white noise among their augmentation noises: "
+                f"{trained}; the others were fitted on clean training clips. Time: waveform at {sr} Hz to decision "
+                f"(resampling, voice activity detection where the system has one, features, model, classifier), "
+                f"batch 1, one thread, median of {CALLS} calls each.")
+    write_json(run / "anchors.json", {"protocol": protocol, "conditions": [{"noise": "white", "snr_db": s} for s in SNRS],
+                                      "systems": out})
 
-    vpath = run / "verification.json"
-    clips = run / "verification" / "test_clips.csv"
-    if not vpath.exists() or not clips.exists():
-        print("no verification study in this run; skipped the verification anchor")
+
+def verification_anchor(run: Path, enc) -> None:
+    """Resemblyzer on the unseen-speaker study's trial files (added to verification.json)."""
+    from voxprint.unseen import score_trial_files
+
+    if enc is None:
+        print("resemblyzer is not installed; no verification anchor")
         return
-    v = read_json(vpath)
-    rows = read_csv(clips)
-    names = sorted({r["speaker"] for r in rows})
-    lab = np.array([int(r["label"]) for r in rows])
-    enc.sr = v["sample_rate"]
-    emb = enc.embed([audio.load(r["path"], enc.sr)[0] for r in rows])
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    i, j, same = trial_pairs(lab, MAX_TRIALS, int(v.get("seed", 0)))
-    scores = np.sum(emb[i] * emb[j], axis=1)
-    e, _ = eer(scores, same)
-    dcf, _ = min_dcf(scores, same, p_target=0.01)
-    print(f"verification anchor resemblyzer (cosine, {len(names)} unseen speakers, {len(scores)} trials): "
-          f"EER {e:.4f}, minDCF {dcf:.4f}   voxprint: EER {v['eer']:.4f}, minDCF {v['min_dcf']:.4f}")
-    v["anchors"] = [a for a in v.get("anchors", []) if a.get("name") != "resemblyzer"] + [
-        {"name": "resemblyzer", "eer": float(e), "min_dcf": float(dcf), "n_trials": int(len(scores))}]
-    write_json(vpath, v)
+    score_trial_files(run, "resemblyzer (cosine)", enc.embed_one)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.exit(main())

@@ -55,7 +55,8 @@ def shared_file(*parts) -> Path:
 # 100 clips each, one CNN on log-Mel. theo and yweweler are never trained on.
 TINY_ARGS = [
     "--set", "data.speakers=[george,jackson,lucas,nicolas]", "--set", "data.max_per_speaker=100",
-    "--set", "train.max_epochs=12", "--set", "train.patience=4", "--set", "train.batch_size=32",
+    "--set", "train.max_steps=150", "--set", "train.min_steps=60", "--set", "train.val_every_steps=15",
+    "--set", "train.patience=4", "--set", "train.batch_size=32",
     "--set", "eval.snr_db=[10.0]", "--set", "eval.noise=[white]", "--set", "eval.verification=false",
     "--set", "eval.latency_runs=5", "--models", "cnn", "--features", "mel", "--no-progress", "--no-report",
 ]

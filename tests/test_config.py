@@ -35,11 +35,11 @@ def test_unknown_top_level_key_lists_valid_keys(tmp_path):
 
 
 def test_unknown_key_in_section_lists_section_keys(tmp_path):
-    p = write(tmp_path, "train:\n  max_epoch: 5\n")
+    p = write(tmp_path, "train:\n  max_step: 5\n")
     with pytest.raises(ConfigError) as info:
         C.load(p)
     msg = str(info.value)
-    assert "train" in msg and "'max_epoch'" in msg
+    assert "train" in msg and "'max_step'" in msg
     valid = msg.split("valid keys:")[1]
     for f in dataclasses.fields(C.TrainConfig):
         assert f.name in valid
@@ -48,11 +48,11 @@ def test_unknown_key_in_section_lists_section_keys(tmp_path):
 @pytest.mark.parametrize(
     "text,where",
     [
-        ("train: {max_epochs: five}", "train.max_epochs"),
-        ("train: {max_epochs: 2.5}", "train.max_epochs"),
-        ("train: {max_epochs: true}", "train.max_epochs"),
+        ("train: {max_steps: five}", "train.max_steps"),
+        ("train: {max_steps: 2.5}", "train.max_steps"),
+        ("train: {max_steps: true}", "train.max_steps"),
         ("train: {lr: fast}", "train.lr"),
-        ("augment: {enabled: yes please}", "augment.enabled"),
+        ("augment: {prob: yes please}", "augment.prob"),
         ("augment: {snr_db: 10}", "augment.snr_db"),
         ("augment: {snr_db: [0, high]}", "augment.snr_db[1]"),
         ("data: {sample_rate: high}", "data.sample_rate"),
@@ -75,21 +75,21 @@ def test_numbers_are_coerced_where_harmless(tmp_path):
 
 
 def test_override_applied(tmp_path):
-    p = write(tmp_path, "train: {max_epochs: 40, patience: 3}\n")
-    cfg = C.load(p, ["train.max_epochs=5", "data.path=speeches5", "augment.snr_db=[5, 15]"])
-    assert cfg.train.max_epochs == 5
+    p = write(tmp_path, "train: {max_steps: 40, patience: 3}\n")
+    cfg = C.load(p, ["train.max_steps=5", "data.path=speeches5", "augment.snr_db=[5, 15]"])
+    assert cfg.train.max_steps == 5
     assert cfg.train.patience == 3  # the rest of the section is kept
     assert cfg.data.path == "speeches5"
     assert cfg.augment.snr_db == [5.0, 15.0]
-    assert C.load(None, ["train.max_epochs=5"]).train.max_epochs == 5
+    assert C.load(None, ["train.max_steps=5"]).train.max_steps == 5
 
 
 @pytest.mark.parametrize(
     "override,match",
     [
-        ("train.max_epochs", "section.key=value"),
-        ("train.max_epoch=5", "max_epoch"),
-        ("train.max_epochs=lots", "train.max_epochs"),
+        ("train.max_steps", "section.key=value"),
+        ("train.max_step=5", "max_step"),
+        ("train.max_steps=lots", "train.max_steps"),
     ],
 )
 def test_bad_override(override, match):
@@ -107,7 +107,7 @@ def test_missing_config_names_shipped_ones(tmp_path):
 
 def test_invalid_yaml(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML"):
-        C.load(write(tmp_path, "train: {max_epochs: [\n"))
+        C.load(write(tmp_path, "train: {max_steps: [\n"))
 
 
 def test_shipped_configs_exist():
@@ -124,3 +124,30 @@ def test_every_shipped_config_loads(path, tmp_path):
     # round trip through the run-folder form
     C.save(cfg, tmp_path / "config.yaml")
     assert C.load_resolved(tmp_path / "config.yaml") == cfg
+
+
+@pytest.mark.parametrize("key, use", [("model.name", "grid.models"), ("model.head", "grid.heads"),
+                                      ("features.name", "grid.features"), ("augment.enabled", "grid.augment")])
+def test_keys_the_grid_sets_are_refused_with_the_grid_key(tmp_path, key, use):
+    section, name = key.split(".")
+    with pytest.raises(ConfigError, match=re.escape(f"{key} is set by the grid") + ".*" + re.escape(use)):
+        C.load(write(tmp_path, f"{section}: {{{name}: x}}\n"))
+    with pytest.raises(ConfigError, match=re.escape(use)):
+        C.load(None, [f"{key}=false"])
+
+
+def test_a_run_folders_resolved_config_may_hold_them(tmp_path):
+    cfg = C.load(None)
+    cfg.model.name, cfg.augment.enabled = "lstm", False
+    C.save(cfg, tmp_path / "config.yaml")
+    assert C.load_resolved(tmp_path / "config.yaml").model.name == "lstm"
+
+
+def test_default_yaml_is_what_runs_and_matches_the_dataclass_defaults():
+    assert C.load(None) == C.load("default") == C.Config()
+
+
+def test_quick_is_quick():
+    cfg = C.load("quick")
+    assert cfg.eval.verification is False and cfg.train.max_steps <= 300
+    assert len(cfg.grid.models) * len(cfg.grid.features) * cfg.grid.seeds == 1

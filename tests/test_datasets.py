@@ -66,7 +66,7 @@ def test_fsdd_by_name_uses_data_home(fsdd_dir, monkeypatch):
 def test_fsdd_official_split(fsdd_dir):
     ds = D.discover(fsdd_dir)
     cfg = DataConfig()
-    assert D.split_mode(ds, cfg) == "official"
+    assert D.split_mode(ds, cfg)[0] == "official"
     out = D.assign_splits(ds.items, "official", cfg, seed=0)
     assert set(out) == {it.path for it in ds.items}  # nothing dropped
     for it in ds.items:
@@ -109,7 +109,7 @@ def test_speeches5_layout(s5_dir):
     assert not any("noise" in Path(it.path).parts for it in ds.items)
     assert Counter(it.speaker for it in ds.items) == {s: 300 for s in S5_SPEAKERS}
     assert all(it.order == int(Path(it.path).stem) for it in ds.items)
-    assert D.split_mode(ds, DataConfig()) == "block"
+    assert D.split_mode(ds, DataConfig())[0] == "block"
     assert D.dataset_rate(ds) == 16000
 
 
@@ -178,7 +178,7 @@ def test_speaker_folders_exclude_noise_and_sort_labels(tmp_path, fsdd_dir):
     assert len(ds.items) == 9
     assert all("noise" not in it.path and ".hidden" not in it.path for it in ds.items)
     assert all(it.order is None for it in ds.items)
-    assert D.split_mode(ds, DataConfig()) == "random"
+    assert D.split_mode(ds, DataConfig())[0] == "random"
 
 
 def test_speaker_folders_under_audio_with_sibling_noise(tmp_path, fsdd_dir):
@@ -191,7 +191,7 @@ def test_speaker_folders_under_audio_with_sibling_noise(tmp_path, fsdd_dir):
     ds = D.discover(root)
     assert ds.root == root / "audio" and ds.noise_dir == root / "noise"
     assert ds.speakers == ["A", "B"]
-    assert D.split_mode(ds, DataConfig()) == "block"
+    assert D.split_mode(ds, DataConfig())[0] == "block"
 
 
 def test_empty_folder_is_an_error(tmp_path):
@@ -227,8 +227,8 @@ def test_manifest_split_column_wins(tmp_path, fsdd_dir):
     ds = D.discover(p)
     assert ds.layout == "manifest" and ds.speakers == ["george", "theo"]
     assert all(Path(it.path).exists() and Path(it.path).parent.parent.parent == tmp_path for it in ds.items)
-    assert D.split_mode(ds, DataConfig()) == "manifest"
-    out = D.assign_splits(ds.items, D.split_mode(ds, DataConfig()), DataConfig(), 0)
+    assert D.split_mode(ds, DataConfig())[0] == "manifest"
+    out = D.assign_splits(ds.items, D.split_mode(ds, DataConfig())[0], DataConfig(), 0)
     for it in ds.items:
         assert out[it.path] == it.split
 
@@ -239,7 +239,7 @@ def test_manifest_without_val_carves_val_from_train(tmp_path, fsdd_dir):
     p = _manifest(tmp_path, fsdd_dir, rows)
     ds = D.discover(p)
     cfg = DataConfig()
-    out = D.assign_splits(ds.items, D.split_mode(ds, cfg), cfg, 0)
+    out = D.assign_splits(ds.items, D.split_mode(ds, cfg)[0], cfg, 0)
     for it in ds.items:
         if it.split == "test":
             assert out[it.path] == "test"
@@ -288,7 +288,7 @@ def _speaker(root: Path, rec: Path, name: str, src: str, n: int) -> None:
         link(rec / f"{i % 10}_{src}_{10 + i // 10}.wav", root / name / f"take_{i}.wav")
 
 
-def test_prepare_skips_bad_files_and_small_speakers(tmp_path, fsdd_dir, capsys):
+def test_prepare_skips_bad_files_and_small_speakers(tmp_path, fsdd_dir, caplog):
     rec = fsdd_dir / "recordings"
     root = tmp_path / "set"
     _speaker(root, rec, "anna", "george", 10)
@@ -297,7 +297,7 @@ def test_prepare_skips_bad_files_and_small_speakers(tmp_path, fsdd_dir, capsys):
     bad = _bad_files(root / "anna")
     ds = D.discover(root)
     assert len(ds.items) == 28
-    parts, labels, skipped = D.prepare(ds, DataConfig(), seed=0, sample_rate=8000)
+    parts, labels, skipped, _ = D.prepare(ds, DataConfig(), seed=0, sample_rate=8000)
 
     assert labels == ["anna", "ben"]
     reasons = {Path(s.path).name: s.reason for s in skipped if not s.path.startswith("<")}
@@ -305,7 +305,7 @@ def test_prepare_skips_bad_files_and_small_speakers(tmp_path, fsdd_dir, capsys):
     for name, word in bad.items():
         assert word in reasons[name].lower(), (name, reasons[name])
     assert [s.path for s in skipped if s.path.startswith("<")] == ["<speaker cleo>"]
-    err = capsys.readouterr().err
+    err = "\n".join(r.getMessage() for r in caplog.records)
     assert err.count("skip:") == len(bad) + 1 and "cleo" in err
 
     used = [it for p in parts.values() for it in p.items]
@@ -326,7 +326,7 @@ def test_prepare_resamples(tmp_path, fsdd_dir):
     _speaker(root, rec, "anna", "george", 5)
     _speaker(root, rec, "ben", "theo", 5)
     ds = D.discover(root)
-    parts, _, _ = D.prepare(ds, DataConfig(), seed=0, sample_rate=16000)
+    parts, _, _, _ = D.prepare(ds, DataConfig(), seed=0, sample_rate=16000)
     it, w = parts["train"].items[0], parts["train"].waves[0]
     assert abs(len(w) - 2 * sf.info(it.path).frames) <= 1
 
@@ -355,7 +355,7 @@ def test_prepare_unknown_speaker(tmp_path, fsdd_dir):
 def test_prepare_speeches5_capped_block_split(s5_dir):
     ds = D.discover(s5_dir)
     cfg = DataConfig(max_per_speaker=60, block_size=10, speakers=["Julia_Gillard", "Magaret_Tarcher"])
-    parts, labels, skipped = D.prepare(ds, cfg, seed=0, sample_rate=16000)
+    parts, labels, skipped, _ = D.prepare(ds, cfg, seed=0, sample_rate=16000)
     assert labels == ["Julia_Gillard", "Magaret_Tarcher"] and skipped == []
     for spk in labels:
         kept = {it.order: s for s, p in parts.items() for it in p.items if it.speaker == spk}

@@ -189,7 +189,8 @@ def test_non_empty_folder_without_wavs_is_not_clobbered(tmp_path, monkeypatch):
 
 
 @needs_fsdd
-def test_download_extract_verify(server, tmp_path, capsys):
+def test_download_extract_verify(server, tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="voxprint")
     www, base, requests = server
     _make_archive(www / "fsdd.tar.gz")
     home = tmp_path / "home"
@@ -204,8 +205,9 @@ def test_download_extract_verify(server, tmp_path, capsys):
     # Only the recordings are left: no archive, no staging folder.
     assert sorted(p.name for p in home.iterdir()) == ["fsdd"]
     assert sorted(p.name for p in (home / "fsdd").iterdir()) == ["recordings"]
-    err = capsys.readouterr().err
-    assert "Downloading FSDD" in err and "MB" in err and "100%" in err
+    err = capsys.readouterr().err  # the progress bar
+    assert "FSDD: 100%" in err and "15.8M/15.8M" in err
+    assert "Downloading FSDD" in caplog.text and "3000 recordings verified" in caplog.text
 
     # A second call finds the recordings and does not download again.
     assert ensure_fsdd(home, url=f"{base}/fsdd.tar.gz", quiet=True) == got

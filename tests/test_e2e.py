@@ -23,12 +23,13 @@ from voxprint.io import read_csv, read_json
 def test_tiny_run_learns_and_writes_the_run_folder(tiny_run):
     rows = read_csv(tiny_run / "results.csv")
     assert len(rows) == 1
-    assert {"model", "feature", "seed", "accuracy", "macro_f1", "epochs", "train_seconds"} <= set(rows[0])
+    assert {"model", "feature", "seed", "accuracy", "macro_f1", "val_accuracy", "val_loss", "steps",
+            "train_seconds"} <= set(rows[0])
     # 4 speakers, 100 clips each, 12 epochs: a model that learns gets well above chance (0.25)
     assert float(rows[0]["accuracy"]) >= 0.85
     d = tiny_run / "cnn-mel-s0"
     for f in ("config.yaml", "labels.json", "model.pt", "metrics.json", "confusion.csv", "history.csv",
-              "calibration.json", "robustness.csv", "resources.json"):
+              "calibration.json", "robustness.csv", "resources.json", "model.onnx"):
         assert (d / f).exists(), f
     for f in ("config.yaml", "split.csv", "labels.json", "skipped.csv", "noise.json", "resources.csv"):
         assert (tiny_run / f).exists(), f
@@ -37,7 +38,9 @@ def test_tiny_run_learns_and_writes_the_run_folder(tiny_run):
     train = [r for r in read_csv(tiny_run / "split.csv") if r["split"] == "train"]
     preds = Recognizer(d).predict([r["path"] for r in train])
     assert np.mean([p.speaker == r["speaker"] for p, r in zip(preds, train)]) >= 0.97
-    assert len(read_csv(d / "history.csv")) == int(rows[0]["epochs"])
+    # one history row per validation (every 15 steps), the last at the final step
+    history = read_csv(d / "history.csv")
+    assert [int(r["step"]) for r in history] == list(range(15, int(rows[0]["steps"]) + 1, 15))
     # the official FSDD split: test = recordings 0-4, never in train/val
     for r in read_csv(tiny_run / "split.csv"):
         idx = int(Path(r["path"]).stem.split("_")[2])
@@ -65,13 +68,46 @@ def test_predict_from_the_model_folder_alone(tiny_run, tmp_path, capsys):
     assert p.speaker == "jackson"
 
 
-def test_run_root_resolves_to_the_best_model(tiny_run):
-    assert Recognizer(tiny_run).dir == tiny_run / "cnn-mel-s0"
+def test_every_consumer_names_the_model_chosen_on_validation(tiny_run, tmp_path):
+    """A results table where test and validation disagree, with a tie: predict (Recognizer), report.html,
+    the README block and benchmarks/anchors.py all use the same model, chosen without the test split."""
+    import importlib.util
+
+    from voxprint import rundir
+    from voxprint.io import write_csv
+    from voxprint.report import write_report
+    from voxprint.report.readme import update_readme
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("cnn-mel-s0"))
+    base = rundir.read_results(tiny_run)[0]
+    rows = []
+    # (feature, seed, test accuracy, validation accuracy, validation loss, params)
+    for feature, seed, test, val, loss, params in (("mfcc", 0, 1.00, 0.90, 0.20, 40436),   # best on test
+                                                   ("lpc", 0, 0.80, 0.95, 0.10, 50000),    # tie on val acc/loss...
+                                                   ("mel", 0, 0.85, 0.95, 0.10, 40436)):   # ...fewer params wins
+        rows.append(base | {"feature": feature, "seed": seed, "accuracy": test, "val_accuracy": val, "val_loss": loss,
+                            "params": params})
+        shutil.copytree(tiny_run / "cnn-mel-s0", run / f"cnn-{feature}-s{seed}")
+    write_csv(run / "results.csv", rows, rundir.RESULT_COLUMNS)
+    (run / "resources.csv").unlink()
+    assert Recognizer(run).dir == (run / "cnn-mel-s0").resolve()
+    page = write_report(run).read_text()
+    best = page[page.index("Best model:"):]
+    assert "loads is cnn-mel-s0" in best[:600]
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results:x:start -->\n<!-- results:x:end -->\n")
+    update_readme(run, readme, "x")
+    assert "`voxprint predict --run run` loads **cnn-mel-s0**" in readme.read_text()
+    spec = importlib.util.spec_from_file_location("anchors", Path(__file__).parents[1] / "benchmarks" / "anchors.py")
+    anchors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(anchors)
+    assert anchors.voxprint_model_dir(run) == (run / "cnn-mel-s0").resolve()
 
 
 def test_onnx_matches_pytorch(tiny_run, capsys):
     d = tiny_run / "cnn-mel-s0"
-    assert main(["export", str(d), "--onnx"]) == 0
+    assert main(["export", str(d)]) == 0
     import onnx
 
     model = onnx.load(str(d / "model.onnx"))
@@ -80,8 +116,8 @@ def test_onnx_matches_pytorch(tiny_run, capsys):
     torch_rec, onnx_rec = Recognizer(d), Recognizer(d, engine="onnx")
     for frames in (40, 101, 250):  # the time axis is dynamic
         x = torch.randn(3, torch_rec.features.dim, frames).numpy() * 10 - 40
-        p1, e1 = torch_rec.run_features(x)
-        p2, e2 = onnx_rec.run_features(x)
+        p1, e1 = torch_rec.model(x)
+        p2, e2 = onnx_rec.model(x)
         assert np.abs(p1 - p2).max() < 1e-4 and np.abs(e1 - e2).max() < 1e-4
     clips = [FSDD / f"{d}_lucas_{d}.wav" for d in range(5)]
     assert [p.speaker for p in torch_rec.predict(clips)] == [p.speaker for p in onnx_rec.predict(clips)]
@@ -101,10 +137,10 @@ def test_changed_config_is_refused_in_the_same_folder(tiny_run, capsys):
 
 
 def test_misspelt_config_key_is_one_clear_line(tmp_path, capsys):
-    assert main(["run", "--out", str(tmp_path / "x"), "--set", "train.max_epoch=3"]) == 2
+    assert main(["run", "--out", str(tmp_path / "x"), "--set", "train.max_step=3"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "unknown key 'max_epoch'" in err and "max_epochs" in err
+    assert "unknown key 'max_step'" in err and "max_steps" in err
 
 
 def test_predict_bad_files_are_one_line_each_and_the_rest_is_used(tiny_run, tmp_path, capsys):
@@ -121,27 +157,49 @@ def test_predict_bad_files_are_one_line_each_and_the_rest_is_used(tiny_run, tmp_
     assert "Traceback" not in err
 
 
+_PAUSING_GRID = """
+import pathlib, sys, time
+import voxprint.pipeline as P
+real = P.run_cell
+def run_cell(cfg, cell, *args, **kw):
+    if cell.name == sys.argv[1]:  # the test kills the process while it waits here
+        pathlib.Path(sys.argv[2]).write_text("paused")
+        time.sleep(600)
+    return real(cfg, cell, *args, **kw)
+P.run_cell = run_cell
+from voxprint.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
 def test_kill_mid_grid_then_resume(tmp_path):
-    """A killed grid keeps its finished cells; the rerun trains only what is left."""
-    out = tmp_path / "run"
-    args = [sys.executable, "-m", "voxprint.cli", "run", "--out", str(out),
-            "--set", "data.speakers=[george,theo]", "--set", "data.max_per_speaker=30",
-            "--set", "train.max_epochs=2", "--set", "train.min_epochs=1", "--set", "eval.robustness=false",
-            "--set", "eval.verification=false", "--set", "eval.latency_runs=3",
+    """A grid killed at a point the test controls (the start of its second cell) keeps its finished
+    cell; the rerun trains only the killed one."""
+    out, marker = tmp_path / "run", tmp_path / "paused"
+    args = ["run", "--out", str(out), "--set", "data.speakers=[george,theo]", "--set", "data.max_per_speaker=30",
+            "--set", "train.max_steps=4", "--set", "train.min_steps=1", "--set", "train.val_every_steps=2",
+            "--set", "eval.robustness=false", "--set", "eval.verification=false", "--set", "eval.latency_runs=3",
             "--models", "lstm", "cnn", "--features", "mfcc", "--no-progress", "--no-report"]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSING_GRID, "cnn-mfcc-s0", str(marker), *args], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     deadline = time.time() + 240
-    first = out / "lstm-mfcc-s0" / "metrics.json"
-    while not first.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert first.exists(), proc.stderr.read() if proc.poll() is not None else "timeout"
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), proc.stderr.read() if proc.poll() is not None else "timeout"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (out / "results.csv").exists() or not (out / "cnn-mfcc-s0" / "metrics.json").exists()
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    finished = out / "lstm-mfcc-s0" / "metrics.json"
+    assert finished.exists() and not (out / "cnn-mfcc-s0" / "metrics.json").exists()
+    assert not (out / "results.csv").exists()
+    before = finished.stat().st_mtime_ns, (out / "lstm-mfcc-s0" / "model.pt").stat().st_mtime_ns
+    done = subprocess.run([sys.executable, "-m", "voxprint.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     assert "lstm-mfcc-s0: finished earlier, skipped" in done.stderr
+    assert "cnn-mfcc-s0: training" in done.stderr
+    assert (finished.stat().st_mtime_ns, (out / "lstm-mfcc-s0" / "model.pt").stat().st_mtime_ns) == before
+    assert (out / "cnn-mfcc-s0" / "metrics.json").exists()
     with open(out / "results.csv") as f:
         assert [r["model"] for r in csv.DictReader(f)] == ["lstm", "cnn"]
 

@@ -1,7 +1,5 @@
 """Every model exports to ONNX with dynamic batch and time axes and matches PyTorch."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -19,8 +17,7 @@ def test_onnx_matches_torch_for_any_batch_and_length(name, head, tmp_path):
     torch.manual_seed(0)
     features = build_feature(FeatureConfig(name="mel"), 8000)
     net = build_net(ModelConfig(name=name, head=head), features.dim, 4).eval()
-    rec = SimpleNamespace(net=net, features=features, window=8000)  # what export_onnx reads
-    path = export_onnx(rec, tmp_path / "m.onnx")
+    path = export_onnx(net, features.dim, features.num_frames(8000), tmp_path / "m.onnx")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == ["features"]
     for batch, frames in ((1, 101), (5, 101), (3, 37), (2, 260)):

@@ -16,8 +16,8 @@ def test_readme_block_is_filled_from_the_run(tiny_run, tmp_path, capsys):
     assert "old text" not in text and text.startswith("# x\n\nbefore\n") and text.endswith("after\n")
     acc = float(read_csv(tiny_run / "results.csv")[0]["accuracy"])
     assert f"{acc:.4f}" in text  # the number in the table is the run's number
-    assert "| **cnn** |" in text and "mel (accuracy / macro-F1)" in text
-    assert "Accuracy vs SNR" in text and "white 10 dB" in text
+    assert "| **cnn** |" in text and "mel (test accuracy / macro-F1)" in text
+    assert "accuracy vs SNR" in text and "white 10 dB" in text
     assert (tmp_path / "docs" / "results" / "tiny" / "chart_accuracy.png").stat().st_size > 1000
     assert "](docs/results/tiny/chart_accuracy.png)" in text
     # regenerating is idempotent

@@ -136,17 +136,23 @@ def random_crop(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return y[start : start + n]
 
 
-def windows(y: np.ndarray, n: int, hop: int | None = None) -> np.ndarray:
-    """Cover a clip with `n`-sample windows -> [W, n].
+def window_starts(length: int, n: int, hop: int | None = None) -> list[int]:
+    """Start samples of the `n`-sample windows that cover a clip of `length` samples: every
+    `hop` samples (default n // 2), the last one aligned to the end, so every sample is seen.
+    A clip of at most `n` samples has the single start 0 (it is wrap-padded)."""
+    if length <= n:
+        return [0]
+    hop = hop or max(1, n // 2)
+    starts = list(range(0, length - n + 1, hop))
+    if starts[-1] != length - n:
+        starts.append(length - n)
+    return starts
 
-    Short clips give one wrap-padded window; long clips give windows every `hop`
-    samples (default n // 2) with the last one aligned to the end, so every sample
-    is seen. Predictions of the windows are averaged by the caller.
-    """
+
+def windows(y: np.ndarray, n: int, hop: int | None = None, starts: list[int] | None = None) -> np.ndarray:
+    """Cover a clip with `n`-sample windows -> [W, n] (see `window_starts`; short clips give one
+    wrap-padded window). Predictions of the windows are averaged by the caller."""
     if len(y) <= n:
         return wrap_pad(y, n)[None, :]
-    hop = hop or max(1, n // 2)
-    starts = list(range(0, len(y) - n + 1, hop))
-    if starts[-1] != len(y) - n:
-        starts.append(len(y) - n)
+    starts = window_starts(len(y), n, hop) if starts is None else starts
     return np.stack([y[s : s + n] for s in starts])

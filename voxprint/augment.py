@@ -8,6 +8,7 @@ evaluation from the rest, so the two never share noise.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import numpy as np
 
 from . import audio
 from .errors import AudioError, ConfigError
+
+log = logging.getLogger(__name__)
 
 POWER_FLOOR = 1e-20  # only guards division by zero; far below any real clip's power
 SYNTHETIC = ("white", "pink")
@@ -89,7 +92,6 @@ def build_sources(
     part: str,
     train_fraction: float,
     dataset_noise: Path | None = None,
-    warn=print,
 ) -> list[NoiseSource]:
     """Noise sources for `part` = "train" (leading fraction of each file) or "eval" (the rest)."""
     if part not in ("train", "eval"):
@@ -104,14 +106,14 @@ def build_sources(
         path = resolve(entry, dataset_noise)
         if path is None or not path.exists():
             if entry != "auto":
-                warn(f"noise: {entry}: not found; skipped")
+                log.warning(f"noise: {entry}: not found; skipped")
             continue
         segments, ranges = [], []
         for f in _noise_files(path):
             try:
                 y, _ = audio.load(f, sample_rate)
             except AudioError as e:
-                warn(f"noise: skip {e}")
+                log.warning(f"noise: skip {e}")
                 continue
             cut = int(len(y) * train_fraction)
             seg = y[:cut] if part == "train" else y[cut:]

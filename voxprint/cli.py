@@ -40,7 +40,11 @@ def cmd_run(args) -> int:
     cfg = _config(args)
     name = Path(cfg.data.path).name if cfg.data.path != "fsdd" else "fsdd"
     out = Path(args.out or Path("runs") / name)
-    run_grid(cfg, out)
+    rows = run_grid(cfg, out)
+    if cfg.eval.verification:
+        from .unseen import run_study
+
+        run_study(cfg, out, rows)
     if not args.no_report:
         from .report import write_report
 
@@ -62,7 +66,8 @@ def cmd_export(args) -> int:
     from .inference import Recognizer
 
     rec = Recognizer(args.run)
-    print(export_onnx(rec, args.out or rec.dir / "model.onnx"))
+    out = args.out or rec.dir / "model.onnx"
+    print(export_onnx(rec.net, rec.features.dim, rec.features.num_frames(rec.window), out))
     return 0
 
 
@@ -108,11 +113,10 @@ def cmd_evaluate(args) -> int:
     clean = classification_metrics(y, probs.argmax(1), rec.labels)
     rows = [{"noise": "none", "snr_db": float("inf"), "accuracy": round(clean["accuracy"], 4),
              "macro_f1": round(clean["macro_f1"], 4)}]
-    sources = build_sources(args.noise, rec.sample_rate, "eval", rec.cfg.augment.train_fraction,
-                            warn=lambda m: print(m, file=sys.stderr))
+    sources = build_sources(args.noise, rec.sample_rate, "eval", rec.cfg.augment.train_fraction)
     if not sources:
         raise VoxprintError(f"no usable noise among {', '.join(args.noise)}")
-    rows += robustness(rec.net, rec.features, waves, y, rec.window, sources, args.snr, rec.labels, seed=args.seed)
+    rows += robustness(rec.model, rec.features, waves, y, rec.window, sources, args.snr, rec.labels, seed=args.seed)
     print(f"{'noise':<16} {'SNR dB':>7} {'accuracy':>9} {'macro-F1':>9}")
     for r in rows:
         print(f"{r['noise']:<16} {r['snr_db']:>7} {r['accuracy']:>9.4f} {r['macro_f1']:>9.4f}")
@@ -126,7 +130,7 @@ def cmd_calibrate(args) -> int:
     import numpy as np
 
     from .inference import Recognizer
-    from .unseen import calibrate
+    from .verification import calibrate
 
     rec = Recognizer(args.run)
     paths, speakers = _split_items(rec, "val")
@@ -199,10 +203,8 @@ def cmd_verify(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _training_commands(sub) -> None:
+    """run, evaluate, export, calibrate, report: the commands that train and score a run folder."""
     r = sub.add_parser("run", help="train and compare the model x feature grid, write results and report")
     r.add_argument("--config", help="YAML config file or shipped config name (default: built-in defaults)")
     r.add_argument("--data", help="dataset: 'fsdd' (default, downloaded), a folder, or a CSV manifest")
@@ -213,20 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="train with background noise (default on)")
     r.add_argument("--compare-augment", action="store_true", help="train with and without noise, side by side")
-    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.max_epochs=5")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.max_steps=500")
     r.add_argument("--no-report", action="store_true", help="skip the HTML report")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 
-    q = sub.add_parser("predict", help="name the speaker of audio files")
-    q.add_argument("files", nargs="+")
-    q.add_argument("--run", default="runs/fsdd", help="run folder or model folder (default runs/fsdd: its best model)")
-    q.add_argument("--engine", choices=["torch", "onnx"], default="torch")
-    q.set_defaults(func=cmd_predict)
-
-    e = sub.add_parser("export", help="export a model to ONNX")
+    e = sub.add_parser("export", help="export a model to ONNX (model.onnx beside model.pt)")
     e.add_argument("run", help="run folder or model folder")
-    e.add_argument("--onnx", action="store_true", help="ONNX format (the only one; accepted for clarity)")
     e.add_argument("--out", help="output path (default: model.onnx in the model folder)")
     e.set_defaults(func=cmd_export)
 
@@ -238,15 +233,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=1234)
     ev.set_defaults(func=cmd_evaluate)
 
+    ca = sub.add_parser("calibrate", help="set the accept threshold from validation clips (EER point or --far)")
+    ca.add_argument("run")
+    ca.add_argument("--far", type=float, help="target false-accept rate, e.g. 0.01 (default: the EER point)")
+    ca.set_defaults(func=cmd_calibrate)
+
+    rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
+    rep.add_argument("run")
+    rep.add_argument("--readme", help="also fill this README's results block for the run")
+    rep.add_argument("--section", help="name of the README block (default: the run folder's name)")
+    rep.set_defaults(func=cmd_report)
+
+
+def _speaker_commands(sub) -> None:
+    """predict, enroll, speakers, forget, identify, verify: the commands that use a trained model."""
+
     def model_args(sp, db=True):
         sp.add_argument("--run", default="runs/fsdd", help="run or model folder (default runs/fsdd)")
         if db:
             sp.add_argument("--db", help="profile database (default: profiles.db in the model folder)")
 
-    ca = sub.add_parser("calibrate", help="set the accept threshold from validation clips (EER point or --far)")
-    ca.add_argument("run")
-    ca.add_argument("--far", type=float, help="target false-accept rate, e.g. 0.01 (default: the EER point)")
-    ca.set_defaults(func=cmd_calibrate)
+    q = sub.add_parser("predict", help="name the speaker of audio files")
+    q.add_argument("files", nargs="+")
+    q.add_argument("--run", default="runs/fsdd", help="run folder or model folder (default runs/fsdd: its best model)")
+    q.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+    q.set_defaults(func=cmd_predict)
 
     en = sub.add_parser("enroll", help="add clips of a speaker to their profile (no retraining)")
     en.add_argument("name")
@@ -276,16 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(ve)
     ve.set_defaults(func=cmd_verify)
 
-    rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
-    rep.add_argument("run")
-    rep.add_argument("--readme", help="also fill this README's results block for the run")
-    rep.add_argument("--section", help="name of the README block (default: the run folder's name)")
-    rep.set_defaults(func=cmd_report)
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _training_commands(sub)
+    _speaker_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .log import setup
+
     args = build_parser().parse_args(argv)
+    setup()
     try:
         return args.func(args)
     except VoxprintError as e:

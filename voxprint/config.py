@@ -77,9 +77,14 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    max_epochs: int = 30
-    min_epochs: int = 3
-    patience: int = 5  # epochs without val-loss improvement before stopping
+    # The budget is counted in optimizer steps, not epochs: a small dataset makes few batches per
+    # epoch, and 30 epochs of 10 batches leave a model far from fitted. Validation runs every
+    # `val_every_steps`; early stopping waits `patience` validations without a lower validation
+    # loss, and never stops before `min_steps`.
+    max_steps: int = 1000
+    min_steps: int = 300
+    val_every_steps: int = 50
+    patience: int = 4
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -108,8 +113,13 @@ class EvalConfig:
     far: float | None = None  # calibrate the threshold at this false-accept rate (None: EER point)
     verification_model: str = "crnn-mel"  # MODEL-FEATURE, or "best" (the grid's best)
     # Embeddings of unseen speakers keep improving after the closed-set validation loss
-    # has flattened, so the study trains at least this many epochs.
-    verification_min_epochs: int = 20
+    # has flattened, so the study trains at least this many steps.
+    verification_min_steps: int = 600
+
+
+# eval keys that only the unseen-speaker study reads: changing them re-runs the study, not the grid
+STUDY_KEYS = ("verification", "verification_pool", "min_speakers", "heldout_fraction", "enroll_clips",
+              "verification_model", "verification_min_steps")
 
 
 @dataclass
@@ -205,26 +215,52 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
+# Keys that every grid cell sets for itself: a value given in a config would be silently
+# replaced, so it is refused with the grid key that does the job.
+GRID_OWNED = {
+    ("model", "name"): "grid.models (or --models)",
+    ("model", "head"): "grid.heads",
+    ("features", "name"): "grid.features (or --features)",
+    ("augment", "enabled"): "grid.augment (or --augment / --no-augment / --compare-augment)",
+}
+
+
+def _read_yaml(p: Path) -> dict:
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot be read as a text config ({e.__class__.__name__})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config must be a mapping of sections (data:, train:, ...), got {type(data).__name__}")
+    return data
+
+
+def config_path(name: str | Path) -> Path:
+    """A config file path, or the name of a shipped config (voxprint/configs/NAME.yaml)."""
+    p = Path(name)
+    if not p.exists() and (CONFIG_DIR / f"{name}.yaml").exists():
+        p = CONFIG_DIR / f"{name}.yaml"
+    if not p.is_file():
+        shipped = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"{name}: no such config file (shipped configs: {shipped})")
+    return p
+
+
 def load(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (a path, or the name of a shipped one) and apply `a.b=value` overrides."""
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
-            p = CONFIG_DIR / f"{path}.yaml"
-        if not p.exists():
-            shipped = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
-            raise ConfigError(f"{path}: no such config file (shipped configs: {shipped})")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
-        where = str(p)
-    else:
-        where = "config"
+    """Load a YAML config (a path, or the name of a shipped one; None = the shipped `default`)
+    and apply `a.b=value` overrides."""
+    p = config_path(path if path is not None else "default")
+    data = _read_yaml(p)
     for item in overrides or []:
         apply_override(data, item)
-    return from_dict(Config, data, where)
+    for (section, key), use in GRID_OWNED.items():
+        if isinstance(data.get(section), dict) and key in data[section]:
+            raise ConfigError(f"{section}.{key} is set by the grid for each run; use {use} instead")
+    return from_dict(Config, data, str(p))
 
 
 def apply_override(data: dict, item: str) -> None:
@@ -248,5 +284,8 @@ def save(cfg: Config, path: Path) -> None:
 
 
 def load_resolved(path: Path) -> Config:
-    """Load a config written by `save` (a run folder's config.yaml)."""
-    return from_dict(Config, yaml.safe_load(Path(path).read_text()), str(path))
+    """Load a config written by `save` (a run folder's config.yaml); grid-owned keys allowed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; a model folder needs the config.yaml it was trained with")
+    return from_dict(Config, _read_yaml(path), str(path))

@@ -9,8 +9,8 @@ Layouts
 from __future__ import annotations
 
 import csv
+import logging
 import re
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,8 @@ import numpy as np
 from . import audio
 from .config import DataConfig
 from .errors import AudioError, DataError
+
+log = logging.getLogger(__name__)
 
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 NOISE_FOLDERS = {"noise", "_background_noise_", "background_noise"}
@@ -152,18 +154,22 @@ def _manifest(path: Path) -> Dataset:
 # --------------------------------------------------------------------------- splitting
 
 
-def split_mode(ds: Dataset, cfg: DataConfig) -> str:
+def split_mode(ds: Dataset, cfg: DataConfig, items: list[Item] | None = None) -> tuple[str, str]:
+    """(mode, why) for the usable `items` (default: all of the dataset's). Bad files are removed
+    before this is asked, so a few junk files cannot switch a leak-free split to another."""
+    items = ds.items if items is None else items
     if cfg.split != "auto":
-        return cfg.split
+        return cfg.split, "data.split in the config"
     if ds.layout == "fsdd":
-        return "official"
-    if ds.layout == "manifest" and any(it.split for it in ds.items):
-        return "manifest"
+        return "official", "FSDD's official split: recordings 0-4 are the test set"
+    if ds.layout == "manifest" and any(it.split for it in items):
+        return "manifest", "the manifest's split column"
     # Numbered clips (0.wav, 1.wav, ...) are consecutive slices of long recordings:
     # neighbours overlap, so a per-clip random split would leak.
-    if all(it.order is not None for it in ds.items):
-        return "block"
-    return "random"
+    if items and all(it.order is not None for it in items):
+        return "block", (f"numbered clips are consecutive slices: contiguous blocks of {cfg.block_size} clip "
+                         "numbers, one guard clip dropped at each boundary")
+    return "random", "stratified random split per speaker"
 
 
 def assign_splits(items: list[Item], mode: str, cfg: DataConfig, seed: int) -> dict[str, str]:
@@ -230,15 +236,16 @@ def _block_split(group: list[Item], cfg: DataConfig, rng) -> dict[str, str]:
 # --------------------------------------------------------------------------- loading
 
 
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def describe_split(parts: dict[str, Loaded], split: tuple[str, str]) -> str:
+    counts = ", ".join(f"{s} {len(parts[s].items)}" for s in SPLITS)
+    return f"split '{split[0]}' ({split[1]}): {counts}"
 
 
-def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int) -> tuple[dict[str, Loaded], list[str], list[Skipped]]:
+def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int):
     """Load every usable clip, drop speakers with too few, and split.
 
-    Returns ({train,val,test: Loaded}, sorted labels, skipped files). Each bad file is
-    reported on one line and listed in `skipped`; the rest of the data is used.
+    Returns ({train,val,test: Loaded}, sorted labels, skipped files, (split mode, why)). Each
+    bad file is reported on one line and listed in `skipped`; the rest of the data is used.
     """
     items = ds.items
     if cfg.speakers:
@@ -254,19 +261,20 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int) -> tuple[
         try:
             waves[it.path], _ = audio.load(it.path, sample_rate)
         except AudioError as e:
-            say(f"skip: {e}")
+            log.warning(f"skip: {e}")
             skipped.append(Skipped(it.path, e.reason))
     items = [it for it in items if it.path in waves]
     counts = Counter(it.speaker for it in items)
     too_few = sorted(s for s, c in counts.items() if c < cfg.min_clips)
     for s in too_few:
-        say(f"skip: speaker '{s}': only {counts[s]} usable clip(s), need {cfg.min_clips} to split")
+        log.warning(f"skip: speaker '{s}': only {counts[s]} usable clip(s), need {cfg.min_clips} to split")
         skipped.append(Skipped(f"<speaker {s}>", f"only {counts[s]} usable clips (min_clips={cfg.min_clips})"))
     items = [it for it in items if it.speaker not in too_few]
     labels = sorted({it.speaker for it in items})
     if len(labels) < 2:
         raise DataError(f"{ds.root}: need at least 2 speakers with {cfg.min_clips}+ usable clips, found {len(labels)}")
-    assignment = assign_splits(items, split_mode(ds, cfg), cfg, seed)
+    mode = split_mode(ds, cfg, items)
+    assignment = assign_splits(items, mode[0], cfg, seed)
     index = {s: i for i, s in enumerate(labels)}
     parts = {}
     for split in SPLITS:
@@ -276,7 +284,7 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int) -> tuple[
         missing = sorted(set(labels) - {it.speaker for it in parts[split].items})
         if missing and split != "test":
             raise DataError(f"{ds.root}: speaker(s) {', '.join(missing)} have no {split} clips; add clips or lower min_clips")
-    return parts, labels, skipped
+    return parts, labels, skipped, mode
 
 
 def _cap(items: list[Item], cap: int, ds: Dataset) -> list[Item]:

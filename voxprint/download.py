@@ -11,18 +11,20 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import logging
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
 
 from .errors import DataError
+
+log = logging.getLogger(__name__)
 
 ENV_VAR = "VOXPRINT_DATA"
 
@@ -100,33 +102,16 @@ def _offline_error(target: Path, url: str, exc: BaseException) -> DataError:
     )
 
 
-class _Progress:
-    """A single self-overwriting line on stderr, redrawn at most a few times a second."""
+def _progress(url: str, total: int | None, quiet: bool):
+    """A tqdm bar over the download's bytes (redrawn in place on a terminal; a few lines in a log)."""
+    from tqdm import tqdm
 
-    def __init__(self, url: str, total: int | None, quiet: bool):
-        self.total, self.quiet, self.last, self.done = total, quiet, 0.0, 0
-        self.open_line = False  # a progress line without its newline is on the terminal
-        if not quiet:
-            print(f"Downloading FSDD from {url}", file=sys.stderr, flush=True)
+    from .log import interactive
 
-    def update(self, n: int, final: bool = False) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.quiet or (not final and now - self.last < 0.25):
-            return
-        self.last = now
-        mb = self.done / 1e6
-        if self.total:
-            line = f"  {mb:.1f} / {self.total / 1e6:.1f} MB ({100 * self.done / self.total:.0f}%)"
-        else:
-            line = f"  {mb:.1f} MB"
-        print("\r" + line, end="\n" if final else "", file=sys.stderr, flush=True)
-        self.open_line = not final
-
-    def abort(self) -> None:
-        if self.open_line:
-            print(file=sys.stderr, flush=True)
-            self.open_line = False
+    if not quiet:
+        log.info(f"Downloading FSDD from {url}")
+    return tqdm(total=total, unit="B", unit_scale=True, desc="FSDD", disable=quiet, file=sys.stderr,
+                mininterval=0.25 if interactive() else 10.0, leave=True)
 
 
 def _download(url: str, dest: Path, target: Path, quiet: bool) -> None:
@@ -138,28 +123,25 @@ def _download(url: str, dest: Path, target: Path, quiet: bool) -> None:
         raise _offline_error(target, url, exc) from exc
     except (ValueError, OSError) as exc:  # malformed URL, unreachable network, ...
         raise _offline_error(target, url, exc) from exc
-    with resp, open(dest, "wb") as out:
-        length = resp.headers.get("Content-Length")
-        progress = _Progress(url, int(length) if length and length.isdigit() else None, quiet)
+    length = resp.headers.get("Content-Length")
+    total = int(length) if length and length.isdigit() else None
+    done = 0
+    with resp, open(dest, "wb") as out, _progress(url, total, quiet) as bar:
         while True:
             try:
                 block = resp.read(_CHUNK)
             except (network_errors + (OSError,)) as exc:
-                progress.abort()
                 raise _offline_error(target, url, exc) from exc
             if not block:
                 break
             try:
                 out.write(block)
             except OSError as exc:  # disk full, permissions: not a network problem
-                progress.abort()
                 raise DataError(f"cannot write the FSDD download to {dest} ({_one_line(exc)})") from exc
-            progress.update(len(block))
-        progress.update(0, final=True)
-        if progress.total is not None and progress.done != progress.total:
-            raise _offline_error(
-                target, url, ConnectionError(f"got {progress.done} of {progress.total} bytes")
-            )
+            done += len(block)
+            bar.update(len(block))
+    if total is not None and done != total:
+        raise _offline_error(target, url, ConnectionError(f"got {done} of {total} bytes"))
 
 
 def _extract_recordings(archive: Path, dest: Path, url: str) -> int:
@@ -260,7 +242,7 @@ def ensure_fsdd(
                 return target
             raise
         if not quiet:
-            print(f"FSDD: {n} recordings verified in {target}", file=sys.stderr, flush=True)
+            log.info(f"FSDD: {n} recordings verified in {target}")
         return target
     finally:
         archive.unlink(missing_ok=True)

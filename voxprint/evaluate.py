@@ -1,9 +1,14 @@
-"""Evaluation: clip-level scores from window-level predictions, classification metrics,
-and robustness (accuracy vs SNR) with noise held out from training."""
+"""Evaluation: the one way a clip is scored (windows -> features -> model -> per-clip average),
+classification metrics, and robustness (accuracy vs SNR) with noise held out from training.
+
+Every caller that turns clips into scores - the grid's test and validation, robustness, the
+unseen-speaker study, `Recognizer` - goes through `score_clips` / `score_features`.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +18,10 @@ from . import audio
 from .augment import NoiseSource, mix_at_snr
 from .cache import FeatureCache, cache_key
 from .io import atomic_write_text, write_json
+
+# A model as the scorer sees it: features [W, D, T] -> (logits [W, K] or None, embeddings [W, E]).
+Model = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray]]
+BATCH_WINDOWS = 256  # windows per forward pass: bounds memory whatever the number or length of clips
 
 
 def cache_dir() -> Path | None:
@@ -26,47 +35,116 @@ def cache_dir() -> Path | None:
     return base / "voxprint" / "features"
 
 
-def clip_windows(waves: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """All inference windows of all clips -> ([W, n], owner clip index per window)."""
-    wins, owner = [], []
+def torch_model(net) -> Model:
+    """A SpeakerNet as a `Model` (no gradients)."""
+
+    @torch.no_grad()
+    def run(feats: np.ndarray):
+        logits, emb = net(torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)))
+        return (None if logits is None else logits.numpy()), emb.numpy()
+
+    return run
+
+
+class _Pool:
+    """Running per-clip sums of window softmax and L2-normalised window embeddings."""
+
+    def __init__(self):
+        self.n = 0
+        self.counts: np.ndarray | None = None  # [n, 1] windows per clip
+        self.emb: np.ndarray | None = None
+        self.probs: np.ndarray | None = None
+
+    @staticmethod
+    def _grown(a: np.ndarray | None, n: int, width: int) -> np.ndarray:
+        if a is None:
+            return np.zeros((max(n, 16), width))
+        if n <= len(a):
+            return a
+        out = np.zeros((max(n, 2 * len(a)), width))
+        out[: len(a)] = a
+        return out
+
+    def add(self, logits: np.ndarray | None, emb: np.ndarray, owner: np.ndarray) -> None:
+        self.n = max(self.n, int(owner.max()) + 1)
+        self.emb = self._grown(self.emb, self.n, emb.shape[1])
+        self.counts = self._grown(self.counts, self.n, 1)
+        np.add.at(self.emb, owner, emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12))
+        np.add.at(self.counts[:, 0], owner, 1.0)
+        if logits is not None:
+            z = np.exp(logits - logits.max(axis=1, keepdims=True))
+            self.probs = self._grown(self.probs, self.n, logits.shape[1])
+            np.add.at(self.probs, owner, z / z.sum(axis=1, keepdims=True))
+
+    def result(self) -> tuple[np.ndarray | None, np.ndarray]:
+        counts = self.counts[: self.n]
+        emb = self.emb[: self.n] / counts
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
+        probs = None if self.probs is None else (self.probs[: self.n] / counts).astype(np.float32)
+        return probs, emb.astype(np.float32)
+
+
+def clip_windows(y: np.ndarray, window: int) -> np.ndarray:
+    """The windows a clip is scored on -> [W, window]."""
+    return audio.windows(y, window)
+
+
+def _window_batches(waves: Iterable[np.ndarray], window: int, batch: int):
+    """Windows of consecutive clips in batches of at most `batch` -> (windows [B, n], owner [B]).
+    A long clip's windows are cut `batch` at a time, never all at once."""
+    buf, owner, size = [], [], 0
     for i, y in enumerate(waves):
-        w = audio.windows(y, n)
-        wins.append(w)
-        owner.extend([i] * len(w))
-    return np.concatenate(wins).astype(np.float32), np.asarray(owner)
+        starts = audio.window_starts(len(y), window)
+        for s in range(0, len(starts), batch):
+            part = audio.windows(y, window, starts=starts[s : s + batch])
+            if size + len(part) > batch and buf:
+                yield np.concatenate(buf), np.concatenate(owner)
+                buf, owner, size = [], [], 0
+            buf.append(part)
+            owner.append(np.full(len(part), i))
+            size += len(part)
+    if buf:
+        yield np.concatenate(buf), np.concatenate(owner)
 
 
 @torch.no_grad()
-def window_features(features: torch.nn.Module, windows: np.ndarray, batch: int = 512) -> np.ndarray:
+def window_features(features: torch.nn.Module, windows: np.ndarray, batch: int = BATCH_WINDOWS) -> np.ndarray:
+    """Windows [W, n] -> features [W, D, T]."""
     out = [features(torch.from_numpy(windows[i : i + batch])).numpy() for i in range(0, len(windows), batch)]
     return np.concatenate(out)
 
 
-@torch.no_grad()
-def score_windows(net, feats: np.ndarray, owner: np.ndarray, n_clips: int, batch: int = 512):
-    """Average window softmax (and L2-normalised embeddings) per clip -> (probs [N,K], emb [N,E])."""
-    probs, embs = [], []
+def score_clips(model: Model, features, waves: Iterable[np.ndarray], window: int,
+                batch: int = BATCH_WINDOWS) -> tuple[np.ndarray | None, np.ndarray]:
+    """Clips -> (probabilities [N, K] or None, L2-normalised embeddings [N, E]): each clip's
+    windows through features and model, softmax and embeddings averaged per clip. `waves` may
+    be a generator: only one batch of windows is in memory at a time."""
+    pool = _Pool()
+    for wins, owner in _window_batches(waves, window, batch):
+        logits, emb = model(window_features(features, wins, batch))
+        pool.add(logits, emb, owner)
+    if pool.n == 0:
+        raise ValueError("score_clips: no clips")
+    return pool.result()
+
+
+def score_features(model: Model, feats: np.ndarray, owner: np.ndarray,
+                   batch: int = BATCH_WINDOWS) -> tuple[np.ndarray | None, np.ndarray]:
+    """Like `score_clips`, for window features computed beforehand ([W, D, T], owner [W])."""
+    pool = _Pool()
     for i in range(0, len(feats), batch):
-        logits, emb = net(torch.from_numpy(feats[i : i + batch]))
-        probs.append(torch.softmax(logits, -1).numpy())
-        embs.append(torch.nn.functional.normalize(emb, dim=-1).numpy())
-    return pool_clips(np.concatenate(probs), owner, n_clips), pool_clips(np.concatenate(embs), owner, n_clips, True)
+        logits, emb = model(feats[i : i + batch])
+        pool.add(logits, emb, owner[i : i + batch])
+    return pool.result()
 
 
-def pool_clips(values: np.ndarray, owner: np.ndarray, n_clips: int, normalise: bool = False) -> np.ndarray:
-    out = np.zeros((n_clips, values.shape[1]), dtype=np.float64)
-    np.add.at(out, owner, values)
-    out /= np.bincount(owner, minlength=n_clips)[:, None]
-    if normalise:
-        out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
-    return out.astype(np.float32)
-
-
-def clean_features(features, feature_cfg, sample_rate: int, n: int, paths: list[str], waves: list[np.ndarray]):
-    """Window features of clean clips, through the on-disk cache -> (feats, owner)."""
-    wins, owner = clip_windows(waves, n)
-    key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=n)
-    feats = FeatureCache(cache_dir()).get_or_compute(key, lambda: window_features(features, wins))
+def clean_features(features, feature_cfg, sample_rate: int, window: int, paths: list[str],
+                   waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Window features of clean dataset clips, through the on-disk cache -> (feats [W, D, T], owner [W])."""
+    wins = [clip_windows(y, window) for y in waves]
+    owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(wins)])
+    key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=window)
+    feats = FeatureCache(cache_dir()).get_or_compute(key, lambda: window_features(features, np.concatenate(wins)))
     return feats, owner
 
 
@@ -86,6 +164,11 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     }
 
 
+def nll(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true labels under clip-level probabilities."""
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))))
+
+
 def write_confusion(path: Path, confusion: list[list[int]], labels: list[str]) -> None:
     lines = ["true\\pred," + ",".join(labels)]
     lines += [f"{labels[i]}," + ",".join(str(c) for c in row) for i, row in enumerate(confusion)]
@@ -97,17 +180,21 @@ def write_metrics(out_dir: Path, metrics: dict, labels: list[str], extra: dict) 
     write_json(out_dir / "metrics.json", {k: v for k, v in metrics.items() if k != "confusion"} | extra)
 
 
-def robustness(net, features, waves: list[np.ndarray], y: np.ndarray, n: int, sources: list[NoiseSource],
-               snrs: list[float], labels: list[str], seed: int = 1234) -> list[dict]:
-    """Accuracy at each SNR for each noise source. Each clip gets one fixed noise draw
-    (seeded by clip), reused at every SNR, so the curve differs only by the SNR."""
+def noise_draws(source: NoiseSource, waves: list[np.ndarray], seed: int, index: int = 0) -> list[np.ndarray]:
+    """One fixed noise draw per clip (seeded by seed, source index and clip), the same for every
+    model and every SNR, so that curves and tables of different systems differ only by the system."""
+    return [source.sample(len(w), np.random.default_rng([seed, index, i])) for i, w in enumerate(waves)]
+
+
+def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, window: int,
+               sources: list[NoiseSource], snrs: list[float], labels: list[str], seed: int = 1234) -> list[dict]:
+    """Accuracy at each SNR for each noise source (see `noise_draws`)."""
     rows = []
     for si, src in enumerate(sources):
-        noises = [src.sample(len(w), np.random.default_rng([seed, si, i])) for i, w in enumerate(waves)]
+        noises = noise_draws(src, waves, seed, si)
         for snr in snrs:
-            noisy = [mix_at_snr(w, z, snr) for w, z in zip(waves, noises)]
-            wins, owner = clip_windows(noisy, n)
-            probs, _ = score_windows(net, window_features(features, wins), owner, len(waves))
+            noisy = (mix_at_snr(w, z, snr) for w, z in zip(waves, noises))
+            probs, _ = score_clips(model, features, noisy, window)
             m = classification_metrics(y, probs.argmax(1), labels)
             rows.append({"noise": src.name, "snr_db": float(snr), "accuracy": round(m["accuracy"], 4),
                          "macro_f1": round(m["macro_f1"], 4)})

@@ -13,11 +13,11 @@ import torch
 from .io import atomic_write_bytes
 
 
-def export_onnx(recognizer, path: str | Path, opset: int = 17) -> Path:
-    net, dim = recognizer.net.eval(), recognizer.features.dim
-    frames = recognizer.features.num_frames(recognizer.window)
+def export_onnx(net, feature_dim: int, frames: int, path: str | Path, opset: int = 17) -> Path:
+    """Write `net` (a SpeakerNet) as ONNX to `path`; `frames` only shapes the example input."""
+    net = net.eval()
     # A batch > 1 example, or the LSTM's batch size would be frozen at 1.
-    example = torch.randn(2, dim, frames)
+    example = torch.randn(2, feature_dim, frames)
     buf = io.BytesIO()
     # The TorchScript-based exporter (dynamo=False) is deprecated, but it needs no onnxscript
     # and matches PyTorch to ~1e-6. Its tracer notices (deprecation; an LSTM batch-size caveat

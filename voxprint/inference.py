@@ -1,8 +1,9 @@
-"""`Recognizer`: a trained model rebuilt from its run folder alone.
+"""`Recognizer`: a trained model rebuilt from its model folder alone.
 
-The folder's config.yaml says how features were made and how the model was built;
-model.pt holds the weights (loaded with weights_only=True: nothing in it is executed);
-labels.json the speaker names. Its methods are the CLI's subcommands.
+The folder's config.yaml says how features were made and how the model was built; model.pt
+holds the weights (loaded with weights_only=True: nothing in it is executed); labels.json the
+speaker names. Its methods are the CLI's subcommands. Files are read and scored one at a
+time, windows in bounded batches, so memory does not grow with the number or length of files.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import audio
+from . import audio, rundir
 from .config import load_resolved
-from .errors import AudioError, VoxprintError
-from .evaluate import pool_clips
+from .errors import AudioError, DataError, VoxprintError
+from .evaluate import score_clips, torch_model
 from .features import build_feature
-from .io import read_csv, read_json, write_json
+from .io import read_json, write_json
 from .models import build_net
 
 
@@ -31,45 +32,55 @@ class Prediction:
     probability: float
 
 
-def resolve_model_dir(path: str | Path) -> Path:
-    """A model folder, or a run folder (then its best model, from results.csv)."""
-    p = Path(path)
-    if (p / "model.pt").exists():
-        return p
-    if (p / "results.csv").exists():
-        from .pipeline import best_row, run_name
+def _load_labels(d: Path) -> list[str]:
+    path = d / rundir.LABELS
+    try:
+        labels = read_json(path)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable label list ({e.__class__.__name__})") from None
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise DataError(f"{path}: expected a JSON list of speaker names")
+    return labels
 
-        rows = read_csv(p / "results.csv")
-        if rows:
-            return p / run_name(best_row(rows))
-    raise VoxprintError(f"{p}: not a run folder (no model.pt, no results.csv); train one with `voxprint run`")
+
+def _load_state(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing") from None
+    except Exception as e:  # noqa: BLE001 - unpickling refused or a corrupt file: one line either way
+        raise DataError(f"{path}: not a voxprint weights file ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(f"{path}: not a state_dict of tensors")
+    return state
 
 
 class Recognizer:
     def __init__(self, path: str | Path, engine: str = "torch"):
-        self.dir = resolve_model_dir(path)
-        self.cfg = load_resolved(self.dir / "config.yaml")
-        self.labels: list[str] = read_json(self.dir / "labels.json")
+        self.dir = rundir.resolve_model_dir(path)
+        self.cfg = load_resolved(self.dir / rundir.CONFIG)
+        self.labels: list[str] = _load_labels(self.dir)
         self.sample_rate = self.cfg.data.sample_rate
         self.window = int(round(self.cfg.data.clip_seconds * self.sample_rate))
         self.features = build_feature(self.cfg.features, self.sample_rate)
         self.net = build_net(self.cfg.model, self.features.dim, len(self.labels))
-        state = torch.load(self.dir / "model.pt", map_location="cpu", weights_only=True)
-        self.net.load_state_dict(state)
+        try:
+            self.net.load_state_dict(_load_state(self.dir / rundir.WEIGHTS))
+        except RuntimeError as e:
+            raise DataError(f"{self.dir / rundir.WEIGHTS}: does not match config.yaml and labels.json "
+                            f"({str(e).splitlines()[0][:120]})") from None
         self.net.eval()
-        self.engine = engine
-        self._ort = None
-        if engine == "onnx":
-            self._ort = self._onnx_session()
-        elif engine != "torch":
+        if engine not in ("torch", "onnx"):
             raise VoxprintError(f"unknown engine '{engine}'; valid: onnx, torch")
+        self.engine = engine
+        self.model = self._onnx_model() if engine == "onnx" else torch_model(self.net)
 
     # ------------------------------------------------------------------ identity
 
     @functools.cached_property
     def model_id(self) -> str:
         """Identifies the weights: profiles made by other weights are refused."""
-        return hashlib.sha256((self.dir / "model.pt").read_bytes()).hexdigest()[:16]
+        return hashlib.sha256((self.dir / rundir.WEIGHTS).read_bytes()).hexdigest()[:16]
 
     @property
     def name(self) -> str:
@@ -77,47 +88,30 @@ class Recognizer:
 
     # ------------------------------------------------------------------ core
 
-    def _onnx_session(self):
+    def _onnx_model(self):
         import onnxruntime as ort
 
-        path = self.dir / "model.onnx"
+        path = self.dir / rundir.ONNX
         if not path.exists():
             from .export import export_onnx
 
-            export_onnx(self, path)
+            export_onnx(self.net, self.features.dim, self.features.num_frames(self.window), path)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return lambda feats: tuple(session.run(None, {"features": feats.astype(np.float32)}))
 
-    @torch.no_grad()
-    def run_features(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Model on features [W, D, T] -> (probabilities [W, K], embeddings [W, E])."""
-        if self._ort is not None:
-            logits, emb = self._ort.run(None, {"features": feats.astype(np.float32)})
-            logits, emb = torch.from_numpy(logits), torch.from_numpy(emb)
-        else:
-            logits, emb = self.net(torch.from_numpy(feats))
-        return torch.softmax(logits, -1).numpy(), torch.nn.functional.normalize(emb, dim=-1).numpy()
-
-    @torch.no_grad()
-    def wave_features(self, y: np.ndarray) -> np.ndarray:
-        """Windows of one clip -> features [W, D, T]."""
-        return self.features(torch.from_numpy(audio.windows(y, self.window))).numpy()
-
-    def score_waves(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def score_waves(self, waves) -> tuple[np.ndarray | None, np.ndarray]:
         """Clips -> (probabilities [N, K], L2-normalised embeddings [N, E]); windows averaged."""
-        feats = [self.wave_features(y) for y in waves]
-        owner = np.concatenate([[i] * len(f) for i, f in enumerate(feats)])
-        probs, emb = self.run_features(np.concatenate(feats))
-        n = len(waves)
-        return pool_clips(probs, owner, n), pool_clips(emb, owner, n, normalise=True)
+        return score_clips(self.model, self.features, waves, self.window)
 
     def load(self, path: str | Path) -> np.ndarray:
         return audio.load(path, self.sample_rate)[0]
 
     def load_many(self, paths, on_error=None) -> tuple[list[str], list[np.ndarray]]:
-        """Load files; bad ones go to on_error(AudioError) (or raise if None)."""
+        """Load files into memory (for evaluation on a split); bad ones go to on_error(AudioError)
+        (or raise if None)."""
         ok, waves = [], []
         for p in paths:
             try:
@@ -129,42 +123,74 @@ class Recognizer:
                 on_error(e)
         return ok, waves
 
+    def _score_files(self, paths, on_error=None) -> tuple[list[str], np.ndarray | None, np.ndarray | None]:
+        """(paths answered, probabilities, embeddings), files read one at a time. A bad file, or one
+        whose scores are not finite, goes to on_error(AudioError) (or raises if None)."""
+        ok: list[str] = []
+
+        def fail(e: AudioError):
+            if on_error is None:
+                raise e
+            on_error(e)
+
+        def waves():
+            for p in paths:
+                try:
+                    y = self.load(p)
+                except AudioError as e:
+                    fail(e)
+                    continue
+                ok.append(str(p))
+                yield y
+
+        try:
+            probs, emb = self.score_waves(waves())
+        except ValueError:  # no usable file at all
+            return [], None, None
+        good = np.isfinite(emb).all(axis=1) & (True if probs is None else np.isfinite(probs).all(axis=1))
+        for k in np.flatnonzero(~good):
+            fail(AudioError(ok[k], "the model's scores are not finite (absurd sample values?)"))
+        keep = np.flatnonzero(good)
+        return [ok[k] for k in keep], (None if probs is None else probs[keep]), emb[keep]
+
     # ------------------------------------------------------------------ subcommands
 
     def predict(self, paths, on_error=None) -> list[Prediction]:
-        ok, waves = self.load_many(paths, on_error)
-        if not waves:
-            return []
-        probs, _ = self.score_waves(waves)
-        return [Prediction(p, self.labels[int(pr.argmax())], float(pr.max())) for p, pr in zip(ok, probs)]
+        ok, probs, _ = self._score_files(paths, on_error)
+        return [Prediction(p, self.labels[int(pr.argmax())], float(pr.max())) for p, pr in zip(ok, probs)] if ok else []
 
     def embed(self, paths, on_error=None) -> tuple[list[str], np.ndarray]:
-        ok, waves = self.load_many(paths, on_error)
-        if not waves:
-            return ok, np.zeros((0, self.net.backbone.embedding[-1].out_features), np.float32)
-        return ok, self.score_waves(waves)[1]
+        ok, _, emb = self._score_files(paths, on_error)
+        if not ok:
+            return ok, np.zeros((0, self.net.embed_dim), np.float32)
+        return ok, emb
 
     # thresholds ----------------------------------------------------------
 
     def calibration(self) -> dict:
-        path = self.dir / "calibration.json"
+        path = self.dir / rundir.CALIBRATION
         if not path.exists():
             raise VoxprintError(f"{self.dir}: no calibration.json; run `voxprint calibrate {self.dir}`")
-        return read_json(path)
+        try:
+            info = read_json(path)
+            float(info["threshold"])
+        except (ValueError, KeyError, TypeError, OSError):
+            raise DataError(f"{path}: not a calibration file (needs a numeric 'threshold')") from None
+        return info
 
     @property
     def threshold(self) -> float:
         return float(self.calibration()["threshold"])
 
     def save_calibration(self, info: dict) -> None:
-        write_json(self.dir / "calibration.json", info)
+        write_json(self.dir / rundir.CALIBRATION, info)
 
     # enrolment -----------------------------------------------------------
 
     def store(self, db: str | Path | None = None):
         from .store import ProfileStore
 
-        return ProfileStore(db or self.dir / "profiles.db", self.model_id)
+        return ProfileStore(db or self.dir / rundir.PROFILES, self.model_id)
 
     def enroll(self, name: str, paths, db=None, on_error=None):
         ok, emb = self.embed(paths, on_error)
@@ -179,7 +205,7 @@ class Recognizer:
         with self.store(db) as s:
             names, mat = s.matrix()
         if not names:
-            raise VoxprintError(f"{db or self.dir / 'profiles.db'}: no enrolled speakers; use `voxprint enroll`")
+            raise VoxprintError(f"{db or self.dir / rundir.PROFILES}: no enrolled speakers; use `voxprint enroll`")
         ok, emb = self.embed(paths, on_error)
         scores = emb @ mat.T.astype(np.float32)
         out = []

@@ -1,7 +1,8 @@
-"""What a model costs: parameters, file sizes, latency, throughput, memory.
+"""What a model costs: parameters, file sizes, latency, throughput, training-step memory.
 
-Latency is batch 1, one thread, features + model, on a 1-window clip: the median of
-`runs` timed calls after a warm-up, for PyTorch and for onnxruntime.
+Latency and throughput have the same boundaries - features + model, one thread - so they can be
+compared: latency is batch 1 on a one-window clip (median of `runs` timed calls after a warm-up),
+throughput is clips per second at batch 64. Both for PyTorch and onnxruntime.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import rundir
+
 RESOURCE_COLUMNS = ["model", "feature", "run", "params", "size_bytes", "onnx_size_bytes", "latency_ms_b1",
-                    "latency_ms_b1_onnx", "throughput_clips_s", "train_seconds", "peak_mem_mb"]
+                    "latency_ms_b1_onnx", "throughput_clips_s_b64", "train_seconds", "train_step_rss_mb"]
 
 
 def median_ms(fn, runs: int, warmup: int = 10) -> float:
@@ -35,8 +38,8 @@ def _rss_mb(field: str) -> float:
     return float("nan")
 
 
-def train_step_memory_mb(rec, batch: int = 64) -> float:
-    """Peak resident memory added by one training step (forward + backward) of `batch`
+def train_step_rss_mb(net, features, window: int, batch: int = 64) -> float:
+    """Growth of resident memory during one training step (forward + backward) of `batch` random
     windows. Linux only: resets the high-water mark through /proc/self/clear_refs."""
     import ctypes
     import gc
@@ -50,44 +53,49 @@ def train_step_memory_mb(rec, batch: int = 64) -> float:
     except OSError:
         return float("nan")
     before = _rss_mb("VmRSS")
-    net = rec.net.train()
-    x = rec.features(torch.randn(batch, rec.window) * 0.1)
-    logits, _ = net(x)
-    torch.nn.functional.cross_entropy(logits, torch.zeros(batch, dtype=torch.long)).backward()
+    net.train()
+    emb = net.embed(features(torch.randn(batch, window) * 0.1))
+    emb.square().mean().backward()  # any loss: the graph and gradients are what cost memory
     net.zero_grad(set_to_none=True)
     net.eval()
     return max(0.0, _rss_mb("VmHWM") - before)
 
 
-def measure(model_dir: Path, runs: int = 100) -> dict:
-    from .export import export_onnx
-    from .inference import Recognizer
-    from .io import read_json
+def _onnx_model(path: Path):
+    import onnxruntime as ort
 
-    rec = Recognizer(model_dir)
-    onnx_path = model_dir / "model.onnx"
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"features": x})
+
+
+def measure(net, features, window: int, model_dir: Path, runs: int = 100) -> dict:
+    """Resources of the model in `model_dir`, given its net and feature extractor as the caller
+    holds them; exports model.onnx there if it is missing. -> the RESOURCE_COLUMNS figures
+    (the caller adds model, feature, run and train_seconds)."""
+    from .export import export_onnx
+
+    onnx_path = model_dir / rundir.ONNX
     if not onnx_path.exists():
-        export_onnx(rec, onnx_path)
-    ort_rec = Recognizer(model_dir, engine="onnx")
-    wave = (np.random.default_rng(0).standard_normal(rec.window) * 0.1).astype(np.float32)
+        export_onnx(net, features.dim, features.num_frames(window), onnx_path)
+    ort_run = _onnx_model(onnx_path)
+    rng = np.random.default_rng(0)
+    wave = torch.from_numpy((rng.standard_normal(window) * 0.1).astype(np.float32))
+    batch = torch.from_numpy((rng.standard_normal((64, window)) * 0.1).astype(np.float32))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
-            lat = median_ms(lambda: rec.run_features(rec.wave_features(wave)), runs)
-            lat_onnx = median_ms(lambda: ort_rec.run_features(ort_rec.wave_features(wave)), runs)
+            lat = median_ms(lambda: net(features(wave[None])), runs)
+            lat_onnx = median_ms(lambda: ort_run(features(wave[None]).numpy()), runs)
+            t64 = median_ms(lambda: net(features(batch)), max(5, runs // 10), warmup=2)
     finally:
         torch.set_num_threads(threads)
-    batch = np.stack([wave] * 64)
-    with torch.no_grad():
-        feats = rec.features(torch.from_numpy(batch)).numpy()
-        t = median_ms(lambda: rec.run_features(feats), max(5, runs // 10), warmup=2)
-    metrics = read_json(model_dir / "metrics.json") if (model_dir / "metrics.json").exists() else {}
     return {
-        "model": rec.cfg.model.name, "feature": rec.cfg.features.name, "run": model_dir.name,
-        "params": sum(p.numel() for p in rec.net.parameters()),
-        "size_bytes": (model_dir / "model.pt").stat().st_size, "onnx_size_bytes": onnx_path.stat().st_size,
+        "params": sum(p.numel() for p in net.parameters()),
+        "size_bytes": (model_dir / rundir.WEIGHTS).stat().st_size, "onnx_size_bytes": onnx_path.stat().st_size,
         "latency_ms_b1": round(lat, 4), "latency_ms_b1_onnx": round(lat_onnx, 4),
-        "throughput_clips_s": round(64 / (t / 1e3), 1), "train_seconds": metrics.get("train_seconds", ""),
-        "peak_mem_mb": round(train_step_memory_mb(rec), 1),
+        "throughput_clips_s_b64": round(64 / (t64 / 1e3), 1),
+        "train_step_rss_mb": round(train_step_rss_mb(net, features, window), 1),
     }

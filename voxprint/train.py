@@ -1,9 +1,11 @@
-"""Training with Lightning: on-the-fly crops + noise, features on the batch, early stopping
-and best checkpoint on the same validation metric, best weights restored."""
+"""Training with Lightning: on-the-fly crops + noise, features on the batch, a budget counted in
+optimizer steps, early stopping and the best checkpoint on the same validation metric, best
+weights restored."""
 
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 import warnings
@@ -23,7 +25,10 @@ from .features import build_feature
 from .io import atomic_save_torch, write_csv
 from .models import SpeakerNet, build_net
 
+log = logging.getLogger(__name__)
+
 MONITOR = "val_loss"  # early stopping and the best checkpoint watch the same metric
+HISTORY_COLUMNS = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
 
 
 class CropDataset(Dataset):
@@ -53,7 +58,7 @@ def _worker_init(worker_id: int) -> None:
 
 
 def center_windows(part: Loaded, n: int) -> torch.Tensor:
-    """One fixed window per clip (its middle), for a cheap and stable validation loss."""
+    """One fixed window per clip (its middle), for a cheap and stable validation loss. [N, n]"""
     out = []
     for y in part.waves:
         if len(y) > n:
@@ -64,25 +69,27 @@ def center_windows(part: Loaded, n: int) -> torch.Tensor:
 
 
 def spec_augment(x: torch.Tensor, rng: torch.Generator, max_f: float = 0.15, max_t: float = 0.1) -> torch.Tensor:
-    """One frequency band and one time span masked per example (to the example's mean)."""
+    """One frequency band and one time span masked per example (to the example's mean).
+    [B, D, T] -> [B, D, T], vectorised over the batch."""
     b, d, t = x.shape
-    x = x.clone()
-    fill = x.mean(dim=(1, 2))
-    for i in range(b):
-        fw = int(torch.randint(0, max(1, int(d * max_f)) + 1, (1,), generator=rng))
-        f0 = int(torch.randint(0, d - fw + 1, (1,), generator=rng))
-        tw = int(torch.randint(0, max(1, int(t * max_t)) + 1, (1,), generator=rng))
-        t0 = int(torch.randint(0, t - tw + 1, (1,), generator=rng))
-        x[i, f0 : f0 + fw, :] = fill[i]
-        x[i, :, t0 : t0 + tw] = fill[i]
-    return x
+    fw = torch.randint(0, max(1, int(d * max_f)) + 1, (b,), generator=rng)
+    tw = torch.randint(0, max(1, int(t * max_t)) + 1, (b,), generator=rng)
+    f0 = (torch.rand(b, generator=rng) * (d - fw + 1)).long()
+    t0 = (torch.rand(b, generator=rng) * (t - tw + 1)).long()
+    fi, ti = torch.arange(d)[None, :], torch.arange(t)[None, :]
+    fmask = (fi >= f0[:, None]) & (fi < (f0 + fw)[:, None])  # [B, D]
+    tmask = (ti >= t0[:, None]) & (ti < (t0 + tw)[:, None])  # [B, T]
+    mask = fmask[:, :, None] | tmask[:, None, :]
+    fill = x.mean(dim=(1, 2), keepdim=True).expand_as(x)
+    return torch.where(mask, fill, x)
 
 
 class SpeakerModule(L.LightningModule):
-    def __init__(self, net: SpeakerNet, features: torch.nn.Module, cfg: Config):
+    def __init__(self, net: SpeakerNet, features: torch.nn.Module, cfg: Config, augment: bool):
         super().__init__()
-        self.net, self.features, self.cfg = net, features, cfg
+        self.net, self.features, self.cfg, self.augment = net, features, cfg, augment
         self.mask_rng = torch.Generator().manual_seed(cfg.train.seed)
+        self.running = [0.0, 0.0, 0]  # train loss sum, correct, examples since the last validation
 
     def _feats(self, wave: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -91,47 +98,78 @@ class SpeakerModule(L.LightningModule):
     def training_step(self, batch, _):
         wave, y = batch
         x = self._feats(wave)
-        if self.cfg.augment.enabled and self.cfg.augment.specaugment:
+        if self.augment and self.cfg.augment.specaugment:
             x = spec_augment(x, self.mask_rng)
         emb = self.net.embed(x)
-        logits = self.net.training_logits(emb, y)
-        loss = F.cross_entropy(logits, y)
-        acc = (self.net.head(emb).argmax(-1) == y).float().mean()
-        self.log_dict({"train_loss": loss, "train_acc": acc}, on_step=False, on_epoch=True, batch_size=len(y))
+        loss = F.cross_entropy(self.net.training_logits(emb, y), y)
+        with torch.no_grad():
+            correct = (self.net.head(emb).argmax(-1) == y).sum().item()
+        self.running = [self.running[0] + loss.item() * len(y), self.running[1] + correct, self.running[2] + len(y)]
         return loss
 
     def validation_step(self, batch, _):
         wave, y = batch
         logits, _ = self.net(self._feats(wave))
-        loss = F.cross_entropy(logits, y)
-        acc = (logits.argmax(-1) == y).float().mean()
-        self.log_dict({"val_loss": loss, "val_acc": acc}, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log_dict({"val_loss": F.cross_entropy(logits, y), "val_acc": (logits.argmax(-1) == y).float().mean()},
+                      on_step=False, on_epoch=True, batch_size=len(y))
+
+    def take_running(self) -> dict:
+        loss, correct, n = self.running
+        self.running = [0.0, 0.0, 0]
+        return {"train_loss": loss / n, "train_acc": correct / n} if n else {}
 
     def configure_optimizers(self):
         t = self.cfg.train
         opt = torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, t.max_epochs), eta_min=t.lr * 0.05)
-        return {"optimizer": opt, "lr_scheduler": sched}
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, t.max_steps), eta_min=t.lr * 0.05)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 class History(L.Callback):
-    """One row per epoch: train and validation loss/accuracy."""
+    """One row per validation: the training loss/accuracy since the previous one, and the
+    validation loss/accuracy. Also reports progress: a line per validation when `lines`."""
 
-    def __init__(self):
+    def __init__(self, name: str, max_steps: int, lines: bool):
         self.rows: list[dict] = []
+        self.name, self.max_steps, self.lines = name, max_steps, lines
 
-    def on_train_epoch_end(self, trainer, module):
-        m = trainer.callback_metrics
-        if "val_loss" not in m:
+    def on_validation_end(self, trainer, module):
+        if trainer.sanity_checking:
             return
-        self.rows.append({
-            "epoch": trainer.current_epoch + 1,
-            **{k: round(float(m[k]), 6) for k in ("train_loss", "train_acc", "val_loss", "val_acc") if k in m},
-        })
+        m = trainer.callback_metrics
+        row = {"step": trainer.global_step, "epoch": trainer.current_epoch + 1, **module.take_running(),
+               **{k: float(m[k]) for k in ("val_loss", "val_acc") if k in m}}
+        self.rows.append({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()})
+        if self.lines:
+            log.info(f"  {self.name} step {row['step']}/{self.max_steps}: train loss {row.get('train_loss', math.nan):.3f} "
+                     f"acc {row.get('train_acc', math.nan):.3f}, val loss {row.get('val_loss', math.nan):.3f} "
+                     f"acc {row.get('val_acc', math.nan):.3f}")
+
+
+class StepBar(L.Callback):
+    """A terminal progress bar over the run's optimizer steps (below the grid's bar)."""
+
+    def __init__(self, name: str, max_steps: int):
+        self.name, self.max_steps, self.bar = name, max_steps, None
+
+    def on_train_start(self, trainer, module):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.max_steps, desc=self.name, position=1, leave=False, unit="step", dynamic_ncols=True)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.bar.update(1)
+
+    def on_validation_end(self, trainer, module):
+        if self.bar is not None and "val_acc" in trainer.callback_metrics:
+            self.bar.set_postfix(val_acc=f"{float(trainer.callback_metrics['val_acc']):.3f}")
+
+    def on_train_end(self, trainer, module):
+        self.bar.close()
 
 
 def fit_normalisation(features: torch.nn.Module, windows: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean/std over all frames of the (clean) training windows."""
+    """Per-dimension mean/std over all frames of the (clean) training windows. -> ([D], [D])"""
     total, total_sq, count = 0.0, 0.0, 0
     with torch.no_grad():
         for i in range(0, len(windows), batch):
@@ -147,14 +185,27 @@ def fit_normalisation(features: torch.nn.Module, windows: torch.Tensor, batch: i
 def quiet_lightning() -> None:
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")
-    warnings.filterwarnings("ignore", ".*treespec.*")
+    for pattern in (".*does not have many workers.*", ".*LeafSpec.*", ".*treespec.*", ".*val_check_interval.*"):
+        warnings.filterwarnings("ignore", pattern)
+
+
+def _loaders(cfg: Config, parts: dict[str, Loaded], n: int, augmenter) -> tuple[DataLoader, DataLoader]:
+    t = cfg.train
+    train_ds = CropDataset(parts["train"], n, augmenter, t.seed)
+    train_dl = DataLoader(train_ds, batch_size=t.batch_size, shuffle=True, drop_last=len(train_ds) > t.batch_size,
+                          num_workers=t.num_workers, persistent_workers=t.num_workers > 0,
+                          worker_init_fn=_worker_init if t.num_workers else None,
+                          generator=torch.Generator().manual_seed(t.seed))
+    val = torch.utils.data.TensorDataset(center_windows(parts["val"], n), torch.from_numpy(parts["val"].labels))
+    return train_dl, DataLoader(val, batch_size=256)
 
 
 def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: int, out_dir: Path,
-          augmenter: Augmenter | None) -> tuple[SpeakerNet, dict]:
-    """Train one model; writes model.pt and history.csv into `out_dir`. Returns (net, info)."""
+          augmenter: Augmenter | None, name: str = "model", bar: bool = False) -> tuple[SpeakerNet, dict]:
+    """Train one model; writes model.pt and history.csv into `out_dir`. Returns (net, info).
+
+    `augmenter` None trains on clean audio (and without SpecAugment). `bar` shows a terminal
+    progress bar; otherwise progress is one log line per validation."""
     quiet_lightning()
     t = cfg.train
     L.seed_everything(t.seed, workers=True, verbose=False)
@@ -162,43 +213,37 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
         torch.set_num_threads(t.threads)
     n = int(round(cfg.data.clip_seconds * sample_rate))
     features = build_feature(cfg.features, sample_rate)
-    train_windows = center_windows(parts["train"], n)
     net = build_net(cfg.model, features.dim, n_classes)
-    net.set_normalisation(*fit_normalisation(features, train_windows))  # training split only
-
-    train_ds = CropDataset(parts["train"], n, augmenter if cfg.augment.enabled else None, t.seed)
-    loader_kw = dict(num_workers=t.num_workers, persistent_workers=t.num_workers > 0)
-    train_dl = DataLoader(train_ds, batch_size=t.batch_size, shuffle=True, drop_last=len(train_ds) > t.batch_size,
-                          worker_init_fn=_worker_init if t.num_workers else None,
-                          generator=torch.Generator().manual_seed(t.seed), **loader_kw)
-    val = torch.utils.data.TensorDataset(center_windows(parts["val"], n), torch.from_numpy(parts["val"].labels))
-    val_dl = DataLoader(val, batch_size=256)
+    net.set_normalisation(*fit_normalisation(features, center_windows(parts["train"], n)))  # training split only
+    train_dl, val_dl = _loaders(cfg, parts, n, augmenter)
 
     ckpt_dir = out_dir / "ckpt"
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="min",
                                                      save_top_k=1, save_weights_only=True)
-    stopper = L.pytorch.callbacks.EarlyStopping(monitor=MONITOR, mode="min", patience=t.patience)
-    history = History()
+    history = History(name, t.max_steps, lines=not bar)
+    callbacks = [checkpoint, L.pytorch.callbacks.EarlyStopping(monitor=MONITOR, mode="min", patience=t.patience),
+                 history] + ([StepBar(name, t.max_steps)] if bar else [])
+    # Validation every `val_every_steps` optimizer steps, across epoch boundaries.
     trainer = L.Trainer(
-        max_epochs=t.max_epochs, min_epochs=t.min_epochs, accelerator=t.accelerator, devices=t.devices,
-        precision=t.precision, callbacks=[checkpoint, stopper, history], logger=False,
-        enable_progress_bar=t.progress, enable_model_summary=False, deterministic=False,
-        num_sanity_val_steps=0,
+        max_steps=t.max_steps, min_steps=t.min_steps, max_epochs=-1, check_val_every_n_epoch=None,
+        val_check_interval=t.val_every_steps, accelerator=t.accelerator, devices=t.devices,
+        precision=t.precision, callbacks=callbacks, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, deterministic=False, num_sanity_val_steps=0,
     )
-    module = SpeakerModule(net, features, cfg)
+    module = SpeakerModule(net, features, cfg, augment=augmenter is not None)
     start = time.perf_counter()
     trainer.fit(module, train_dl, val_dl)
     seconds = time.perf_counter() - start
 
-    # Restore the best epoch's weights (weights only: nothing in the file is executed).
+    # Restore the best validation's weights (weights only: nothing in the file is executed).
     state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
     net.cpu().eval()
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     atomic_save_torch(net.state_dict(), out_dir / "model.pt")
-    write_csv(out_dir / "history.csv", history.rows, ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"])
-    best_epoch = min(history.rows, key=lambda r: r["val_loss"])["epoch"] if history.rows else 0
-    info = {"epochs": trainer.current_epoch, "best_epoch": best_epoch, "train_seconds": round(seconds, 2),
+    write_csv(out_dir / "history.csv", history.rows, HISTORY_COLUMNS)
+    best_step = min(history.rows, key=lambda r: r["val_loss"])["step"] if history.rows else 0
+    info = {"steps": trainer.global_step, "best_step": best_step, "train_seconds": round(seconds, 2),
             "params": sum(p.numel() for p in net.parameters())}
     return net, info

@@ -17,33 +17,23 @@ from pathlib import Path
 import numpy as np
 
 from . import config as C
-from .datasets import Loaded, dataset_rate, discover, prepare, say
+import logging
+
+from .config import STUDY_KEYS
+from .datasets import Loaded, dataset_rate, discover, prepare
 from .errors import VoxprintError
 from .io import write_csv, write_json
-from .verification import det_curve, eer, min_dcf, open_set, threshold_at_far, trial_pairs
+from .verification import calibrate, det_curve, eer, min_dcf, open_set, trial_pairs
 
+log = logging.getLogger(__name__)
+say = log.info
 MAX_TRIALS = 200_000
-# eval keys that only the study reads: changing them re-runs the study, not the grid
-STUDY_KEYS = ("verification", "verification_pool", "min_speakers", "heldout_fraction", "enroll_clips",
-              "verification_model", "verification_min_epochs")
 
 
 def study_settings(cfg: C.Config) -> dict:
     """What the study's result depends on besides the data (recorded in verification.json)."""
     train = {k: v for k, v in C.to_dict(cfg)["train"].items() if k != "progress"}
     return {k: getattr(cfg.eval, k) for k in STUDY_KEYS} | {"train": train}
-
-
-def calibrate(embeddings: np.ndarray, labels: np.ndarray, far: float | None = None, seed: int = 0) -> dict:
-    """Accept threshold from same/different-speaker trials among validation clips:
-    at the EER point, or at a target false-accept rate."""
-    i, j, same = trial_pairs(labels, MAX_TRIALS, seed)
-    scores = np.sum(embeddings[i] * embeddings[j], axis=1)
-    e, t_eer = eer(scores, same)
-    if far is None:
-        return {"method": "eer", "threshold": float(t_eer), "val_eer": float(e), "n_trials": int(len(scores))}
-    return {"method": "far", "far": far, "threshold": float(threshold_at_far(scores, same, far)),
-            "val_eer": float(e), "n_trials": int(len(scores))}
 
 
 def _pool(cfg: C.Config, specs: list[str], seed: int) -> tuple[dict[str, Loaded], list[str], int]:
@@ -60,7 +50,7 @@ def _pool(cfg: C.Config, specs: list[str], seed: int) -> tuple[dict[str, Loaded]
     merged = {s: Loaded([], [], np.zeros(0, np.int64)) for s in ("train", "val", "test")}
     names: list[str] = []
     for ds in datasets:
-        parts, labels, _ = prepare(ds, cfg.data, seed, sr)
+        parts, labels, _, _ = prepare(ds, cfg.data, seed, sr)
         clash = set(labels) & set(names)
         prefix = f"{ds.name}/" if clash else ""
         offset = len(names)
@@ -81,7 +71,7 @@ def study(cfg: C.Config, out: Path, model: str, feature: str, heads=("softmax", 
           specs: list[str] | None = None) -> dict | None:
     """Run the unseen-speaker protocol; writes out/verification.json and returns it."""
     from .train import train
-    from .evaluate import clean_features, score_windows
+    from .evaluate import clean_features, score_features, torch_model
     from .features import build_feature
 
     ev = cfg.eval
@@ -118,18 +108,20 @@ def study(cfg: C.Config, out: Path, model: str, feature: str, heads=("softmax", 
     for head in heads:
         hcfg = copy.deepcopy(scfg)
         hcfg.model.name, hcfg.features.name, hcfg.model.head = model, feature, head
-        hcfg.train.min_epochs = max(hcfg.train.min_epochs, ev.verification_min_epochs)
-        hcfg.train.max_epochs = max(hcfg.train.max_epochs, hcfg.train.min_epochs)
+        hcfg.train.min_steps = max(hcfg.train.min_steps, ev.verification_min_steps)
+        hcfg.train.max_steps = max(hcfg.train.max_steps, hcfg.train.min_steps)
         d = out / "verification" / f"{model}-{feature}-{head}"
         d.mkdir(parents=True, exist_ok=True)
         C.save(hcfg, d / "config.yaml")
         write_json(d / "labels.json", [names[s] for s in known])
-        net, info = train(hcfg, train_parts, len(known), sr, d, None if not hcfg.augment.enabled else _augmenter(hcfg, sr))
+        augment = True in cfg.grid.augment
+        net, info = train(hcfg, train_parts, len(known), sr, d, _augmenter(hcfg, sr) if augment else None,
+                          f"study-{model}-{feature}-{head}")
         features = build_feature(hcfg.features, sr)
 
         def embed(part: Loaded) -> np.ndarray:
             f, owner = clean_features(features, hcfg.features, sr, n, [it.path for it in part.items], part.waves)
-            return score_windows(net, f, owner, len(part.waves))[1]
+            return score_features(torch_model(net), f, owner)[1]
 
         cal = calibrate(embed(train_parts["val"]), train_parts["val"].labels, ev.far)
         write_json(d / "calibration.json", cal)
@@ -175,5 +167,24 @@ def study(cfg: C.Config, out: Path, model: str, feature: str, heads=("softmax", 
 def _augmenter(cfg: C.Config, sr: int):
     from .augment import Augmenter, build_sources
 
-    return Augmenter(build_sources(cfg.augment.noise, sr, "train", cfg.augment.train_fraction, None, warn=say),
+    return Augmenter(build_sources(cfg.augment.noise, sr, "train", cfg.augment.train_fraction, None),
                      cfg.augment.prob, cfg.augment.snr_db)
+
+
+def run_study(cfg: C.Config, out: Path, rows: list[dict]) -> dict | None:
+    """The study for a finished grid, unless verification.json already holds it with these settings."""
+    from . import rundir
+    from .io import read_json
+
+    path = out / rundir.VERIFICATION
+    if path.exists() and read_json(path).get("settings") == study_settings(cfg):
+        return read_json(path)
+    choice = cfg.eval.verification_model
+    if choice == "best":
+        best = rundir.choose_best(rows)
+        model, feature = best["model"], best["feature"]
+    elif choice.count("-") == 1:
+        model, feature = choice.split("-")
+    else:
+        raise VoxprintError(f"eval.verification_model: expected 'best' or MODEL-FEATURE (e.g. crnn-mel), got {choice!r}")
+    return study(cfg, out, model, feature)

@@ -38,19 +38,22 @@ def _split(scores, labels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def det_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All operating points, thresholds ascending: fpr falls from 1 to 0 while fnr rises from 0 to 1.
+    """Operating points, thresholds ascending: fpr falls from 1 to 0 while fnr rises from 0 to 1.
 
-    Thresholds are every distinct score plus one just above the largest (accept nothing), so both trivial
-    systems (accept all / reject all) are on the curve; every threshold is finite.
+    The points are scikit-learn's `det_curve` (the thresholds where the error rates change), plus
+    the two trivial systems at the ends: accept all (the lowest score; fpr 1, fnr 0) and reject
+    all (just above the highest score; fpr 0, fnr 1). Every threshold is finite.
     """
+    from sklearn.metrics import det_curve as sk_det_curve
+
     pos, neg = _split(scores, labels)
-    uniq = np.unique(np.concatenate([pos, neg]))
-    thr = np.append(uniq, np.nextafter(uniq[-1], np.inf))
-    pos.sort()
-    neg.sort()
-    # searchsorted 'left' counts scores strictly below t, i.e. the rejected ones.
-    fnr = np.searchsorted(pos, thr, side="left") / pos.size
-    fpr = (neg.size - np.searchsorted(neg, thr, side="left")) / neg.size  # not 1 - x: keep exact fractions
+    s = np.concatenate([pos, neg])
+    y = np.concatenate([np.ones(pos.size, bool), np.zeros(neg.size, bool)])
+    fpr, fnr, thr = sk_det_curve(y, s)
+    lo, hi = s.min(), np.nextafter(s.max(), np.inf)
+    fpr = np.concatenate([[1.0], fpr, [0.0]])
+    fnr = np.concatenate([[0.0], fnr, [1.0]])
+    thr = np.concatenate([[lo], thr, [hi]])
     return fpr, fnr, thr
 
 
@@ -147,3 +150,16 @@ def open_set(scores: np.ndarray, true_index: np.ndarray, threshold: float) -> di
         "n_known": n_known,
         "n_unknown": n_unknown,
     }
+
+
+def calibrate(embeddings: np.ndarray, labels: np.ndarray, far: float | None = None, seed: int = 0,
+              max_trials: int = 200_000) -> dict:
+    """Accept threshold from same/different-speaker trials among (validation or dev) clips: at the
+    EER point, or at a target false-accept rate. embeddings [N, E] L2-normalised, labels [N]."""
+    i, j, same = trial_pairs(labels, max_trials, seed)
+    scores = np.sum(embeddings[i] * embeddings[j], axis=1)
+    e, t_eer = eer(scores, same)
+    if far is None:
+        return {"method": "eer", "threshold": float(t_eer), "val_eer": float(e), "n_trials": int(len(scores))}
+    return {"method": "far", "far": far, "threshold": float(threshold_at_far(scores, same, far)),
+            "val_eer": float(e), "n_trials": int(len(scores))}

@@ -47,6 +47,7 @@ class SpeakerNet(nn.Module):
         self.register_buffer("feat_mean", torch.zeros(in_dim))
         self.register_buffer("feat_std", torch.ones(in_dim))
         embed_dim = backbone.embedding[-1].out_features
+        self.embed_dim = embed_dim
         if head == "softmax":
             self.head = nn.Sequential(nn.ReLU(), nn.Linear(embed_dim, n_classes))
         elif head == "aam":

@@ -222,13 +222,13 @@ def snr_curves(rows: Sequence[Mapping], out) -> Path:
 # --------------------------------------------------------------------------- training
 
 
-def training_curves(histories: Mapping[str, Sequence[Mapping]], best_epochs: Mapping[str, int | None],
+def training_curves(histories: Mapping[str, Sequence[Mapping]], best_steps: Mapping[str, int | None],
                     out) -> Path:
     """Small multiples: per run a loss panel and an accuracy panel (train and val).
 
-    `histories`: run name -> rows with epoch, train_loss, train_acc, val_loss, val_acc
-    (accuracies as fractions; missing values None). `best_epochs`: run name -> the
-    early-stopping best epoch, marked with a vertical line.
+    `histories`: run name -> rows with step, train_loss, train_acc, val_loss, val_acc
+    (accuracies as fractions; missing values None or NaN). `best_steps`: run name -> the
+    step whose weights were kept, marked with a vertical line.
     """
     runs = [r for r in histories if histories[r]]
     if not runs:
@@ -242,17 +242,17 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], best_epochs: Map
         for i, run in enumerate(runs):
             rows = histories[run]
             ax_l, ax_a = axes[i // per_row][2 * (i % per_row)], axes[i // per_row][2 * (i % per_row) + 1]
-            ep = [float(r["epoch"]) for r in rows]
+            ep = [float(r["step"]) for r in rows]
             for ax, key, scale in ((ax_l, "loss", 1.0), (ax_a, "acc", 100.0)):
                 for split, ls, color in (("train", "-", "#1f77b4"), ("val", "--", "#d62728")):
                     pts = [(e, scale * float(r[f"{split}_{key}"])) for e, r in zip(ep, rows)
-                           if r.get(f"{split}_{key}") is not None]
+                           if r.get(f"{split}_{key}") is not None and math.isfinite(float(r[f"{split}_{key}"]))]
                     if pts:
                         ax.plot(*zip(*pts), ls=ls, color=color, lw=1.2)
-                best = best_epochs.get(run)
+                best = best_steps.get(run)
                 if best is not None:
                     ax.axvline(float(best), color="#2ca02c", ls=":", lw=1.2)
-                ax.set_xlabel("Epoch")
+                ax.set_xlabel("Optimizer step")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
             ax_l.set_ylabel("Loss")
             ax_a.set_ylabel("Accuracy (%)")
@@ -263,7 +263,7 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], best_epochs: Map
             axes[j // per_row][2 * (j % per_row) + 1].axis("off")
         handles = [Line2D([], [], color="#1f77b4", label="train"),
                    Line2D([], [], color="#d62728", ls="--", label="validation"),
-                   Line2D([], [], color="#2ca02c", ls=":", label="best epoch (early stopping)")]
+                   Line2D([], [], color="#2ca02c", ls=":", label="weights kept (lowest validation loss)")]
         height = fig.get_figheight()
         fig.suptitle("Training curves per run", y=1 - 0.06 / height, va="top", fontsize=10)
         fig.legend(handles=handles, loc="center", ncol=3, frameon=False,
@@ -357,7 +357,8 @@ _DET_TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8]
 
 def det_curve(curves: Sequence[Mapping], out, title: str = "DET curve") -> Path:
     """DET plot on normal-deviate axes. `curves`: dicts with `label`, `fpr`, `fnr`
-    (fractions, same length) and optional `eer` (fraction) marked on the curve."""
+    (fractions, same length) and optional `eer` (fraction, from voxprint.verification.eer), drawn
+    where it lies: on the diagonal, fpr = fnr = eer."""
     curves = [c for c in curves if c.get("fpr") and c.get("fnr")]
     if not curves:
         raise ValueError("no DET points")
@@ -382,8 +383,7 @@ def det_curve(curves: Sequence[Mapping], out, title: str = "DET curve") -> Path:
                 label += f" (EER {100 * float(eer):.1f} %)"
             ax.plot(ppf(fpr), ppf(fnr), color=color, lw=1.6, label=label)
             if eer is not None:
-                k = int(np.argmin(np.abs(fpr - fnr)))
-                ax.plot(ppf([fpr[k]]), ppf([fnr[k]]), "o", color=color, ms=5)
+                ax.plot(ppf([eer]), ppf([eer]), "o", color=color, ms=5)
         ax.plot([lo, hi], [lo, hi], color="#999", ls=":", lw=0.8, label="FAR = FRR")
         labels = [f"{100 * t:g}" for t in ticks]
         ax.set_xticks(ppf(ticks), labels)

@@ -2,8 +2,9 @@
 
     <!-- results:NAME:start --> ... <!-- results:NAME:end -->
 
-`voxprint report RUN --readme README.md --section NAME` regenerates that block (and copies
-the charts into docs/results/NAME/), so the README's numbers always come from a real run.
+`voxprint report RUN --readme README.md --section NAME` regenerates that block (and copies the
+charts into docs/results/NAME/), so the README's numbers and sentences come from a real run:
+every sentence below is built from the run's files (`data.collect`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+from .. import rundir
 from ..errors import VoxprintError
-from ..io import atomic_write_text, read_csv, read_json
-from . import CHARTS, run_name, write_report
+from ..io import atomic_write_text
+from . import CHARTS, write_report
+from .data import RunData, collect
 
 
 def _f(v, digits=3) -> str:
@@ -27,97 +30,107 @@ def _f(v, digits=3) -> str:
     return "–" if math.isnan(x) else f"{x:.{digits}f}"
 
 
-def _mean_std(vals: list[float]) -> str:
-    if len(vals) == 1:
-        return f"{vals[0]:.4f}"
-    m = sum(vals) / len(vals)
-    s = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
-    return f"{m:.4f} ± {s:.4f}"
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def _table(headers: list[str], rows: list[list]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
 
 
-def _label(r: dict) -> str:
-    extra = ("-aam" if r.get("head") == "aam" else "") + ("" if str(r.get("augmented")) in ("True", "true") else "-noaug")
-    return f"{r['model']}{extra}"
-
-
-def accuracy_table(results: list[dict]) -> str:
-    cells: dict[tuple, list] = defaultdict(list)
-    for r in results:
-        cells[(_label(r), r["feature"])].append((float(r["accuracy"]), float(r["macro_f1"])))
-    models = list(dict.fromkeys(_label(r) for r in results))
-    feats = list(dict.fromkeys(r["feature"] for r in results))
+def accuracy_table(d: RunData) -> str:
+    """Model rows x feature columns: test accuracy / macro-F1, mean ± std over seeds."""
+    by = {(_label(g), g["feature"]): g for g in d.groups}
+    models = list(dict.fromkeys(_label(g) for g in d.groups))
+    feats = list(dict.fromkeys(g["feature"] for g in d.groups))
     rows = []
     for m in models:
         row = [f"**{m}**"]
         for f in feats:
-            v = cells.get((m, f))
-            row.append(f"{_mean_std([a for a, _ in v])} / {_mean_std([b for _, b in v])}" if v else "–")
+            g = by.get((m, f))
+            row.append("–" if g is None else
+                       f"{rundir.format_mean_std([r['accuracy'] for r in g['rows']], 4)} / "
+                       f"{rundir.format_mean_std([r['macro_f1'] for r in g['rows']], 4)}")
         rows.append(row)
-    return _table(["model \\ feature"] + [f"{f} (accuracy / macro-F1)" for f in feats], rows)
+    return _table(["model \\ feature"] + [f"{f} (test accuracy / macro-F1)" for f in feats], rows)
 
 
-def robustness_table(rows: list[dict]) -> str:
-    conds = list(dict.fromkeys((r["noise"], r["snr_db"]) for r in rows))
-    by: dict[str, dict] = defaultdict(dict)
-    for r in rows:
-        by[run_name(r)][(r["noise"], r["snr_db"])] = r["accuracy"]
-    head = ["run"] + ["clean" if n == "none" else f"{n} {float(s):g} dB" for n, s in conds]
-    return _table(head, [[k] + [_f(v.get(c)) for c in conds] for k, v in by.items()])
+def _label(g: dict) -> str:
+    return g["model"] + ("-aam" if g["head"] == "aam" else "") + ("" if g["augmented"] else "-noaug")
 
 
-def resources_table(rows: list[dict]) -> str:
-    return _table(
-        ["run", "params", "model.pt KB", "ONNX KB", "b1 latency ms (torch)", "b1 latency ms (onnx)",
-         "throughput clips/s", "train s", "train-step MB"],
-        [[r.get("run") or f"{r['model']}-{r['feature']}", r["params"], f"{int(r['size_bytes']) / 1024:.0f}", f"{int(r['onnx_size_bytes']) / 1024:.0f}",
-          _f(r["latency_ms_b1"]), _f(r.get("latency_ms_b1_onnx")), _f(r["throughput_clips_s"], 0),
-          _f(r["train_seconds"], 1), _f(r["peak_mem_mb"], 0)] for r in rows])
+def best_sentence(d: RunData) -> str:
+    g, b = d.best_group, d.best
+    seeds = g["n_seeds"]
+    return (f"Best model, chosen by {rundir.BEST_RULE}: **{g['group']}** (test accuracy "
+            f"{rundir.format_mean_std([r['accuracy'] for r in g['rows']], 4)}"
+            f"{f' over {seeds} seeds' if seeds > 1 else ''}). `voxprint predict --run {d.run.name}` loads "
+            f"**{d.best_name}** (validation accuracy {_f(b['val_accuracy'], 4)}, test accuracy {_f(b['accuracy'], 4)}).")
 
 
-def verification_md(v: dict) -> str:
-    sp = v["speakers"]
-    lines = [f"Unseen-speaker study on {' + '.join(v['datasets'])} at {v['sample_rate']} Hz: "
-             f"{len(sp['training'])} training speakers; never seen in training: "
-             f"{', '.join(sp['enrolled'])} (enrolled from {v.get('enroll_clips', 10)} clips each) and "
-             f"{', '.join(sp['unknown'])} (never enrolled). Threshold calibrated on the training speakers' "
-             "validation clips.", ""]
-    rows = [[f"voxprint {h['model']} ({h['head']})", _f(h["eer"], 4), _f(h["min_dcf"], 4),
-             _f(h["open_set_known_accuracy"]), _f(h["open_set_unknown_rejection"]), h["n_trials"]]
-            for h in v["heads"]]
-    rows += [[a["name"] + " (cosine)", _f(a["eer"], 4), _f(a["min_dcf"], 4), "–", "–", a.get("n_trials", "")]
-             for a in v.get("anchors", [])]
-    lines.append(_table(["system", "EER", "minDCF (p=0.01)", "open-set known accuracy", "open-set unknown rejection",
-                         "trials"], rows))
-    return "\n".join(lines)
+def robustness_table(d: RunData) -> str:
+    """Configuration rows (seeds pooled: mean ± std) x condition columns."""
+    conds = list(dict.fromkeys((r["noise"], r["snr_db"]) for r in d.robustness))
+    by: dict[str, dict] = defaultdict(lambda: defaultdict(list))
+    for r in d.robustness:
+        row = {"model": r["model"], "feature": r["feature"], "head": r["head"], "augmented": r["augmented"], "seed": 0}
+        by[rundir.cell_of(row).group][(r["noise"], r["snr_db"])].append(r["accuracy"])
+    head = ["configuration"] + ["clean" if n == "none" else f"{n} {float(s):g} dB" for n, s in conds]
+    return _table(head, [[k] + [rundir.format_mean_std(v.get(c, []), 3) for c in conds] for k, v in by.items()])
+
+
+def noise_sentence(d: RunData) -> str:
+    if not d.noise:
+        return ""
+    parts = [f"`{u.name}` is {u.relation}" for u in d.noise]
+    return "Noise in this table: " + "; ".join(parts) + ". SNR is exact, from RMS power."
+
+
+def resources_table(d: RunData) -> str:
+    rows = [[r["run"], r["params"], f"{int(r['size_bytes']) / 1024:.0f}", f"{int(r['onnx_size_bytes']) / 1024:.0f}",
+             _f(r["latency_ms_b1"]), _f(r["latency_ms_b1_onnx"]), _f(r["throughput_clips_s_b64"], 0),
+             _f(r["train_seconds"], 1), _f(r["train_step_rss_mb"], 0)] for r in d.resources]
+    return _table(["run", "params", "model.pt KB", "ONNX KB", "latency b1 ms (torch)", "latency b1 ms (onnx)",
+                   "throughput b64 clips/s (torch)", "train s", "training-step RSS growth MB"], rows)
+
+
+def resources_sentence(d: RunData) -> str:
+    return (f"Resources. Latency and throughput cover features + model on one thread; latency is the median of "
+            f"{d.latency_runs} batch-1 calls on a one-window clip; throughput is batch 64.")
+
+
+def verification_rows(v: dict) -> tuple[list[str], list[list]]:
+    """The unseen-speaker table of a verification.json: one row per system x dataset x condition."""
+    head = ["system", "dataset", "condition", "EER", "minDCF (p=0.01)", "open-set: enrolled named",
+            "open-set: unknown rejected", "seeds", "trials (target / non-target)"]
+    rows = [[s["name"], s["dataset"], s["condition"], rundir.format_mean_std(s["eer"], 3),
+             rundir.format_mean_std(s["min_dcf"], 3), rundir.format_mean_std(s.get("known_accuracy", []), 3),
+             rundir.format_mean_std(s.get("unknown_rejection", []), 3), len(s["eer"]),
+             f"{s['n_target']} / {s['n_nontarget']}"] for s in v.get("systems", [])]
+    return head, rows
+
+
+def anchors_md(d: RunData) -> str:
+    a = d.anchors
+    head = ["system", "clean", *[f"{c['noise']} {c['snr_db']:g} dB" for c in a["conditions"]], "ms per clip",
+            "size KB", "params", "trained with noise"]
+    rows = [[s["system"], _f(s["clean"]), *[_f(x) for x in s["noisy"]], _f(s["ms_per_clip"]),
+             f"{(s['size_bytes'] or 0) / 1024:.0f}", s["params"], "yes" if s["noise_trained"] else "no"]
+            for s in a["systems"]]
+    return (f"The alternatives on the same test split (`benchmarks/anchors.py`): {a['protocol']}\n\n"
+            + _table(head, rows))
 
 
 def section(run: Path, assets: Path, rel: str) -> str:
-    write_report(run)  # refreshes the charts and results.json
-    results = read_csv(run / "results.csv")
-    parts = [accuracy_table(results)]
-    best = read_json(run / "results.json").get("best") or {}
-    if best:
-        parts.append(f"Best: **{best['run']}** (test accuracy {_f(best.get('run_accuracy'), 4)}, "
-                     f"macro-F1 {_f(best.get('run_macro_f1'), 4)}).")
-    if (run / "robustness.csv").exists():
-        parts += ["Accuracy vs SNR (noise held out from training):", robustness_table(read_csv(run / "robustness.csv"))]
-    if (run / "resources.csv").exists():
-        parts += ["Resources (batch-1 latency = features + model, one thread, median of 100):",
-                  resources_table(read_csv(run / "resources.csv"))]
-    if (run / "anchors.json").exists():
-        parts += ["The alternatives on the same split (`benchmarks/anchors.py`; white noise is test-only for all; "
-                  "ms per 1-s clip, batch 1, one thread):", _table(
-                      ["system", "clean", "white 10 dB", "white 0 dB", "ms/clip", "size KB", "params"],
-                      [[a["system"], _f(a["clean"]), _f(a["white_10db"]), _f(a["white_0db"]), _f(a["ms_per_clip"]),
-                        f"{(a['size_bytes'] or 0) / 1024:.0f}", a["params"]] for a in read_json(run / "anchors.json")])]
-    if (run / "verification.json").exists():
-        parts.append(verification_md(read_json(run / "verification.json")))
+    d = collect(run)
+    write_report(run, d)  # refreshes the charts, report.html and results.json
+    parts = [accuracy_table(d), best_sentence(d)]
+    if d.robustness:
+        parts += ["Test accuracy vs SNR (mean ± std over seeds). " + noise_sentence(d), robustness_table(d)]
+    if d.resources:
+        parts += [resources_sentence(d), resources_table(d)]
+    if d.anchors:
+        parts.append(anchors_md(d))
+    if d.verification:
+        parts += [d.verification["protocol"], _table(*verification_rows(d.verification))]
     assets.mkdir(parents=True, exist_ok=True)
     images = []
     for key, name in CHARTS.items():
@@ -138,3 +151,6 @@ def update_readme(run: Path, readme: Path, name: str) -> Path:
     new = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}", text, flags=re.S)
     atomic_write_text(readme, new)
     return readme
+
+
+__all__ = ["update_readme", "section", "verification_rows"]

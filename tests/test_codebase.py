@@ -1,0 +1,86 @@
+"""Structure the code promises: short functions, one-way imports, a light inference path."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "voxprint"
+MAX_FUNCTION_LINES = 80
+
+
+def _modules() -> dict[str, ast.Module]:
+    out = {}
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        out[name] = ast.parse(path.read_text(), str(path))
+    return out
+
+
+def test_no_function_longer_than_80_lines():
+    long = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {length} lines")
+    assert not long, long
+
+
+def _imports(name: str, tree: ast.Module, known: set[str]) -> set[str]:
+    """voxprint modules that `name` imports anywhere in its body (function-level imports included)."""
+    package = name if (PKG.parent / name.replace(".", "/") / "__init__.py").exists() else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in known and t != name}
+    return found
+
+
+def test_no_import_cycles():
+    mods = _modules()
+    graph = {name: _imports(name, tree, set(mods)) for name, tree in mods.items()}
+    # a package's __init__ importing its own submodules is not a cycle of concepts
+    graph = {n: {m for m in deps if not m.startswith(n + ".")} for n, deps in graph.items()}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(n):
+        state[n] = 1
+        path.append(n)
+        for m in sorted(graph[n]):
+            if state.get(m) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(m):] + [m]))
+            if m not in state:
+                visit(m)
+        path.pop()
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n)
+
+
+def test_inference_imports_no_orchestrator():
+    code = ("import sys, voxprint.inference; "
+            "print(sorted(m for m in sys.modules if m.startswith('voxprint')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(eval(out))
+    for heavy in ("voxprint.pipeline", "voxprint.unseen", "voxprint.report", "voxprint.train", "voxprint.cli"):
+        assert heavy not in loaded, f"{heavy} is imported by voxprint.inference"
+    assert "lightning" not in subprocess.run([sys.executable, "-c", code.replace("startswith('voxprint')",
+                                              "startswith('lightning')")], capture_output=True, text=True).stdout

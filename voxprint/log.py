@@ -1,0 +1,46 @@
+"""Logging for the command line: progress and skip lines go to stderr through the `voxprint`
+logger; library modules only call `logging.getLogger(__name__)`.
+
+Results a command is asked for (predictions, tables) are printed to stdout by the CLI; the
+log is for what happened on the way (a file skipped, a cell finished).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler that writes to whatever sys.stderr is at the time of the record (so that
+    redirection set up after start-up, as pytest's capture does, is honoured)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def setup(level: int = logging.INFO) -> None:
+    """Send `voxprint.*` records to stderr, one plain line each. Idempotent."""
+    root = logging.getLogger("voxprint")
+    root.setLevel(level)
+    if not any(isinstance(h, _Stderr) for h in root.handlers):
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+
+
+def interactive() -> bool:
+    """True when stderr is a terminal: progress bars redraw in place; otherwise (a pipe, a log
+    file, CI) progress is one line per finished epoch or run."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
