@@ -1,65 +1,119 @@
-"""Time the whole grid and the batch-1 latency of every model, in one run.
+"""The default `voxprint run`, timed: this tree, and optionally an older commit, side by side.
 
-    python benchmarks/grid.py [--data fsdd] [--out DIR] [--no-augment] [-- extra voxprint run args]
+    python benchmarks/grid.py [--baseline REV] [--data fsdd] [-- extra voxprint run args]
 
-Prints wall minutes for `voxprint run` (training, test, robustness, resources, the
-unseen-speaker study when the data allows, the report), each run's training seconds, and
-batch-1 latency (features + model, one thread) in PyTorch and onnxruntime.
+Each variant runs `voxprint run --data D --no-progress` into a fresh temporary folder, in its own
+process (an older commit from a temporary `git worktree`, on this environment's packages). Printed
+per grid cell: seconds per epoch (an epoch = one pass over the training clips, whatever the
+variant's budget unit), epochs trained, training seconds, test accuracy clean and at white 0 dB;
+then the wall time of the whole command and the ratio. Run both on the same machine in one call:
+timings from different machines or moments are not comparable.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from voxprint.cli import main as voxprint
-from voxprint.io import read_csv
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _csv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _cell_name(r: dict) -> str:
+    aug = r.get("augmented", "True") in ("True", "true")
+    return (f"{r['model']}-{r['feature']}{'-aam' if r.get('head') == 'aam' else ''}"
+            f"{'' if aug else '-noaug'}-s{r['seed']}")
+
+
+def summarise(out: Path) -> dict[str, dict]:
+    """Per cell: seconds per epoch, epochs, training seconds, clean and white-0-dB accuracy."""
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    n_train = sum(r["split"] == "train" for r in _csv(out / "split.csv"))
+    per_epoch = math.ceil(n_train / cfg["train"]["batch_size"])
+    rob = {(_cell_name(r), r["noise"], float(r["snr_db"])): float(r["accuracy"])
+           for r in _csv(out / "robustness.csv")} if (out / "robustness.csv").exists() else {}
+    cells = {}
+    for r in _csv(out / "results.csv"):
+        name = _cell_name(r)
+        hist = _csv(out / name / "history.csv")
+        # older runs log one row per epoch; newer ones one row per validation with the step count
+        steps = int(r["steps"]) if r.get("steps") else len(hist) * per_epoch
+        epochs = steps / per_epoch
+        seconds = float(r["train_seconds"])
+        cells[name] = {"s_per_epoch": seconds / epochs, "epochs": epochs, "train_s": seconds,
+                       "acc": float(r["accuracy"]), "white0": rob.get((name, "white", 0.0), math.nan)}
+    return cells
+
+
+def run_variant(label: str, tree: Path, data: str, extra: list[str], tmp: Path) -> tuple[float, dict, str]:
+    out = tmp / label
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    cmd = [sys.executable, "-m", "voxprint.cli", "run", "--data", data, "--out", str(out), "--no-progress", *extra]
+    print(f"[{label}] {' '.join(cmd[2:])}  (code from {tree})", flush=True)
+    start = time.perf_counter()
+    log = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if log.returncode != 0:
+        sys.exit(f"[{label}] failed ({log.returncode}):\n{log.stderr[-3000:]}")
+    return wall, summarise(out), log.stderr
+
+
+def compare(variants: dict[str, tuple[float, dict, str]]) -> None:
+    labels = list(variants)
+    cells = list(dict.fromkeys(c for _, cs, _ in variants.values() for c in cs))
+    cols = ["s/epoch", "epochs", "train s", "acc", "white 0dB"]
+    print("\n" + f"{'cell':<18}" + "".join(f"{f'{c} {v}':>16}" for c in cols for v in labels))
+    for c in cells:
+        vals = []
+        for key, fmt in (("s_per_epoch", ".2f"), ("epochs", ".1f"), ("train_s", ".0f"), ("acc", ".4f"),
+                         ("white0", ".3f")):
+            vals += [format(variants[v][1].get(c, {}).get(key, math.nan), fmt) for v in labels]
+        print(f"{c:<18}" + "".join(f"{x:>16}" for x in vals))
+    for v in labels:
+        wall, cs, log = variants[v]
+        print(f"\n[{v}] wall {wall / 60:.2f} min; training {sum(x['train_s'] for x in cs.values()) / 60:.2f} min; "
+              f"mean s/epoch {sum(x['s_per_epoch'] for x in cs.values()) / len(cs):.2f}; log {len(log.encode())} bytes")
+    if len(labels) == 2:
+        old, new = (variants[v][0] for v in labels)
+        print(f"\nspeed-up of the whole `voxprint run` ({labels[1]} vs {labels[0]}): {old / new:.2f}x")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--baseline", help="an older commit to time first, e.g. 126b39b")
     ap.add_argument("--data", default="fsdd")
-    ap.add_argument("--out", help="run folder (default: a fresh temporary one, removed afterwards)")
-    ap.add_argument("--no-augment", action="store_true")
-    ap.add_argument("extra", nargs="*", help="more `voxprint run` arguments (after --)")
+    ap.add_argument("extra", nargs="*", help="more `voxprint run` arguments (after --), given to every variant")
     args = ap.parse_args(argv)
-    tmp = None
-    out = Path(args.out) if args.out else Path(tmp := tempfile.mkdtemp(prefix="voxprint-grid-")) / "run"
-    if (out / "results.csv").exists():
-        sys.exit(f"{out} already holds a finished run: timing it would measure nothing; use a new --out")
-    cmd = ["run", "--data", args.data, "--out", str(out), "--no-progress", *args.extra]
-    if args.no_augment:
-        cmd.append("--no-augment")
-    print(f"cores: {os.cpu_count()}, command: voxprint {' '.join(cmd)}", flush=True)
-    start = time.perf_counter()
-    rc = voxprint(cmd)
-    wall = time.perf_counter() - start
-    if rc != 0:
-        sys.exit(rc)
-    results = {(r["model"], r["feature"], r["seed"]): r for r in read_csv(out / "results.csv")}
-    res = read_csv(out / "resources.csv")
-    print(f"\n{'run':<20} {'accuracy':>9} {'train s':>8} {'params':>8} {'KB':>6} {'b1 torch ms':>12} {'b1 onnx ms':>11}")
-    for r in res:
-        row = next(v for k, v in results.items() if r["run"].startswith(f"{k[0]}-{k[1]}"))
-        print(f"{r['run']:<20} {float(row['accuracy']):>9.4f} {float(r['train_seconds']):>8.1f} {int(r['params']):>8} "
-              f"{int(r['size_bytes']) / 1024:>6.0f} {float(r['latency_ms_b1']):>12.3f} {float(r['latency_ms_b1_onnx']):>11.3f}")
-    train_total = sum(float(r["train_seconds"]) for r in results.values())
-    # results.csv is written when the last grid cell (train + test + robustness) is done;
-    # the rest is resources, the unseen-speaker study and the report.
-    t0 = (out / "config.yaml").stat().st_mtime
-    grid = (out / "results.csv").stat().st_mtime - t0
-    print(f"\ngrid: {grid / 60:.2f} min for {len(results)} runs (train + test + robustness; "
-          f"{train_total / 60:.2f} min of it training)")
-    for name in ("resources.csv", "verification.json", "report.html"):
-        if (out / name).exists():
-            print(f"  then {name:<18} done at {((out / name).stat().st_mtime - t0) / 60:.2f} min")
-    print(f"voxprint run wall time: {wall / 60:.2f} min")
-    if tmp:
+    print(f"cores: {os.cpu_count()}", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="voxprint-grid-"))
+    variants = {}
+    try:
+        if args.baseline:
+            old = tmp / "baseline-tree"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old), args.baseline],
+                           check=True)
+            try:
+                variants[f"old {args.baseline}"] = run_variant("old", old, args.data, args.extra, tmp)
+            finally:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
+        variants["new"] = run_variant("new", ROOT, args.data, args.extra, tmp)
+        compare(variants)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 

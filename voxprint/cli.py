@@ -40,11 +40,11 @@ def cmd_run(args) -> int:
     cfg = _config(args)
     name = Path(cfg.data.path).name if cfg.data.path != "fsdd" else "fsdd"
     out = Path(args.out or Path("runs") / name)
-    rows = run_grid(cfg, out)
+    run_grid(cfg, out)
     if cfg.eval.verification:
         from .unseen import run_study
 
-        run_study(cfg, out, rows)
+        run_study(cfg, out)
     if not args.no_report:
         from .report import write_report
 

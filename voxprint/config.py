@@ -103,23 +103,18 @@ class EvalConfig:
     snr_db: list[float] = field(default_factory=lambda: [20.0, 10.0, 5.0, 0.0])
     noise: list[str] = field(default_factory=lambda: ["white", "pink", "auto"])
     latency_runs: int = 100
-    # Unseen-speaker study (verification EER/minDCF, open-set identification). Runs when
-    # the run's data pooled with `verification_pool` has at least `min_speakers` speakers.
+    # Unseen-speaker study (voxprint/unseen.py): the general encoder and the run's chosen model on
+    # speakers they never trained on, in the run's dataset and these (per dataset).
     verification: bool = True
-    verification_pool: list[str] = field(default_factory=lambda: ["speeches5"])
-    min_speakers: int = 8
-    heldout_fraction: float = 0.45  # share of speakers never seen in training
-    enroll_clips: int = 10  # clips per enrolled speaker's profile
-    far: float | None = None  # calibrate the threshold at this false-accept rate (None: EER point)
-    verification_model: str = "crnn-mel"  # MODEL-FEATURE, or "best" (the grid's best)
-    # Embeddings of unseen speakers keep improving after the closed-set validation loss
-    # has flattened, so the study trains at least this many steps.
-    verification_min_steps: int = 600
+    verification_pool: list[str] = field(default_factory=lambda: ["speeches5", "libri-dev"])
+    study_seeds: int = 3  # speaker draws (partition, enrolled/unknown, enrolment clips)
+    enroll_clips: int = 10  # clips that enrol a speaker of a clip dataset (libri-dev: half its segments)
+    study_max_clips: int = 60  # clips per speaker of a clip dataset in the study (drawn at random)
+    far: float | None = None  # calibrate grid thresholds at this false-accept rate (None: EER point)
 
 
 # eval keys that only the unseen-speaker study reads: changing them re-runs the study, not the grid
-STUDY_KEYS = ("verification", "verification_pool", "min_speakers", "heldout_fraction", "enroll_clips",
-              "verification_model", "verification_min_steps")
+STUDY_KEYS = ("verification", "verification_pool", "study_seeds", "enroll_clips", "study_max_clips")
 
 
 @dataclass

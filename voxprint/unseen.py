@@ -1,190 +1,286 @@
-"""Speakers never seen in training: verification (EER, minDCF, DET) and open-set
-identification, plus threshold calibration on validation data.
+"""The unseen-speaker study: verification and open-set identification on speakers that no
+system being scored has trained on or been tuned with.
 
-Protocol (`study`): speakers are split (seeded) into *known* ones, which train the model,
-and *held-out* ones, which it never sees. Held-out speakers are split again into
-*enrolled* (profiles from a few of their training-split clips) and *unknown* (never
-enrolled). Test clips of all held-out speakers give verification trials and open-set
-trials. The accept threshold is calibrated on the known speakers' validation clips -
-never on test clips.
+Protocol (per seed, `eval.study_seeds` seeds):
+- Datasets: the run's own and `eval.verification_pool`. Each dataset's speakers are split into
+  train / dev / test (libri-dev: its fixed encoder split; other datasets: drawn at random from
+  the seed). Test speakers are split again at random into enrolled and unknown ones.
+- Segments: libri-dev utterances are cut into 2-s segments, enrolment = the first half of each
+  speaker's segments; in clip datasets every clip is a segment and `eval.enroll_clips` random
+  clips of a speaker enrol it. Trials: every test segment of every test speaker against every
+  enrolled speaker (target = same speaker), written to a trials file with the segment list, so
+  that every system - voxprint's and the anchors' - scores exactly the same trials.
+- A system is scored on a dataset only if none of that dataset's test speakers trained it; its
+  accept threshold is the EER point of the dev speakers' trials it never trained on. Nothing is
+  chosen on test speakers.
+- Conditions: clean and white noise at 5 dB on every segment (the same draw for every system).
+Results per system x dataset x condition: EER, minDCF (p_target 0.01), open-set accuracy on
+enrolled speakers and rejection of unknown ones at the dev threshold; mean and std over seeds.
 """
 
 from __future__ import annotations
 
-import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import config as C
-import logging
-
-from .config import STUDY_KEYS
-from .datasets import Loaded, dataset_rate, discover, prepare
-from .errors import VoxprintError
-from .io import write_csv, write_json
-from .verification import calibrate, det_curve, eer, min_dcf, open_set, trial_pairs
+from . import protocol as P
+from . import rundir
+from .datasets import discover
+from .errors import DataError, VoxprintError
+from .io import read_csv, read_json, write_csv, write_json
 
 log = logging.getLogger(__name__)
-say = log.info
-MAX_TRIALS = 200_000
+
+STUDY_RATE = P.SAMPLE_RATE
+CONDITIONS = [P.Condition("clean"), P.Condition("white-5dB", "white", 5.0)]
+Embed = Callable[[list[np.ndarray]], np.ndarray]
+
+
+@dataclass
+class System:
+    name: str
+    embed: Embed  # waves at 16 kHz -> [N, E]
+    trained_on: set[tuple[str, str]]  # (dataset, speaker) pairs it heard in training
 
 
 def study_settings(cfg: C.Config) -> dict:
     """What the study's result depends on besides the data (recorded in verification.json)."""
-    train = {k: v for k, v in C.to_dict(cfg)["train"].items() if k != "progress"}
-    return {k: getattr(cfg.eval, k) for k in STUDY_KEYS} | {"train": train}
+    return {k: getattr(cfg.eval, k) for k in C.STUDY_KEYS} | {"seed": cfg.train.seed}
 
 
-def _pool(cfg: C.Config, specs: list[str], seed: int) -> tuple[dict[str, Loaded], list[str], int]:
-    """Load several datasets at one rate (the highest), each split by its own rules."""
-    datasets = []
-    for spec in specs:
-        try:
-            datasets.append(discover(spec))
-        except VoxprintError as e:
-            say(f"verification: {spec}: skipped ({e})")
-    if not datasets:
-        raise VoxprintError("verification: no dataset could be loaded")
-    sr = max(dataset_rate(ds) for ds in datasets)
-    merged = {s: Loaded([], [], np.zeros(0, np.int64)) for s in ("train", "val", "test")}
-    names: list[str] = []
-    for ds in datasets:
-        parts, labels, _, _ = prepare(ds, cfg.data, seed, sr)
-        clash = set(labels) & set(names)
-        prefix = f"{ds.name}/" if clash else ""
-        offset = len(names)
-        names += [prefix + lab for lab in labels]
-        for s, p in parts.items():
-            m = merged[s]
-            merged[s] = Loaded(m.items + p.items, m.waves + p.waves, np.concatenate([m.labels, p.labels + offset]))
-    return merged, names, sr
+# --------------------------------------------------------------------------- speakers and segments
 
 
-def _subset(part: Loaded, keep: dict[int, int]) -> Loaded:
-    idx = [k for k, lab in enumerate(part.labels) if int(lab) in keep]
-    return Loaded([part.items[k] for k in idx], [part.waves[k] for k in idx],
-                  np.array([keep[int(part.labels[k])] for k in idx], dtype=np.int64))
+def _dataset_speakers(spec: str) -> tuple[str, list[str]]:
+    if spec == "libri-dev":
+        split = P.load_split()
+        return spec, sorted(split["train"] + split["dev"] + split["test"])
+    ds = discover(spec)
+    return ds.name, ds.speakers
 
 
-def study(cfg: C.Config, out: Path, model: str, feature: str, heads=("softmax", "aam"),
-          specs: list[str] | None = None) -> dict | None:
-    """Run the unseen-speaker protocol; writes out/verification.json and returns it."""
-    from .train import train
-    from .evaluate import clean_features, score_features, torch_model
-    from .features import build_feature
+def partition(name: str, speakers: list[str], seed: int) -> dict[str, list[str]]:
+    """train / dev / test speakers of one dataset for one seed."""
+    if name == "libri-dev":
+        split = P.load_split()
+        return {k: list(split[k]) for k in ("train", "dev", "test")}
+    order = [speakers[i] for i in np.random.default_rng([seed, len(speakers)]).permutation(len(speakers))]
+    n_test = max(2, round(0.4 * len(order)))
+    n_dev = 1 if len(order) - n_test >= 2 else 0
+    return {"test": sorted(order[:n_test]), "dev": sorted(order[n_test:n_test + n_dev]),
+            "train": sorted(order[n_test + n_dev:])}
 
-    ev = cfg.eval
-    specs = specs or [cfg.data.path, *[p for p in ev.verification_pool if p != cfg.data.path]]
-    scfg = copy.deepcopy(cfg)
-    scfg.data.sample_rate = None
-    scfg.data.speakers = None  # a speaker filter names speakers of one dataset, not of the pool
-    parts, names, sr = _pool(scfg, specs, cfg.train.seed)
-    k = len(names)
-    if k < ev.min_speakers:
-        say(f"verification: {k} speakers (need {ev.min_speakers}); add datasets to eval.verification_pool")
+
+def _clip_segments(spec: str, speakers: list[str], enroll: int, max_clips: int, seed: int) -> list[P.Segment]:
+    """Every clip (at most `max_clips` per speaker, chosen at random) is a segment; `enroll` of
+    them, at random, enrol the speaker."""
+    from . import audio
+
+    ds = discover(spec)
+    rng = np.random.default_rng([seed, 17])
+    out = []
+    for spk in speakers:
+        items = sorted((it for it in ds.items if it.speaker == spk), key=lambda it: it.path)
+        pick = sorted(rng.permutation(len(items))[:max_clips].tolist())
+        enrol = set(rng.permutation(len(pick))[:enroll].tolist())
+        for k, i in enumerate(pick):
+            try:
+                y = audio.load(items[i].path, STUDY_RATE)[0]
+            except VoxprintError as e:
+                log.warning(f"skip: {e}")
+                continue
+            out.append(P.Segment(f"{spk}/{i}", spk, i, k in enrol, y, items[i].path))
+    return out
+
+
+def dataset_segments(spec: str, speakers: list[str], ev: C.EvalConfig, seed: int) -> list[P.Segment]:
+    if spec == "libri-dev":
+        from .download import data_home
+
+        return P.segments(data_home() / "libri-dev", speakers)
+    return _clip_segments(spec, speakers, ev.enroll_clips, ev.study_max_clips, seed)
+
+
+def trials(segs: list[P.Segment], enrolled: list[str]) -> list[tuple[str, str, str]]:
+    """Every test segment against every enrolled speaker: (speaker, segment id, target|nontarget)."""
+    return [(e, s.id, "target" if s.speaker == e else "nontarget") for s in segs if not s.enrol for e in enrolled]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def score_system(system: System, name: str, segs: list[P.Segment], enrolled: list[str],
+                 threshold: float, bank: P.NoiseBank) -> list[dict]:
+    """One row per condition: EER, minDCF, open-set figures at `threshold`, DET points."""
+    from .verification import det_curve, eer, min_dcf
+
+    rows_t = trials(segs, enrolled)
+    ids = P.enrolment(segs)
+    out = []
+    for cond in CONDITIONS:
+        emb = P.embed_condition(system.embed, segs, cond, bank)
+        scores, labels = P.trial_scores(emb, {s: ids[s] for s in enrolled}, rows_t)
+        e, _ = eer(scores, labels)
+        dcf, _ = min_dcf(scores, labels, p_target=0.01)
+        fpr, fnr, _ = det_curve(scores, labels)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 300)).astype(int))
+        os_ = P.open_set_metrics(emb, segs, enrolled, threshold)
+        out.append({"name": system.name, "dataset": name, "condition": cond.name, "eer": e, "min_dcf": dcf,
+                    "known_accuracy": os_["known_accuracy"], "unknown_rejection": os_["unknown_rejection"],
+                    "threshold": threshold, "n_target": int(labels.sum()), "n_nontarget": int((~labels).sum()),
+                    "det": {"fpr": fpr[keep].round(5).tolist(), "fnr": fnr[keep].round(5).tolist()}})
+    return out
+
+
+def dev_threshold(system: System, dev: list[tuple[str, P.Segment]]) -> float | None:
+    """EER-point threshold on the dev speakers this system never trained on (None if too few)."""
+    segs = [s for name, s in dev if (name, s.speaker) not in system.trained_on]
+    if len({s.speaker for s in segs}) < 2:
         return None
-    rng = np.random.default_rng(cfg.train.seed)
-    order = rng.permutation(k)
-    n_held = max(4, int(round(k * ev.heldout_fraction)))
-    held, known = sorted(order[:n_held].tolist()), sorted(order[n_held:].tolist())
-    enrolled, unknown = held[: (n_held + 1) // 2], held[(n_held + 1) // 2:]
-    say(f"verification: {len(known)} training speakers; held out {len(enrolled)} enrolled + {len(unknown)} unknown")
-    known_map = {s: i for i, s in enumerate(known)}
-    train_parts = {s: _subset(parts[s], known_map) for s in ("train", "val")}
-    held_map = {s: i for i, s in enumerate(held)}
-    enrol_part = _subset(parts["train"], {s: held_map[s] for s in enrolled})
-    test_part = _subset(parts["test"], held_map)
+    return P.calibrate(system.embed, segs)["threshold"]
 
-    # The exact test clips of the held-out speakers, so anchors can score the same trials.
-    write_csv(out / "verification" / "test_clips.csv",
-              [{"path": it.path, "speaker": names[held[lab]], "label": int(lab)}
-               for it, lab in zip(test_part.items, test_part.labels)], ["path", "speaker", "label"])
-    scfg.data.sample_rate = sr
-    n = int(round(scfg.data.clip_seconds * sr))
-    result: dict = {"speakers": {"training": [names[s] for s in known], "enrolled": [names[s] for s in enrolled],
-                                 "unknown": [names[s] for s in unknown]},
-                    "datasets": specs, "sample_rate": sr, "seed": cfg.train.seed, "heads": []}
-    for head in heads:
-        hcfg = copy.deepcopy(scfg)
-        hcfg.model.name, hcfg.features.name, hcfg.model.head = model, feature, head
-        hcfg.train.min_steps = max(hcfg.train.min_steps, ev.verification_min_steps)
-        hcfg.train.max_steps = max(hcfg.train.max_steps, hcfg.train.min_steps)
-        d = out / "verification" / f"{model}-{feature}-{head}"
-        d.mkdir(parents=True, exist_ok=True)
-        C.save(hcfg, d / "config.yaml")
-        write_json(d / "labels.json", [names[s] for s in known])
-        augment = True in cfg.grid.augment
-        net, info = train(hcfg, train_parts, len(known), sr, d, _augmenter(hcfg, sr) if augment else None,
-                          f"study-{model}-{feature}-{head}")
-        features = build_feature(hcfg.features, sr)
 
-        def embed(part: Loaded) -> np.ndarray:
-            f, owner = clean_features(features, hcfg.features, sr, n, [it.path for it in part.items], part.waves)
-            return score_features(torch_model(net), f, owner)[1]
+def _write_trial_files(folder: Path, name: str, segs: list[P.Segment], enrolled: list[str], dev_segs) -> None:
+    d = folder / name
+    P.write_trials(d / "trials.txt", trials(segs, enrolled))
+    write_csv(d / "segments.csv", [{"id": s.id, "speaker": s.speaker, "enrol": s.enrol, "role": role,
+                                    "path": s.source, "start_s": s.start_s, "end_s": s.end_s}
+                                   for role, group in (("test", segs), ("dev", dev_segs)) for s in group],
+              ["id", "speaker", "enrol", "role", "path", "start_s", "end_s"])
 
-        cal = calibrate(embed(train_parts["val"]), train_parts["val"].labels, ev.far)
-        write_json(d / "calibration.json", cal)
-        # enrolment: the first `enroll_clips` training-split clips of each enrolled speaker
-        enrol_emb, enrol_lab = embed(enrol_part), enrol_part.labels
-        profiles, prof_ids = [], []
-        for s in sorted(set(enrol_lab.tolist())):
-            rows = enrol_emb[enrol_lab == s][: ev.enroll_clips]
-            mean = rows.mean(0)
-            profiles.append(mean / np.linalg.norm(mean))
-            prof_ids.append(s)
-        test_emb, test_lab = embed(test_part), test_part.labels
-        # verification: all pairs of held-out test clips
-        i, j, same = trial_pairs(test_lab, MAX_TRIALS, cfg.train.seed)
-        scores = np.sum(test_emb[i] * test_emb[j], axis=1)
-        e, _ = eer(scores, same)
-        dcf, _ = min_dcf(scores, same, p_target=0.01)
-        fpr, fnr, _ = det_curve(scores, same)
-        # open set: enrolled speakers' test clips should be named, unknown ones rejected
-        mat = np.stack(profiles)
-        true_index = np.array([prof_ids.index(lab) if lab in prof_ids else -1 for lab in test_lab])
-        os_ = open_set(test_emb @ mat.T, true_index, cal["threshold"])
-        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 400)).astype(int))
-        result["heads"].append({
-            "head": head, "model": f"{model}-{feature}", "eer": float(e), "min_dcf": float(dcf),
-            "threshold": cal["threshold"], "calibration": cal,
-            "open_set_known_accuracy": os_["known_accuracy"], "open_set_unknown_rejection": os_["unknown_rejection"],
-            "n_trials": int(len(scores)), "n_target_trials": int(same.sum()),
-            "det": {"fpr": fpr[keep].round(5).tolist(), "fnr": fnr[keep].round(5).tolist()},
-            "train_seconds": info["train_seconds"],
-        })
-        say(f"verification [{head}]: EER {e:.4f}, minDCF {dcf:.4f}, open-set known {os_['known_accuracy']:.3f}, "
-            f"unknown rejected {os_['unknown_rejection']:.3f}")
-    best = min(result["heads"], key=lambda h: h["eer"])
-    result.update({k: best[k] for k in ("eer", "min_dcf", "threshold", "open_set_known_accuracy",
-                                        "open_set_unknown_rejection", "det")})
-    result["model"] = f"{best['model']}-{best['head']}"
-    result["settings"] = study_settings(cfg)  # a rerun with other settings redoes the study
-    write_json(out / "verification.json", result)
+
+# --------------------------------------------------------------------------- the study
+
+
+def _one_seed(cfg: C.Config, out: Path, systems_for, seed: int) -> list[dict]:
+    ev = cfg.eval
+    specs = list(dict.fromkeys([cfg.data.path, *ev.verification_pool]))
+    parts, segs = {}, {}
+    for spec in specs:
+        name, speakers = _dataset_speakers(spec)
+        parts[name] = partition(name, speakers, seed)
+        segs[name] = {role: dataset_segments(spec, parts[name][role], ev, seed) for role in ("dev", "test")}
+    systems = systems_for(parts, seed)
+    dev = [(n, s) for n in segs for s in segs[n]["dev"]]
+    rows = []
+    for system in systems:
+        threshold = dev_threshold(system, dev)
+        for name in segs:
+            test = segs[name]["test"]
+            if threshold is None or any((name, s) in system.trained_on for s in parts[name]["test"]):
+                continue  # it heard these speakers, or has no dev speakers for a threshold
+            enrolled, unknown = P.open_set_speakers(sorted({s.speaker for s in test}), seed)
+            _write_trial_files(out / "verification" / f"s{seed}", name, test, enrolled,
+                               [s for n, s in dev if n == name])
+            rows += score_system(system, name, test, enrolled, threshold, P.NoiseBank(P.NOISE_SEED + seed))
+            log.info(f"study seed {seed}: {system.name} on {name}: EER clean {rows[-2]['eer']:.3f}, "
+                     f"5 dB {rows[-1]['eer']:.3f}")
+    return rows
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """Seeds pooled: per system x dataset x condition, lists of per-seed figures (and the first DET)."""
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["name"], r["dataset"], r["condition"])
+        if key not in out:
+            out[key] = {k: r[k] for k in ("name", "dataset", "condition", "n_target", "n_nontarget", "det")}
+            out[key] |= {k: [] for k in ("eer", "min_dcf", "known_accuracy", "unknown_rejection", "threshold")}
+        for k in ("eer", "min_dcf", "known_accuracy", "unknown_rejection", "threshold"):
+            out[key][k].append(float(r[k]))
+    return list(out.values())
+
+
+def protocol_sentence(cfg: C.Config, systems: list[str]) -> str:
+    ev = cfg.eval
+    return (f"Unseen speakers ({', '.join(systems)}), {ev.study_seeds} seed(s): per dataset, speakers split into "
+            f"train/dev/test (libri-dev: its fixed encoder split; others: at random per seed), test speakers split "
+            f"at random into enrolled and unknown. Enrolment: libri-dev from the first half of each utterance's 2-s "
+            f"segments, other datasets from {ev.enroll_clips} random clips. A system is scored only where no test "
+            f"speaker trained it; its threshold is the EER point on dev speakers it never trained on. Trials: every "
+            f"test segment against every enrolled speaker; white noise at 5 dB on every segment for the noisy rows.")
+
+
+def study(cfg: C.Config, out: Path, systems_for) -> dict:
+    """Run the study; `systems_for(partitions, seed) -> [System]`. Writes out/verification.json."""
+    rows = []
+    for seed in range(cfg.eval.study_seeds):
+        rows += _one_seed(cfg, out, systems_for, cfg.train.seed + seed)
+    if not rows:
+        raise DataError("unseen-speaker study: no system could be scored (every test speaker was heard in training)")
+    names = list(dict.fromkeys(r["name"] for r in rows))
+    result = {"protocol": protocol_sentence(cfg, names), "systems": aggregate(rows), "settings": study_settings(cfg)}
+    write_json(out / rundir.VERIFICATION, result)
     return result
 
 
-def _augmenter(cfg: C.Config, sr: int):
-    from .augment import Augmenter, build_sources
-
-    return Augmenter(build_sources(cfg.augment.noise, sr, "train", cfg.augment.train_fraction, None),
-                     cfg.augment.prob, cfg.augment.snr_db)
+# --------------------------------------------------------------------------- systems
 
 
-def run_study(cfg: C.Config, out: Path, rows: list[dict]) -> dict | None:
+def recognizer_system(name: str, rec, trained_on: set[tuple[str, str]]) -> System:
+    """A voxprint model as a study system: 16-kHz waves resampled to its rate, windows averaged."""
+    import soxr
+
+    def embed(waves):
+        if rec.sample_rate != STUDY_RATE:
+            waves = [soxr.resample(w, STUDY_RATE, rec.sample_rate).astype(np.float32) for w in waves]
+        return rec.score_waves(waves)[1]
+
+    return System(name, embed, trained_on)
+
+
+def default_systems(cfg: C.Config, out: Path):
+    """The run's chosen model and the general encoder (no training: they are scored as they are)."""
+    from .inference import Recognizer, default_model_dir
+
+    rows = rundir.read_results(out)
+    grid = Recognizer(out)
+    dataset = discover(cfg.data.path).name
+    enc = Recognizer(default_model_dir())
+    enc_trained = {(d, s) for d, s in read_json(enc.dir / "provenance.json").get("trained_speakers", [])}
+    systems = [recognizer_system(f"voxprint encoder ({enc.name})", enc, enc_trained),
+               recognizer_system(f"voxprint {rundir.cell_of(rundir.choose_best(rows)).name}", grid,
+                                 {(dataset, s) for s in grid.labels})]
+    return lambda parts, seed: systems
+
+
+def run_study(cfg: C.Config, out: Path) -> dict:
     """The study for a finished grid, unless verification.json already holds it with these settings."""
-    from . import rundir
-    from .io import read_json
-
     path = out / rundir.VERIFICATION
     if path.exists() and read_json(path).get("settings") == study_settings(cfg):
         return read_json(path)
-    choice = cfg.eval.verification_model
-    if choice == "best":
-        best = rundir.choose_best(rows)
-        model, feature = best["model"], best["feature"]
-    elif choice.count("-") == 1:
-        model, feature = choice.split("-")
-    else:
-        raise VoxprintError(f"eval.verification_model: expected 'best' or MODEL-FEATURE (e.g. crnn-mel), got {choice!r}")
-    return study(cfg, out, model, feature)
+    return study(cfg, out, default_systems(cfg, out))
+
+
+def score_trial_files(run: Path, name: str, embed_one) -> None:
+    """Score another system (e.g. an anchor) on a finished study's trial files, exactly the same
+    segments, trials and noise; adds it to verification.json (every dataset, as it heard none)."""
+    from . import audio
+
+    v = read_json(run / rundir.VERIFICATION)
+    cfg = C.load_resolved(run / rundir.CONFIG)
+    system = System(name, lambda waves: np.stack([embed_one(w) for w in waves]), set())
+    rows = []
+    for seed_dir in sorted((run / "verification").glob("s*")):
+        seed = int(seed_dir.name[1:])
+        files, dev = {}, []
+        for d in sorted(p for p in seed_dir.iterdir() if p.is_dir()):
+            segs = {"test": [], "dev": []}
+            for r in read_csv(d / "segments.csv"):
+                y = audio.load(r["path"], STUDY_RATE)[0][int(float(r["start_s"]) * STUDY_RATE):
+                                                         int(float(r["end_s"]) * STUDY_RATE)]
+                segs[r["role"]].append(P.Segment(r["id"], r["speaker"], 0, r["enrol"] == "True", y, r["path"]))
+            files[d.name] = segs["test"]
+            dev += [(d.name, s) for s in segs["dev"]]
+        threshold = dev_threshold(system, dev)
+        for dname, test in files.items():
+            enrolled = sorted({e for e, _, _ in P.read_trials(run / "verification" / seed_dir.name / dname / "trials.txt")})
+            rows += score_system(system, dname, test, enrolled, threshold, P.NoiseBank(P.NOISE_SEED + seed))
+    v["systems"] = [s for s in v["systems"] if s["name"] != name] + aggregate(rows)
+    v["protocol"] = protocol_sentence(cfg, list(dict.fromkeys(s["name"] for s in v["systems"])))
+    write_json(run / rundir.VERIFICATION, v)
