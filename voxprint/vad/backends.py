@@ -103,9 +103,13 @@ def silero_scores(y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Frames:
     # 16 kHz unless asked for the 8 kHz mode on an 8 kHz clip: benchmarks/vad.py measured
     # the 16 kHz graph on upsampled FSDD as both cheaper and better than the 8 kHz mode.
     rate = 8000 if sample_rate == 8000 and cfg.silero_rate == 8000 else 16000
-    y = resample(y, sample_rate, rate)
-    frames, contexts = _silero_frames(y, rate)
     hop = SILERO[rate][0]
+    # The recurrent state starts from zeros and needs a few frames to settle: a clip that
+    # opens on speech (FSDD digits) is missed without a lead-in of silence. Whole frames
+    # of zeros go first and their scores are dropped, so frame i still starts at i * hop.
+    lead = round(cfg.silero_lead_ms * rate / 1000 / hop)
+    y = np.concatenate([np.zeros(lead * hop, np.float32), resample(y, sample_rate, rate)])
+    frames, contexts = _silero_frames(y, rate)
     if rate == 16000:
         sess = _silero_session("silero_vad_16k_sequence.onnx")
         h = np.zeros((1, 1, 128), dtype=np.float32)
@@ -125,7 +129,7 @@ def silero_scores(y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Frames:
             x = np.concatenate([contexts[i], frames[i]])[None, :]
             p, state = sess.run(None, {"input": x, "state": state, "sr": sr})
             scores[i] = p[0, 0]
-    return Frames(scores.astype(np.float32), hop, hop, rate)
+    return Frames(scores[lead:].astype(np.float32), hop, hop, rate)
 
 
 # --------------------------------------------------------------------------- webrtc
@@ -190,12 +194,21 @@ BACKENDS = {"silero": silero_scores, "webrtc": webrtc_scores, "energy": energy_s
 PACKAGES = {"silero": "silero-vad", "webrtc": "webrtcvad-wheels", "energy": None}
 
 
+def normalise(y: np.ndarray, peak_db: float | None, max_gain_db: float = 30.0) -> np.ndarray:
+    """`y` scaled so its peak sits at `peak_db` dBFS (at most `max_gain_db` louder); None: as is."""
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    if peak_db is None or peak <= 0.0:
+        return y
+    gain = min(10.0 ** (peak_db / 20.0) / peak, 10.0 ** (max_gain_db / 20.0))
+    return (y * gain).astype(np.float32)
+
+
 def frame_scores(y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Frames:
     """Scores of `cfg.backend` for clip `y` [T] at `sample_rate`."""
     fn = BACKENDS.get(cfg.backend)
     if fn is None:
         raise ConfigError(f"unknown vad.backend '{cfg.backend}'; valid: {', '.join(sorted(BACKENDS))}")
-    return fn(np.asarray(y, dtype=np.float32), int(sample_rate), cfg)
+    return fn(normalise(np.asarray(y, dtype=np.float32), cfg.peak_db), int(sample_rate), cfg)
 
 
 def backend_version(name: str) -> str:
