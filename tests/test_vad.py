@@ -216,13 +216,19 @@ def test_cache_hit_skips_the_detector(wav, tmp_path, monkeypatch):
     assert again.regions.tolist() == first.regions.tolist() and again.n_samples == first.n_samples
 
 
+# A different value for every VadConfig field that changes the regions; checked complete below.
+CHANGED = {"backend": "energy", "threshold": 0.3, "neg_threshold": 0.2, "silero_rate": 8000,
+           "silero_lead_ms": 0.0, "peak_db": -6.0, "webrtc_mode": 1, "energy_db": 20.0,
+           "energy_floor_db": 3.0, "min_speech_ms": 10.0, "min_silence_ms": 10.0, "pad_ms": 10.0}
+
+
 def test_cache_key_changes_with_file_rate_and_settings(wav):
+    from voxprint.vad.cache import NOT_IN_KEY
+
+    assert set(CHANGED) | set(NOT_IN_KEY) == {f.name for f in dataclasses.fields(VadConfig)}
     base = vad.region_key(wav, 8000, VadConfig())
     assert vad.region_key(wav, 16000, VadConfig()) != base
-    for field, value in [("backend", "energy"), ("threshold", 0.3), ("neg_threshold", 0.2),
-                         ("silero_rate", 8000), ("webrtc_mode", 1), ("energy_db", 20.0),
-                         ("energy_floor_db", 3.0), ("min_speech_ms", 10.0), ("min_silence_ms", 10.0),
-                         ("pad_ms", 10.0)]:
+    for field, value in CHANGED.items():
         assert vad.region_key(wav, 8000, dataclasses.replace(VadConfig(), **{field: value})) != base, field
     # what callers do with the regions does not change them
     assert vad.region_key(wav, 8000, VadConfig(min_speech_seconds=1.0)) == base
