@@ -69,3 +69,18 @@ def tiny_run(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("tiny") / "run"
     assert main(["run", "--out", str(out), *TINY_ARGS]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def padded(tmp_path_factory, shared_data):
+    """Factory for padded copies of FSDD / speeches5 subsets, each built once per session:
+    padded(name, kind, seconds=1.0, max_per_speaker=None, speakers=None) -> dataset root.
+    See tests/padded.py."""
+    from padded import padded_set
+
+    root = tmp_path_factory.mktemp("padded")
+
+    def make(name: str, kind: str, **kw) -> Path:
+        return padded_set(root, name, kind, **kw)
+
+    return make

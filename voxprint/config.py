@@ -126,6 +126,26 @@ class GridConfig:
     augment: list[bool] = field(default_factory=lambda: [True])  # [true, false]: side by side
 
 
+# --- speech activity (voice activity detection; see voxprint/vad/) -------------------
+@dataclass
+class VadConfig:
+    enabled: bool = True  # find speech before crops, SNR, windows and enrolment
+    backend: str = "silero"  # silero | webrtc | energy (chosen by benchmarks/vad.py)
+    threshold: float = 0.5  # silero: speech probability that starts a region
+    neg_threshold: float | None = None  # silero: probability that ends one (None: threshold - 0.15)
+    silero_rate: int = 16000  # silero: 8000 uses the model's 8 kHz mode on 8 kHz clips
+    silero_lead_ms: float = 250.0  # silero: silence fed before the clip so its state settles
+    peak_db: float | None = None  # scale each clip's peak to this dBFS first (at most +30 dB)
+    webrtc_mode: int = 3  # webrtc aggressiveness 0-3
+    energy_db: float = 30.0  # energy: speech is within this many dB of the clip's loud frames
+    energy_floor_db: float = 6.0  # energy: and at least this far above the clip's quiet frames
+    min_speech_ms: float = 90.0  # shorter bursts are dropped
+    min_silence_ms: float = 200.0  # shorter pauses are bridged (hangover)
+    pad_ms: float = 60.0  # kept around each region so word edges are not clipped
+    # less speech than this in a file is "no speech found"; FSDD has clips of 0.14 s in all
+    min_speech_seconds: float = 0.1
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -135,6 +155,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     grid: GridConfig = field(default_factory=GridConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
 
 
 # --------------------------------------------------------------------------- loading

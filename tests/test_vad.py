@@ -1,0 +1,269 @@
+"""Speech activity: detectors on real and synthetic audio, regions, the no-speech outcome, the cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from conftest import shared_file
+
+from voxprint import audio, vad
+from voxprint.config import ConfigError, VadConfig, load
+from voxprint.errors import AudioError
+from voxprint.padding import RoomBed, pad_clip
+from voxprint.vad.regions import merge, runs, to_regions
+from voxprint.vad.backends import Frames
+
+BACKENDS = ("silero", "webrtc", "energy")
+FSDD_CLIP = ("fsdd", "recordings", "3_theo_12.wav")  # 8 kHz, a training-index clip
+LIBRI_CLIP = ("libri-dev", "1040", "1040-133433-0000.flac")  # 16 kHz read speech with pauses
+
+
+def cfg(backend="silero", **kw) -> VadConfig:
+    return VadConfig(backend=backend, **kw)
+
+
+def padding_speech(speech: vad.Speech, pad: int, n_clip: int, tol: int) -> float:
+    """Share of the padding labelled speech, leaving out `tol` samples next to the clip."""
+    m = speech.mask()
+    return float(np.concatenate([m[: pad - tol], m[pad + n_clip + tol :]]).mean())
+
+
+@pytest.fixture(scope="module")
+def fsdd_clip():
+    return audio.load(shared_file(*FSDD_CLIP), None)
+
+
+@pytest.fixture(scope="module")
+def libri_clip():
+    return audio.load(shared_file(*LIBRI_CLIP), None)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("sr", [8000, 16000])
+def test_digital_silence_is_no_speech(backend, sr):
+    speech = vad.detect(np.zeros(2 * sr, np.float32), sr, cfg(backend))
+    assert speech.regions.shape == (0, 2) and speech.fraction == 0.0
+    with pytest.raises(vad.NoSpeechError, match=r"quiet\.wav: no speech found"):
+        speech.require(0.2, "quiet.wav")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_read_speech_is_mostly_speech_with_its_pauses(backend, libri_clip):
+    y, sr = libri_clip
+    assert sr == 16000
+    speech = vad.detect(y, sr, cfg(backend))
+    # an utterance of read speech: mostly speech, but the detector hears some pause in it
+    assert 0.6 <= speech.fraction <= 0.995, speech.fraction
+    assert len(vad.speech_part(y, sr, cfg(backend))) == speech.samples
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("clip", ["fsdd", "libri"])
+def test_digital_silence_padding_is_not_speech(backend, clip, fsdd_clip, libri_clip):
+    y, sr = fsdd_clip if clip == "fsdd" else libri_clip
+    pad = sr
+    speech = vad.detect(pad_clip(y, pad), sr, cfg(backend))
+    assert padding_speech(speech, pad, len(y), tol=sr // 4) <= 0.02
+    clip_share = speech.mask()[pad : pad + len(y)].mean()
+    assert clip_share >= 0.6, clip_share  # and the words themselves are kept
+
+
+@pytest.mark.parametrize("clip", ["fsdd", "libri"])
+def test_room_noise_padding_is_not_speech_for_the_default_backend(clip, fsdd_clip, libri_clip):
+    y, sr = fsdd_clip if clip == "fsdd" else libri_clip
+    bed = RoomBed(shared_file("noise", "exercise_bike.wav"), sr)
+    z = pad_clip(y, sr, bed(len(y) + 2 * sr, np.random.default_rng(0)))
+    speech = vad.detect(z, sr, VadConfig())
+    assert padding_speech(speech, sr, len(y), tol=sr // 4) <= 0.05
+    assert speech.mask()[sr : sr + len(y)].mean() >= 0.6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_regions_are_in_the_callers_sample_rate(backend, libri_clip):
+    """A 44.1 kHz copy (resampled inside the detector) gives the same regions in seconds."""
+    y, sr = libri_clip
+    y44 = soxr.resample(y, sr, 44100).astype(np.float32)
+    a, b = vad.detect(y, sr, cfg(backend)), vad.detect(y44, 44100, cfg(backend))
+    assert b.n_samples == len(y44)
+    assert abs(a.seconds - b.seconds) < 0.1 * a.seconds
+    agree = (a.mask()[(np.arange(len(y44)) * sr) // 44100] == b.mask()).mean()
+    assert agree > 0.95
+
+
+def test_silero_8k_mode_also_finds_the_digit(fsdd_clip):
+    y, sr = fsdd_clip
+    assert sr == 8000
+    speech = vad.detect(pad_clip(y, sr), sr, cfg("silero", silero_rate=8000))
+    assert speech.seconds >= 0.2 and padding_speech(speech, sr, len(y), sr // 4) == 0.0
+
+
+def test_disabled_means_every_sample_is_speech(fsdd_clip):
+    y, sr = fsdd_clip
+    speech = vad.detect(np.zeros(sr, np.float32), sr, cfg(enabled=False))
+    assert speech.regions.tolist() == [[0, sr]] and speech.fraction == 1.0
+    assert vad.speech_fraction(y, sr, cfg(enabled=False)) == 1.0
+
+
+def test_no_speech_outcome_is_an_audio_error_naming_the_file():
+    sr = 16000
+    y = np.zeros(sr, np.float32)
+    with pytest.raises(AudioError) as e:
+        vad.speech_part(y, sr, VadConfig(), path="/data/spk/empty.wav")
+    assert isinstance(e.value, vad.NoSpeechError)
+    assert e.value.path == "/data/spk/empty.wav" and "no speech found" in e.value.reason
+    assert "\n" not in str(e.value)
+    whole = vad.detect(y, sr, VadConfig()).or_all(0.2)  # a clip that cannot be skipped
+    assert whole.regions.tolist() == [[0, sr]]
+
+
+def test_too_little_speech_is_reported_with_its_length():
+    speech = vad.Speech(np.array([[100, 900]]), 16000, 8000)
+    with pytest.raises(vad.NoSpeechError, match=r"only 0\.10 s of speech .*needs 0\.2 s"):
+        speech.require(0.2, "x.wav")
+    assert speech.require(0.05, "x.wav") is speech
+
+
+# --------------------------------------------------------------------------- region logic
+
+
+def test_runs_and_merge():
+    active = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 1], bool)
+    assert runs(active).tolist() == [[1, 3], [5, 6], [7, 10]]
+    assert merge(np.array([[0, 10], [12, 20], [40, 50]]), 5).tolist() == [[0, 20], [40, 50]]
+    assert merge(np.array([[0, 10], [10, 20]]), 0).tolist() == [[0, 20]]  # touching ones join
+
+
+def test_post_processing_bridges_pauses_drops_bursts_and_pads():
+    # 10 ms frames at 1 kHz: 10 samples per frame
+    scores = np.zeros(100, np.float32)
+    scores[10:30] = 1  # 200 ms of speech
+    scores[33:50] = 1  # after a 30 ms pause: bridged
+    scores[70:72] = 1  # a 20 ms burst: dropped
+    c = VadConfig(min_speech_ms=50, min_silence_ms=100, pad_ms=20)
+    reg = to_regions(Frames(scores, 10, 10, 1000), 1000, 1000, c)
+    assert reg.tolist() == [[80, 520]]
+    # the same frames scored for a clip at 2 kHz come back in 2 kHz samples
+    assert to_regions(Frames(scores, 10, 10, 1000), 2000, 2000, c).tolist() == [[160, 1040]]
+    # padding stops at the clip's edges
+    scores[:5] = 1
+    assert to_regions(Frames(scores, 10, 10, 1000), 1000, 1000, c)[0, 0] == 0
+
+
+def test_hysteresis_keeps_speech_through_dips_above_the_lower_threshold():
+    scores = np.array([0.1, 0.6, 0.4, 0.4, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2], np.float32)
+    c = VadConfig(threshold=0.5, min_speech_ms=0, min_silence_ms=0, pad_ms=0)
+    assert to_regions(Frames(scores, 10, 10, 1000), 100, 1000, c).tolist() == [[10, 40]]
+
+
+def test_speech_helpers():
+    y = np.arange(1000, dtype=np.float32)
+    s = vad.Speech(np.array([[100, 200], [500, 800]]), 1000, 1000)
+    assert s.samples == 400 and s.fraction == 0.4 and s.seconds == 0.4
+    assert s.part(y).tolist() == list(range(100, 200)) + list(range(500, 800))
+    assert s.mask().sum() == 400 and s.mask()[150] and not s.mask()[300]
+    np.testing.assert_allclose(s.window_fractions([0, 400, 600], 200), [0.5, 0.5, 1.0])
+    assert s.frame_mask(100, 11).tolist() == [False, True, False, False, False, True, True, True,
+                                               False, False, False]
+    with pytest.raises(ValueError):
+        s.part(y[:10])
+
+
+def test_unknown_backend_and_bad_settings_are_config_errors(fsdd_clip):
+    y, sr = fsdd_clip
+    with pytest.raises(ConfigError, match="unknown vad.backend 'bogus'"):
+        vad.detect(y, sr, cfg("bogus"))
+    with pytest.raises(ConfigError, match="webrtc_mode"):
+        vad.detect(y, sr, cfg("webrtc", webrtc_mode=5))
+    with pytest.raises(ConfigError, match="silero_rate"):
+        vad.detect(y, sr, cfg("silero", silero_rate=22050))
+
+
+def test_config_section_on_by_default_and_unknown_keys_rejected():
+    c = load(None)
+    assert c.vad.enabled and c.vad.backend == "silero"
+    assert load(None, ["vad.backend=energy", "vad.pad_ms=100"]).vad.pad_ms == 100.0
+    with pytest.raises(ConfigError, match="unknown key 'thresh'"):
+        load(None, ["vad.thresh=0.3"])
+
+
+# --------------------------------------------------------------------------- cache
+
+
+@pytest.fixture
+def wav(tmp_path, fsdd_clip):
+    y, sr = fsdd_clip
+    p = tmp_path / "clip.wav"
+    sf.write(p, pad_clip(y, sr // 2), sr)
+    return p
+
+
+def test_cache_hit_skips_the_detector(wav, tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    first = vad.file_speech(wav, None, VadConfig(), cache_root=root)
+    entries = list(root.rglob("*.json"))
+    assert len(entries) == 1 and first.samples > 0
+
+    def boom(*a, **k):
+        raise AssertionError("the detector ran on a cache hit")
+
+    monkeypatch.setattr(vad, "detect", boom)
+    again = vad.file_speech(wav, None, VadConfig(), cache_root=root)
+    assert again.regions.tolist() == first.regions.tolist() and again.n_samples == first.n_samples
+
+
+# A different value for every VadConfig field that changes the regions; checked complete below.
+CHANGED = {"backend": "energy", "threshold": 0.3, "neg_threshold": 0.2, "silero_rate": 8000,
+           "silero_lead_ms": 0.0, "peak_db": -6.0, "webrtc_mode": 1, "energy_db": 20.0,
+           "energy_floor_db": 3.0, "min_speech_ms": 10.0, "min_silence_ms": 10.0, "pad_ms": 10.0}
+
+
+def test_cache_key_changes_with_file_rate_and_settings(wav):
+    from voxprint.vad.cache import NOT_IN_KEY
+
+    assert set(CHANGED) | set(NOT_IN_KEY) == {f.name for f in dataclasses.fields(VadConfig)}
+    base = vad.region_key(wav, 8000, VadConfig())
+    assert vad.region_key(wav, 16000, VadConfig()) != base
+    for field, value in CHANGED.items():
+        assert vad.region_key(wav, 8000, dataclasses.replace(VadConfig(), **{field: value})) != base, field
+    # what callers do with the regions does not change them
+    assert vad.region_key(wav, 8000, VadConfig(min_speech_seconds=1.0)) == base
+    st = os.stat(wav)
+    os.utime(wav, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert vad.region_key(wav, 8000, VadConfig()) != base
+
+
+def test_changed_file_is_never_served_from_the_cache(wav, tmp_path, fsdd_clip):
+    root = tmp_path / "cache"
+    y, sr = fsdd_clip
+    before = vad.file_speech(wav, None, VadConfig(), cache_root=root)
+    sf.write(wav, np.zeros(3 * sr, np.float32) + 0.0, sr)  # now silence, and longer
+    st = os.stat(wav)
+    os.utime(wav, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # even on a coarse-mtime filesystem
+    y2 = np.zeros(3 * sr, np.float32)
+    after = vad.file_speech(wav, sr, VadConfig(), y=y2, cache_root=root)
+    assert before.samples > 0 and after.samples == 0 and after.n_samples == 3 * sr
+    assert len(list(root.rglob("*.json"))) == 2
+
+
+def test_unreadable_cache_entry_is_recomputed(wav, tmp_path):
+    root = tmp_path / "cache"
+    first = vad.file_speech(wav, None, VadConfig(), cache_root=root)
+    (entry,) = root.rglob("*.json")
+    entry.write_text("{not json")
+    again = vad.file_speech(wav, None, VadConfig(), cache_root=root)
+    assert again.regions.tolist() == first.regions.tolist()
+    assert entry.read_text().startswith("{\n")
+
+
+def test_default_cache_root_follows_voxprint_cache(monkeypatch, tmp_path):
+    from voxprint.vad.cache import default_root
+
+    monkeypatch.setenv("VOXPRINT_CACHE", str(tmp_path))
+    assert default_root() == tmp_path / "vad"
+    monkeypatch.setenv("VOXPRINT_CACHE", "off")
+    assert default_root() is None

@@ -1,0 +1,85 @@
+"""Speech activity: where a clip holds speech, for crops, SNR, windows and enrolment.
+
+    from voxprint import vad
+    speech = vad.detect(y, sr, cfg.vad)          # Speech: regions [R, 2] sample ranges at sr
+    speech.fraction, speech.mask(), speech.part(y), speech.window_fractions(starts, n)
+    speech = vad.file_speech(path, sr, cfg.vad)  # the same for a file, through the region cache
+    speech.require(cfg.vad.min_speech_seconds, path)  # NoSpeechError (an AudioError): skip the file
+    speech.or_all(cfg.vad.min_speech_seconds)  # a clip that cannot be skipped: whole clip if none
+
+With `cfg.enabled` false every sample counts as speech, so callers need no second code
+path. Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import audio
+from ..config import VadConfig
+from .backends import BACKENDS, frame_scores
+from .cache import RegionCache, default_root, region_key
+from .regions import NoSpeechError, Speech, to_regions
+
+_DEFAULT_ROOT = object()
+
+
+def detect(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> Speech:
+    """Speech regions of clip `y` [T] float32 at `sample_rate` (any rate; resampled inside)."""
+    cfg = cfg or VadConfig()
+    n = len(y)
+    if not cfg.enabled:
+        whole = np.array([[0, n]] if n else [], dtype=np.int64).reshape(-1, 2)
+        return Speech(whole, n, sample_rate)
+    frames = frame_scores(y, sample_rate, cfg)
+    return Speech(to_regions(frames, n, sample_rate, cfg), n, sample_rate)
+
+
+def speech_regions(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> np.ndarray:
+    """[R, 2] int64 half-open sample ranges [start, end) of speech at `sample_rate`."""
+    return detect(y, sample_rate, cfg).regions
+
+
+def speech_mask(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> np.ndarray:
+    """[T] bool, True on speech samples of `y`."""
+    return detect(y, sample_rate, cfg).mask()
+
+
+def speech_fraction(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> float:
+    """Share of `y` that is speech, in [0, 1]."""
+    return detect(y, sample_rate, cfg).fraction
+
+
+def speech_part(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None, path: str = "<clip>") -> np.ndarray:
+    """The speech regions of `y` concatenated; NoSpeechError below cfg.min_speech_seconds."""
+    cfg = cfg or VadConfig()
+    return detect(y, sample_rate, cfg).require(cfg.min_speech_seconds, path).part(y)
+
+
+def file_speech(path: str | Path, sample_rate: int | None = None, cfg: VadConfig | None = None,
+                y: np.ndarray | None = None, cache_root=_DEFAULT_ROOT) -> Speech:
+    """Speech of the file at `path` as audio.load(path, sample_rate) gives it, cached on disk.
+
+    Pass `y` (that same loaded clip) to save a second read on a cache miss; `sample_rate`
+    None means the file's own rate. cache_root None disables the cache; the default is
+    default_root() ($VOXPRINT_CACHE/vad).
+    """
+    cfg = cfg or VadConfig()
+    if y is None or sample_rate is None:
+        y, sample_rate = audio.load(path, sample_rate)
+    if not cfg.enabled:
+        return detect(y, sample_rate, cfg)
+    cache = RegionCache(default_root() if cache_root is _DEFAULT_ROOT else cache_root)
+    key = region_key(path, sample_rate, cfg)
+    speech = cache.get(key)
+    if speech is not None and speech.n_samples == len(y):
+        return speech
+    speech = detect(y, sample_rate, cfg)
+    cache.put(key, speech)
+    return speech
+
+
+__all__ = ["BACKENDS", "NoSpeechError", "RegionCache", "Speech", "VadConfig", "detect", "file_speech",
+           "region_key", "speech_fraction", "speech_mask", "speech_part", "speech_regions"]

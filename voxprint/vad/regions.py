@@ -1,0 +1,153 @@
+"""Speech regions: from frame scores to sample ranges, and what callers do with them.
+
+Units: a region is a half-open sample range [start, end) at the clip's own sample rate;
+a region array is int64 [R, 2], sorted and disjoint (R = 0 when no speech was found).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import VadConfig
+from ..errors import AudioError
+from .backends import Frames
+
+EMPTY = np.zeros((0, 2), dtype=np.int64)
+
+
+class NoSpeechError(AudioError):
+    """A file in which the detector found (too little) speech: callers skip it with this reason."""
+
+
+def hysteresis(scores: np.ndarray, on: float, off: float) -> np.ndarray:
+    """[F] scores -> [F] bool: speech starts at >= on and lasts while >= off."""
+    active = np.zeros(len(scores), dtype=bool)
+    state = False
+    for i, s in enumerate(scores):
+        state = s >= (off if state else on)
+        active[i] = state
+    return active
+
+
+def runs(active: np.ndarray) -> np.ndarray:
+    """[F] bool -> [R, 2] frame ranges [first, last + 1) of the True runs."""
+    edges = np.diff(np.concatenate([[0], active.astype(np.int8), [0]]))
+    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1).astype(np.int64)
+
+
+def merge(regions: np.ndarray, gap: int) -> np.ndarray:
+    """Join regions separated by fewer than `gap` samples (gap 0 joins touching/overlapping ones)."""
+    if len(regions) == 0:
+        return EMPTY
+    out = [list(regions[0])]
+    for s, e in regions[1:]:
+        if s - out[-1][1] < max(gap, 1):
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return np.asarray(out, dtype=np.int64)
+
+
+def to_regions(frames: Frames, n_samples: int, sample_rate: int, cfg: VadConfig) -> np.ndarray:
+    """Frame scores -> speech regions [R, 2] in samples at `sample_rate` (the clip's rate).
+
+    Order: hysteresis threshold, pauses shorter than `min_silence_ms` bridged, bursts
+    shorter than `min_speech_ms` dropped, `pad_ms` added on both sides, overlaps joined.
+    """
+    off = cfg.neg_threshold if cfg.neg_threshold is not None else max(cfg.threshold - 0.15, 0.01)
+    fr = runs(hysteresis(frames.scores, cfg.threshold, off))
+    if len(fr) == 0:
+        return EMPTY
+    scale = sample_rate / frames.rate
+    ms = sample_rate / 1000.0
+    reg = np.stack([fr[:, 0] * frames.hop, (fr[:, 1] - 1) * frames.hop + frames.win], axis=1) * scale
+    reg = np.clip(np.round(reg), 0, n_samples).astype(np.int64)
+    reg = merge(reg, round(cfg.min_silence_ms * ms))
+    reg = reg[(reg[:, 1] - reg[:, 0]) >= cfg.min_speech_ms * ms]
+    if len(reg) == 0:
+        return EMPTY
+    pad = round(cfg.pad_ms * ms)
+    reg = np.clip(reg + np.array([-pad, pad]), 0, n_samples)
+    return merge(reg, 0)
+
+
+def regions_mask(regions: np.ndarray, n_samples: int) -> np.ndarray:
+    """[R, 2] -> [n_samples] bool, True inside speech."""
+    mask = np.zeros(n_samples, dtype=bool)
+    for s, e in regions:
+        mask[s:e] = True
+    return mask
+
+
+def covered(regions: np.ndarray, start: int, end: int) -> int:
+    """Samples of [start, end) that fall inside the regions."""
+    if len(regions) == 0:
+        return 0
+    return int(np.clip(np.minimum(regions[:, 1], end) - np.maximum(regions[:, 0], start), 0, None).sum())
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Where a clip of `n_samples` samples at `sample_rate` holds speech."""
+
+    regions: np.ndarray  # [R, 2] int64 sample ranges [start, end), sorted, disjoint
+    n_samples: int
+    sample_rate: int
+
+    @property
+    def samples(self) -> int:
+        return int((self.regions[:, 1] - self.regions[:, 0]).sum()) if len(self.regions) else 0
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sample_rate
+
+    @property
+    def fraction(self) -> float:
+        """Share of the clip that is speech, in [0, 1]."""
+        return self.samples / max(self.n_samples, 1)
+
+    def mask(self) -> np.ndarray:
+        """[n_samples] bool, True on speech samples."""
+        return regions_mask(self.regions, self.n_samples)
+
+    def frame_mask(self, hop: int, n_frames: int) -> np.ndarray:
+        """[n_frames] bool for centred frames (frame j centred on sample j * hop, as the feature
+        extractors in voxprint/features/ frame a clip): True when that centre is speech."""
+        centres = np.minimum(np.arange(n_frames) * hop, max(self.n_samples - 1, 0))
+        return self.mask()[centres] if self.n_samples else np.zeros(n_frames, dtype=bool)
+
+    def window_fractions(self, starts, length: int) -> np.ndarray:
+        """Speech share of windows [s, s + length) for each start s -> [W] float64.
+
+        Matches audio.windows(y, length): pass the window starts it used to weight or
+        choose inference windows by speech.
+        """
+        return np.array([covered(self.regions, int(s), int(s) + length) / length for s in starts])
+
+    def part(self, y: np.ndarray) -> np.ndarray:
+        """The speech of `y` [n_samples] as one array [sum of region lengths] (regions concatenated)."""
+        if len(y) != self.n_samples:
+            raise ValueError(f"clip has {len(y)} samples, the regions were found on {self.n_samples}")
+        if len(self.regions) == 0:
+            return y[:0]
+        return np.concatenate([y[s:e] for s, e in self.regions])
+
+    def require(self, min_seconds: float, path: str = "<clip>") -> Speech:
+        """Self, or NoSpeechError naming `path` when there is less than `min_seconds` of speech."""
+        if self.seconds < min_seconds:
+            found = "no speech found" if self.samples == 0 else f"only {self.seconds:.2f} s of speech"
+            raise NoSpeechError(path, f"{found} by the voice activity detector (needs {min_seconds:g} s)")
+        return self
+
+    def or_all(self, min_seconds: float) -> Speech:
+        """Self, or the whole clip as speech when less than `min_seconds` was found.
+
+        For clips that cannot be skipped (a test clip, a file given to `predict`): a detector
+        that hears nothing in heavy noise then costs nothing rather than dropping the clip.
+        """
+        if self.seconds >= min_seconds or self.n_samples == 0:
+            return self
+        return Speech(np.array([[0, self.n_samples]], dtype=np.int64), self.n_samples, self.sample_rate)
