@@ -27,9 +27,11 @@ def power(x: np.ndarray) -> float:
     return float(np.mean(np.square(x, dtype=np.float64)))
 
 
-def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """speech + g * noise with g chosen so that the realised SNR is exactly `snr_db`."""
-    ps, pn = power(speech), power(noise)
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, reference: np.ndarray | None = None) -> np.ndarray:
+    """speech + g * noise with g chosen so that the realised SNR is exactly `snr_db`, the signal
+    power taken from `reference` (the clip's speech, when the clip also holds silence) or else
+    from the whole clip."""
+    ps, pn = power(speech if reference is None else reference), power(noise)
     gain = np.sqrt(ps / (max(pn, POWER_FLOOR) * 10.0 ** (snr_db / 10.0)))
     return (speech + gain * noise).astype(np.float32)
 

@@ -116,7 +116,11 @@ def cmd_evaluate(args) -> int:
     sources = build_sources(args.noise, rec.sample_rate, "eval", rec.cfg.augment.train_fraction)
     if not sources:
         raise VoxprintError(f"no usable noise among {', '.join(args.noise)}")
-    rows += robustness(rec.model, rec.features, waves, y, rec.window, sources, args.snr, rec.labels, seed=args.seed)
+    from .vad import file_speech
+
+    speech = [file_speech(p, rec.sample_rate, rec.cfg.vad, y=w) for p, w in zip(ok, waves)]  # SNR over speech
+    rows += robustness(rec.model, rec.features, waves, y, rec.window, sources, args.snr, rec.labels, seed=args.seed,
+                       speech=speech, vad_cfg=rec.cfg.vad)
     print(f"{'noise':<16} {'SNR dB':>7} {'accuracy':>9} {'macro-F1':>9}")
     for r in rows:
         print(f"{r['noise']:<16} {r['snr_db']:>7} {r['accuracy']:>9.4f} {r['macro_f1']:>9.4f}")

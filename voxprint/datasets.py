@@ -58,12 +58,17 @@ class Skipped:
 
 @dataclass
 class Loaded:
-    """Audio of one split, in memory: waves[i] is the clip of items[i]."""
+    """Audio of one split, in memory: waves[i] is the clip of items[i], speech[i] where it
+    holds speech (a vad.Speech; the whole clip when no detector ran)."""
 
     items: list[Item]
     waves: list[np.ndarray]
     labels: np.ndarray
-    skipped: list[Skipped] = field(default_factory=list)
+    speech: list = field(default_factory=list)
+
+    def speech_parts(self) -> list[np.ndarray]:
+        """Each clip's speech, regions concatenated (the whole clip when no detector ran)."""
+        return [sp.part(y) for y, sp in zip(self.waves, self.speech)] if self.speech else list(self.waves)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -241,11 +246,46 @@ def describe_split(parts: dict[str, Loaded], split: tuple[str, str]) -> str:
     return f"split '{split[0]}' ({split[1]}): {counts}"
 
 
-def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int):
-    """Load every usable clip, drop speakers with too few, and split.
+def _load(items: list[Item], sample_rate: int, vad_cfg) -> tuple[dict, dict, list[Skipped]]:
+    """Read every item -> ({path: wave}, {path: Speech}, skipped). Speech regions are found (and
+    cached per file) when `vad_cfg` is given; without it every sample counts as speech."""
+    from . import vad
+
+    waves, speech, skipped = {}, {}, []
+    for it in items:
+        try:
+            waves[it.path], _ = audio.load(it.path, sample_rate)
+            speech[it.path] = vad.file_speech(it.path, sample_rate, vad_cfg or vad.VadConfig(enabled=False),
+                                              y=waves[it.path])
+        except AudioError as e:
+            waves.pop(it.path, None)
+            log.warning(f"skip: {e}")
+            skipped.append(Skipped(it.path, e.reason))
+    return waves, speech, skipped
+
+
+def _without_speechless(part: Loaded, min_seconds: float, skipped: list[Skipped]) -> Loaded:
+    """Training and validation clips in which the detector found no speech are skipped (they
+    would teach the model silence or applause under a speaker's name)."""
+    keep = []
+    for k, (it, sp) in enumerate(zip(part.items, part.speech)):
+        try:
+            sp.require(min_seconds, it.path)
+            keep.append(k)
+        except AudioError as e:
+            log.warning(f"skip: {e}")
+            skipped.append(Skipped(it.path, e.reason))
+    return Loaded([part.items[k] for k in keep], [part.waves[k] for k in keep], part.labels[keep],
+                  [part.speech[k] for k in keep])
+
+
+def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int, vad_cfg=None):
+    """Load every usable clip, drop speakers with too few, split, and find speech.
 
     Returns ({train,val,test: Loaded}, sorted labels, skipped files, (split mode, why)). Each
     bad file is reported on one line and listed in `skipped`; the rest of the data is used.
+    With `vad_cfg` (a VadConfig), training and validation clips without speech are skipped too;
+    test clips are all kept (the test set does not depend on the detector).
     """
     items = ds.items
     if cfg.speakers:
@@ -255,14 +295,7 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int):
         items = [it for it in items if it.speaker in set(cfg.speakers)]
     if cfg.max_per_speaker:
         items = _cap(items, cfg.max_per_speaker, ds)
-    skipped: list[Skipped] = []
-    waves: dict[str, np.ndarray] = {}
-    for it in items:
-        try:
-            waves[it.path], _ = audio.load(it.path, sample_rate)
-        except AudioError as e:
-            log.warning(f"skip: {e}")
-            skipped.append(Skipped(it.path, e.reason))
+    waves, speech, skipped = _load(items, sample_rate, vad_cfg)
     items = [it for it in items if it.path in waves]
     counts = Counter(it.speaker for it in items)
     too_few = sorted(s for s, c in counts.items() if c < cfg.min_clips)
@@ -279,7 +312,10 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int):
     parts = {}
     for split in SPLITS:
         its = [it for it in items if assignment.get(it.path) == split]
-        parts[split] = Loaded(its, [waves[it.path] for it in its], np.array([index[it.speaker] for it in its], dtype=np.int64))
+        parts[split] = Loaded(its, [waves[it.path] for it in its], np.array([index[it.speaker] for it in its],
+                              dtype=np.int64), [speech[it.path] for it in its])
+        if vad_cfg is not None and split != "test":
+            parts[split] = _without_speechless(parts[split], vad_cfg.min_speech_seconds, skipped)
     for split in SPLITS:
         missing = sorted(set(labels) - {it.speaker for it in parts[split].items})
         if missing and split != "test":

@@ -84,6 +84,19 @@ class _Pool:
         return probs, emb.astype(np.float32)
 
 
+def listened(y: np.ndarray, window: int, sample_rate: int, vad_cfg=None, speech=None) -> np.ndarray:
+    """The part of a clip a model listens to. A clip that fits in one window is heard whole;
+    a longer one is reduced to its speech (regions concatenated), found by the voice activity
+    detector on the clip as given - noisy audio included - unless `speech` (a vad.Speech of this
+    very clip) is passed. If the detector finds no speech, the whole clip is heard."""
+    if vad_cfg is None or not vad_cfg.enabled or len(y) <= window:
+        return y
+    from . import vad
+
+    speech = speech if speech is not None else vad.detect(y, sample_rate, vad_cfg)
+    return speech.or_all(vad_cfg.min_speech_seconds).part(y)
+
+
 def clip_windows(y: np.ndarray, window: int) -> np.ndarray:
     """The windows a clip is scored on -> [W, window]."""
     return audio.windows(y, window)
@@ -114,13 +127,15 @@ def window_features(features: torch.nn.Module, windows: np.ndarray, batch: int =
     return np.concatenate(out)
 
 
-def score_clips(model: Model, features, waves: Iterable[np.ndarray], window: int,
+def score_clips(model: Model, features, waves: Iterable[np.ndarray], window: int, vad_cfg=None,
                 batch: int = BATCH_WINDOWS) -> tuple[np.ndarray | None, np.ndarray]:
     """Clips -> (probabilities [N, K] or None, L2-normalised embeddings [N, E]): each clip's
-    windows through features and model, softmax and embeddings averaged per clip. `waves` may
-    be a generator: only one batch of windows is in memory at a time."""
+    `listened` part cut into windows, through features and model, softmax and embeddings
+    averaged per clip. `waves` may be a generator: only one batch of windows is in memory at a
+    time. `vad_cfg` (a VadConfig) turns on speech detection for clips longer than a window."""
+    sr = features.sample_rate
     pool = _Pool()
-    for wins, owner in _window_batches(waves, window, batch):
+    for wins, owner in _window_batches((listened(y, window, sr, vad_cfg) for y in waves), window, batch):
         logits, emb = model(window_features(features, wins, batch))
         pool.add(logits, emb, owner)
     if pool.n == 0:
@@ -139,11 +154,15 @@ def score_features(model: Model, feats: np.ndarray, owner: np.ndarray,
 
 
 def clean_features(features, feature_cfg, sample_rate: int, window: int, paths: list[str],
-                   waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Window features of clean dataset clips, through the on-disk cache -> (feats [W, D, T], owner [W])."""
-    wins = [clip_windows(y, window) for y in waves]
+                   waves: list[np.ndarray], speech: list | None = None,
+                   vad_cfg=None) -> tuple[np.ndarray, np.ndarray]:
+    """Window features of clean dataset clips (their `listened` parts, with the files' cached
+    speech regions), through the on-disk cache -> (feats [W, D, T], owner [W])."""
+    speech = speech or [None] * len(waves)
+    wins = [clip_windows(listened(y, window, sample_rate, vad_cfg, sp), window) for y, sp in zip(waves, speech)]
     owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(wins)])
-    key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=window)
+    vad_key = vars(vad_cfg) if vad_cfg is not None and vad_cfg.enabled else None
+    key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=window, vad=vad_key)
     feats = FeatureCache(cache_dir()).get_or_compute(key, lambda: window_features(features, np.concatenate(wins)))
     return feats, owner
 
@@ -187,14 +206,18 @@ def noise_draws(source: NoiseSource, waves: list[np.ndarray], seed: int, index: 
 
 
 def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, window: int,
-               sources: list[NoiseSource], snrs: list[float], labels: list[str], seed: int = 1234) -> list[dict]:
-    """Accuracy at each SNR for each noise source (see `noise_draws`)."""
+               sources: list[NoiseSource], snrs: list[float], labels: list[str], seed: int = 1234,
+               speech: list | None = None, vad_cfg=None) -> list[dict]:
+    """Accuracy at each SNR for each noise source (see `noise_draws`). The SNR is measured on
+    each clip's speech (`speech`: its vad.Speech regions; whole clips without), and the model
+    finds speech in the noisy clip itself, as it would in use."""
+    refs = [sp.part(w) if sp is not None else w for w, sp in zip(waves, speech or [None] * len(waves))]
     rows = []
     for si, src in enumerate(sources):
         noises = noise_draws(src, waves, seed, si)
         for snr in snrs:
-            noisy = (mix_at_snr(w, z, snr) for w, z in zip(waves, noises))
-            probs, _ = score_clips(model, features, noisy, window)
+            noisy = (mix_at_snr(w, z, snr, reference=r) for w, z, r in zip(waves, noises, refs))
+            probs, _ = score_clips(model, features, noisy, window, vad_cfg)
             m = classification_metrics(y, probs.argmax(1), labels)
             rows.append({"noise": src.name, "snr_db": float(snr), "accuracy": round(m["accuracy"], 4),
                          "macro_f1": round(m["macro_f1"], 4)})

@@ -103,8 +103,9 @@ class Recognizer:
         return lambda feats: tuple(session.run(None, {"features": feats.astype(np.float32)}))
 
     def score_waves(self, waves) -> tuple[np.ndarray | None, np.ndarray]:
-        """Clips -> (probabilities [N, K], L2-normalised embeddings [N, E]); windows averaged."""
-        return score_clips(self.model, self.features, waves, self.window)
+        """Clips -> (probabilities [N, K], L2-normalised embeddings [N, E]); windows averaged. A clip
+        longer than the model's window is reduced to its speech first (the folder's vad settings)."""
+        return score_clips(self.model, self.features, waves, self.window, self.cfg.vad)
 
     def load(self, path: str | Path) -> np.ndarray:
         return audio.load(path, self.sample_rate)[0]

@@ -47,7 +47,7 @@ class RoomBed:
 
     def __init__(self, noise_file: str | Path, sample_rate: int, level_db: float = ROOM_LEVEL_DB,
                  train_fraction: float = 0.8):
-        sources = build_sources([str(noise_file)], sample_rate, "eval", train_fraction, warn=lambda m: None)
+        sources = build_sources([str(noise_file)], sample_rate, "eval", train_fraction)
         if not sources:
             raise DataError(f"{noise_file}: no usable noise for the room bed")
         self.source, self.level_db = sources[0], level_db

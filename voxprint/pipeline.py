@@ -73,12 +73,15 @@ def setup(cfg: C.Config, out: Path):
     cfg.data.sample_rate = cfg.data.sample_rate or dataset_rate(ds)
     _check_same_run(out, cfg)
     out.mkdir(parents=True, exist_ok=True)
-    parts, labels, skipped, split = prepare(ds, cfg.data, cfg.train.seed, cfg.data.sample_rate)
+    parts, labels, skipped, split = prepare(ds, cfg.data, cfg.train.seed, cfg.data.sample_rate, cfg.vad)
     C.save(cfg, out / rundir.CONFIG)
     write_json(out / rundir.LABELS, labels)
     write_csv(out / rundir.SPLIT, [{"path": it.path, "speaker": it.speaker, "split": s}
                                    for s, part in parts.items() for it in part.items], ["path", "speaker", "split"])
     write_csv(out / rundir.SKIPPED, [vars(s) for s in skipped], ["path", "reason"])
+    write_csv(out / rundir.SPEECH, [{"path": it.path, "split": s, "speech_fraction": round(sp.fraction, 4)}
+                                    for s, part in parts.items() for it, sp in zip(part.items, part.speech)],
+              ["path", "split", "speech_fraction"])
     sr, frac = cfg.data.sample_rate, cfg.augment.train_fraction
     train_noise = build_sources(cfg.augment.noise, sr, "train", frac, ds.noise_dir)
     eval_noise = build_sources(cfg.eval.noise, sr, "eval", frac, ds.noise_dir)
@@ -91,7 +94,8 @@ def setup(cfg: C.Config, out: Path):
 
 def _scores(net, features, ccfg: C.Config, sr: int, part: Loaded):
     n = int(round(ccfg.data.clip_seconds * sr))
-    feats, owner = clean_features(features, ccfg.features, sr, n, [it.path for it in part.items], part.waves)
+    feats, owner = clean_features(features, ccfg.features, sr, n, [it.path for it in part.items], part.waves,
+                                  part.speech, ccfg.vad)
     return score_features(torch_model(net), feats, owner)
 
 
@@ -121,7 +125,8 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, parts: dict[str, Loaded], lab
                   "val_loss": nll(val_probs, val.labels)}
     write_json(d / rundir.CALIBRATION, calibrate(val_emb, val.labels, cfg.eval.far, cfg.train.seed))
     if cfg.eval.robustness and eval_noise:
-        rows = robustness(torch_model(net), features, test.waves, test.labels, n, eval_noise, cfg.eval.snr_db, labels)
+        rows = robustness(torch_model(net), features, test.waves, test.labels, n, eval_noise, cfg.eval.snr_db, labels,
+                          speech=test.speech, vad_cfg=cfg.vad)
         rows = [{"noise": "none", "snr_db": float("inf"), "accuracy": round(metrics["accuracy"], 4),
                  "macro_f1": round(metrics["macro_f1"], 4)}] + rows
         write_csv(d / rundir.ROBUSTNESS, rows, ["noise", "snr_db", "accuracy", "macro_f1"])

@@ -214,6 +214,9 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     n = int(round(cfg.data.clip_seconds * sample_rate))
     features = build_feature(cfg.features, sample_rate)
     net = build_net(cfg.model, features.dim, n_classes)
+    # Crops, validation windows and normalisation come from the speech of each clip: a crop of
+    # silence under a speaker's name is label noise, and noise is mixed at an SNR over speech.
+    parts = {k: Loaded(parts[k].items, parts[k].speech_parts(), parts[k].labels) for k in ("train", "val")}
     net.set_normalisation(*fit_normalisation(features, center_windows(parts["train"], n)))  # training split only
     train_dl, val_dl = _loaders(cfg, parts, n, augmenter)
 
