@@ -199,6 +199,20 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve.limits import Limits
+    from .serve.server import serve
+
+    try:
+        limits = Limits(max_bytes=int(args.max_upload_mb * 1_000_000), max_seconds=args.max_seconds,
+                        workers=args.workers)
+    except ValueError as e:
+        raise VoxprintError(f"serve: {e}") from None
+    serve(args.run, db=args.db, host=args.host, port=args.port, token=args.token, limits=limits,
+          engine=args.engine, threshold=args.threshold)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -275,6 +289,18 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--threshold", type=float, help="override the calibrated threshold")
     model_args(ve)
     ve.set_defaults(func=cmd_verify)
+
+    sv = sub.add_parser("serve", help="HTTP API and browser page: identify, verify, enrol (see /docs)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--token", help="bearer token that writes need (default $VOXPRINT_TOKEN; required off loopback)")
+    sv.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+    sv.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    sv.add_argument("--max-upload-mb", type=float, default=20.0, help="request body limit in MB (default 20)")
+    sv.add_argument("--max-seconds", type=float, default=300.0, help="audio per file limit (default 300)")
+    sv.add_argument("--workers", type=int, default=0, help="inference jobs at once (default: the cores)")
+    model_args(sv)
+    sv.set_defaults(func=cmd_serve)
 
     rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
     rep.add_argument("run")
