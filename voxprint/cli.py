@@ -294,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--token", help="bearer token that writes need (default $VOXPRINT_TOKEN; required off loopback)")
-    sv.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+    sv.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
+                    help="auto (default): onnxruntime if the model exports, else torch")
     sv.add_argument("--threshold", type=float, help="override the calibrated threshold")
     sv.add_argument("--max-upload-mb", type=float, default=20.0, help="request body limit in MB (default 20)")
     sv.add_argument("--max-seconds", type=float, default=300.0, help="audio per file limit (default 300)")

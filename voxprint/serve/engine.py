@@ -1,9 +1,10 @@
 """The loaded model and the profile store behind the API; every heavy step runs in a worker thread.
 
 One Recognizer is built at start-up and shared. Requests decode and score their audio in a thread
-pool bounded by an anyio CapacityLimiter (`limits.workers`, default the number of cores); torch and
-onnxruntime run one intra-op thread per call, so N concurrent requests use N cores instead of each
-spawning a thread per core and fighting over them. Requests beyond `limits.max_queue` get 503.
+pool bounded by an anyio CapacityLimiter (`limits.workers`, default the number of cores). The serving
+process sets torch to one intra-op thread (server.serve; the onnx engine already runs one), so N
+concurrent requests use N cores instead of each spawning a thread per core and fighting over them.
+Requests beyond `limits.max_queue` get 503.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 
 import anyio
 import numpy as np
-import torch
 
 from ..errors import VoxprintError
 from .errors import ApiError
@@ -32,13 +32,12 @@ class Engine:
     """What the routes call. `files` arguments are lists of (file object, client file name)."""
 
     def __init__(self, recognizer, db: str | Path | None, limits: Limits, threshold: float | None = None):
-        torch.set_num_threads(1)
         self.rec, self.db, self.limits = recognizer, db, limits
         self.threshold = float(recognizer.threshold if threshold is None else threshold)
         self.db_path = Path(db) if db else recognizer.dir / "profiles.db"
         self.cache = ProfileCache(recognizer.store(db))
         self.spool = Spool()
-        self.limiter = anyio.CapacityLimiter(limits.workers)
+        self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
         self.in_flight = 0
         self.has_classifier = bool(getattr(recognizer, "labels", None))
         log.info("model %s (%s engine), %d Hz, threshold %.3f, db %s, %d worker(s)", recognizer.name,
@@ -53,9 +52,11 @@ class Engine:
         """fn(*args) in a worker thread once one is free; 503 when too many requests already wait."""
         if self.in_flight >= self.limits.max_queue:
             raise ApiError(503, "busy", "the server is at capacity; retry shortly", {"Retry-After": "1"})
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.limits.workers)
         self.in_flight += 1
         try:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
         finally:
             self.in_flight -= 1
 

@@ -30,6 +30,9 @@ def clean_name(raw: str, max_len: int) -> str:
         raise ApiError(400, "invalid_name", "speaker name has leading or trailing spaces")
     if len(name) > max_len:
         raise ApiError(400, "invalid_name", f"speaker name is longer than {max_len} characters")
+    if name in (".", ".."):
+        # Browsers resolve /v1/speakers/.. to /v1/ before sending it: such a name could never be deleted.
+        raise ApiError(400, "invalid_name", f"speaker name cannot be {name!r}")
     for ch in name:
         if unicodedata.category(ch) in _BANNED_CATEGORIES:
             raise ApiError(400, "invalid_name", f"speaker name contains a control or invisible character (U+{ord(ch):04X})")

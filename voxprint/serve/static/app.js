@@ -4,7 +4,7 @@
 
 const CLIP_SECONDS = 3;
 const $ = (id) => document.getElementById(id);
-const state = { model: "", threshold: 0.5, tokenRequired: false, clips: [null, null, null], files: [], busy: false };
+const state = { model: "", threshold: 0.5, clips: [null, null, null], files: [], busy: false };
 
 // ------------------------------------------------------------------ server calls
 
@@ -177,7 +177,7 @@ async function enrol() {
     await refreshSpeakers();
   } catch (e) {
     $("en-status").textContent = "";
-    say(e.code === "unauthorized" ? "Enter the access token (bottom of the page) to enrol." : e.message);
+    say(e.code === "unauthorized" ? "Enter the access token above the name to enrol." : e.message);
     if (e.code === "unauthorized") $("token-card").hidden = false;
   } finally {
     state.busy = false; updateEnrol();
@@ -221,7 +221,7 @@ async function forget(name) {
     say("");
     await refreshSpeakers();
   } catch (e) {
-    say(e.code === "unauthorized" ? "Enter the access token (bottom of the page) to forget a speaker." : e.message);
+    say(e.code === "unauthorized" ? "Enter the access token (in the enrol box) to forget a speaker." : e.message);
     if (e.code === "unauthorized") $("token-card").hidden = false;
   }
 }

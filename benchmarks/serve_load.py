@@ -1,0 +1,214 @@
+"""Load test of `voxprint serve`: identify requests/s and latency at 1 / 8 / 32 concurrent clients.
+
+Starts a real server on a free 127.0.0.1 port (its own profile db in a temporary folder), enrols the
+speeches5 speakers over HTTP, then for each client count sends 1-s clips (speeches5, 16 kHz: the server
+resamples them to the model's rate) to POST /v1/identify for a fixed time, each client on its own
+keep-alive connection, one request at a time. Then it enrols more names up to --profiles (1,000) and
+runs the same levels again. Beside it, the same machine's `voxprint identify` batch throughput on the
+same clips is printed as the ceiling (one process, all files in one call, no HTTP).
+
+The client is a minimal HTTP/1.1 writer/reader on asyncio streams (requests are prebuilt bytes), so the
+load generator takes as little of the shared CPU as it can; it runs in this process, the server in another.
+
+    python benchmarks/serve_load.py --run /tmp/serve-run [--seconds 10] [--engine torch|onnx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(os.environ.get("VOXPRINT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+BOUNDARY = "voxprintbench" + uuid.uuid4().hex
+
+
+def multipart(fields: dict[str, str], files: list[tuple[str, Path]]) -> bytes:
+    """A multipart/form-data body with text fields and audio files."""
+    out = bytearray()
+    for k, v in fields.items():
+        out += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+    for k, path in files:
+        out += (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"; filename="{path.name}"\r\n'
+                f"Content-Type: audio/wav\r\n\r\n").encode()
+        out += path.read_bytes() + b"\r\n"
+    out += f"--{BOUNDARY}--\r\n".encode()
+    return bytes(out)
+
+
+def request(path: str, port: int, body: bytes) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+async def roundtrip(reader, writer, raw: bytes) -> int:
+    """Send one prebuilt request on a keep-alive connection, read the whole response -> status."""
+    writer.write(raw)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = next(int(v) for k, _, v in (x.partition(":") for x in lines[1:]) if k.lower() == "content-length")
+    await reader.readexactly(length)
+    return status
+
+
+async def load(port: int, raws: list[bytes], clients: int, seconds: float) -> tuple[list[float], int, float]:
+    """`clients` connections, each sending requests back to back for `seconds`
+    -> (latencies s, errors, wall seconds until the last response)."""
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    stop = start + seconds
+
+    async def client(k: int):
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = k
+        try:
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                try:
+                    status = await roundtrip(reader, writer, raws[i % len(raws)])
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    errors += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
+                latencies.append(time.perf_counter() - t)
+                errors += status != 200
+                i += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    return latencies, errors, time.perf_counter() - start
+
+
+async def post_all(port: int, raws: list[bytes], concurrency: int = 8) -> int:
+    """Send every request (enrolments), `concurrency` at a time -> number of failures."""
+    queue = list(raws)
+    failures = 0
+
+    async def worker():
+        nonlocal failures
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while queue:
+            failures += await roundtrip(reader, writer, queue.pop()) != 200
+        writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return failures
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(args, db: Path, port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "voxprint.cli", "serve", "--run", args.run, "--db", str(db), "--port", str(port),
+           "--engine", args.engine]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(f"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("server did not come up in 120 s")
+
+
+def clips() -> tuple[dict[str, list[Path]], list[Path]]:
+    """speeches5: enrolment clips per speaker (0-19) and query clips (100-139) of every speaker."""
+    root = DATA / "speeches5" / "audio"
+    if not root.is_dir():
+        raise SystemExit(f"{root} not found; set VOXPRINT_DATA to the shared data folder")
+    speakers = sorted(p.name for p in root.iterdir() if p.is_dir())
+    enrol = {s: [root / s / f"{i}.wav" for i in range(20)] for s in speakers}
+    query = [root / s / f"{i}.wav" for i in range(100, 140) for s in speakers]
+    return enrol, query
+
+
+def row(profiles: int, clients: int, latencies: list[float], errors: int, seconds: float) -> str:
+    ms = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
+    return (f"{profiles:>8} {clients:>8} {len(latencies):>9} {len(latencies) / seconds:>8.1f} "
+            f"{np.percentile(ms, 50):>7.1f} {np.percentile(ms, 99):>7.1f} {errors:>7}")
+
+
+def ceiling(args, db: Path, files: list[Path]) -> str:
+    """`voxprint identify` on all files in one call, and on one file (its start-up), on the same db."""
+    def timed(paths):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "voxprint.cli", "identify", *map(str, paths), "--run", args.run,
+                        "--db", str(db)], check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t
+
+    one, many = timed(files[:1]), timed(files)
+    return (f"ceiling: `voxprint identify` on {len(files)} files in one call: {many:.1f} s wall = "
+            f"{len(files) / many:.0f} files/s with start-up; {one:.1f} s for 1 file (start-up) -> "
+            f"{(len(files) - 1) / max(many - one, 1e-9):.0f} files/s marginal")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="run or model folder (calibrated)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per load level")
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--profiles", type=int, default=1000, help="enrolled names in the second round")
+    ap.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+    ap.add_argument("--workers", type=int, default=0, help="server --workers (default: its own default)")
+    args = ap.parse_args()
+
+    enrol, query = clips()
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
+        db, port = Path(tmp) / "profiles.db", free_port()
+        server = start_server(args, db, port)
+        try:
+            asyncio.run(bench(args, port, enrol, query))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        print(ceiling(args, db, query[:200]))
+
+
+async def bench(args, port: int, enrol: dict[str, list[Path]], query: list[Path]) -> None:
+    raws = [request("/v1/identify", port, multipart({}, [("audio", p)])) for p in query]
+    first = [request("/v1/enroll", port, multipart({"name": s}, [("audio", p) for p in ps])) for s, ps in enrol.items()]
+    assert await post_all(port, first) == 0, "enrolment failed"
+    print(f"serve_load: {args.run} ({args.engine}), {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.2f} at start, {args.seconds:g} s per level, 1-s 16 kHz clips from speeches5")
+    print(f"{'profiles':>8} {'clients':>8} {'requests':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")
+    rounds = [len(enrol), args.profiles]
+    for n in rounds:
+        if n > len(enrol):
+            extra = [request("/v1/enroll", port, multipart({"name": f"bench-{i:05d}"}, [("audio", query[i % len(query)])]))
+                     for i in range(n - len(enrol))]
+            assert await post_all(port, extra) == 0, "bulk enrolment failed"
+        await load(port, raws, 2, 1.0)  # warm-up: first calls pay for lazy initialisation
+        for c in args.clients:
+            lat, err, wall = await load(port, raws, c, args.seconds)
+            print(row(n, c, lat, err, wall), flush=True)
+
+
+if __name__ == "__main__":
+    main()
