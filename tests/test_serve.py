@@ -52,18 +52,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: Path, db: Path, *extra: str, env: dict | None = None):
-    """`python -m voxprint.cli serve` on a free port; returns (process, base URL) once /v1/health answers."""
+def start_server(run: Path, db: Path, log: Path, *extra: str):
+    """`python -m voxprint.cli serve` on a free port, its log in `log` (not a pipe: unread, it would fill up
+    and block the server); returns (process, base URL) once /v1/health answers."""
     port = free_port()
     cmd = [sys.executable, "-m", "voxprint.cli", "serve", "--run", str(run), "--db", str(db), "--port", str(port),
            *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}")
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
                 return proc, url
@@ -75,13 +76,16 @@ def start_server(run: Path, db: Path, *extra: str, env: dict | None = None):
 
 @pytest.fixture(scope="module")
 def server(tiny_run, tmp_path_factory):
-    db = tmp_path_factory.mktemp("serve") / "profiles.db"
-    proc, url = start_server(tiny_run, db, "--token", TOKEN, "--max-upload-mb", str(MAX_MB),
+    folder = tmp_path_factory.mktemp("serve")
+    db = folder / "profiles.db"
+    proc, url = start_server(tiny_run, db, folder / "server.log", "--token", TOKEN, "--max-upload-mb", str(MAX_MB),
                              "--max-seconds", str(MAX_SECONDS))
     with httpx.Client(base_url=url, timeout=60) as client:
-        yield SimpleNamespace(url=url, db=db, run=tiny_run, http=client, proc=proc)
+        yield SimpleNamespace(url=url, db=db, run=tiny_run, http=client, proc=proc, log=folder / "server.log")
     proc.terminate()
-    proc.wait(timeout=30)
+    assert proc.wait(timeout=30) == 0  # a clean shutdown on SIGTERM
+    log = (folder / "server.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 def error(r: httpx.Response, status: int, code: str) -> str:
