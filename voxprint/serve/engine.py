@@ -47,6 +47,7 @@ class Engine:
     def close(self) -> None:
         self.cache.close()
         self.spool.close()
+        log.info("stopped; upload folder removed")
 
     async def run(self, fn: Callable[..., Any], *args) -> Any:
         """fn(*args) in a worker thread once one is free; 503 when too many requests already wait."""

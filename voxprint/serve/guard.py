@@ -37,8 +37,9 @@ def _token_ok(header: str, token: str) -> bool:
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    # Both sides as bytes: compare_digest runs in time independent of where they differ.
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    # Both sides as bytes (the header was decoded as latin-1, so this gives back its raw bytes; the token is
+    # UTF-8 on the wire): compare_digest takes the same time wherever they differ.
+    return hmac.compare_digest(given.strip().encode("latin-1"), token.encode("utf-8"))
 
 
 class Guard:
