@@ -186,42 +186,64 @@ def ceiling(args, db: Path, files: list[Path]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="run or model folder (calibrated)")
-    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per load level")
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per load level and server")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    ap.add_argument("--profiles", type=int, default=1000, help="enrolled names in the second round")
+    ap.add_argument("--profiles", type=int, default=1000, help="enrolled names on the second server")
+    ap.add_argument("--slices", type=int, default=4, help="each level alternates between the servers this often")
     ap.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto")
     ap.add_argument("--workers", type=int, default=0, help="server --workers (default: its own default)")
     args = ap.parse_args()
 
     enrol, query = clips()
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
-        db, port = Path(tmp) / "profiles.db", free_port()
-        server = start_server(args, db, port, Path(tmp) / "server.log")
+        folders = [Path(tmp) / "few", Path(tmp) / "many"]
+        servers, ports = [], []
         try:
-            asyncio.run(bench(args, port, enrol, query))
+            for folder in folders:
+                folder.mkdir()
+                ports.append(free_port())
+                servers.append(start_server(args, folder / "profiles.db", ports[-1], folder / "server.log"))
+            asyncio.run(bench(args, ports, enrol, query))
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-        print("\n".join(ceiling(args, db, query)))
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=30)
+        print("\n".join(ceiling(args, folders[1] / "profiles.db", query)))
 
 
-async def bench(args, port: int, enrol: dict[str, list[Path]], query: list[Path]) -> None:
-    raws = [request("/v1/identify", port, multipart({}, [("audio", p)])) for p in query]
-    first = [request("/v1/enroll", port, multipart({"name": s}, [("audio", p) for p in ps])) for s, ps in enrol.items()]
-    assert await post_all(port, first) == 0, "enrolment failed"
+async def bench(args, ports: list[int], enrol: dict[str, list[Path]], query: list[Path]) -> None:
+    """Two servers, one with the speeches5 speakers, one with --profiles names. Each level runs in slices
+    that alternate between them, so a change in the machine's other load hits both alike."""
+    counts = [len(enrol), args.profiles]
+    for port, n in zip(ports, counts):
+        first = [request("/v1/enroll", port, multipart({"name": s}, [("audio", p) for p in ps]))
+                 for s, ps in enrol.items()]
+        extra = [request("/v1/enroll", port, multipart({"name": f"bench-{i:05d}"}, [("audio", query[i % len(query)])]))
+                 for i in range(n - len(enrol))]
+        assert await post_all(port, first + extra) == 0, "enrolment failed"
+    raws = {port: [request("/v1/identify", port, multipart({}, [("audio", p)])) for p in query] for port in ports}
+    for port in ports:
+        await load(port, raws[port], 2, 1.0)  # warm-up: first calls pay for lazy initialisation
     print(f"serve_load: {args.run} ({args.engine}), {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.2f} at start, {args.seconds:g} s per level, 1-s 16 kHz clips from speeches5")
+          f"{os.getloadavg()[0]:.2f} at start, {args.seconds:g} s per level and server in {args.slices} "
+          f"alternating slices, 1-s 16 kHz clips from speeches5")
     print(f"{'profiles':>8} {'clients':>8} {'requests':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")
-    rounds = [len(enrol), args.profiles]
-    for n in rounds:
-        if n > len(enrol):
-            extra = [request("/v1/enroll", port, multipart({"name": f"bench-{i:05d}"}, [("audio", query[i % len(query)])]))
-                     for i in range(n - len(enrol))]
-            assert await post_all(port, extra) == 0, "bulk enrolment failed"
-        await load(port, raws, 2, 1.0)  # warm-up: first calls pay for lazy initialisation
+    results = {}
+    for c in args.clients:
+        acc = {port: ([], 0, 0.0) for port in ports}
+        for _ in range(args.slices):
+            for port in ports:
+                lat, err, wall = await load(port, raws[port], c, args.seconds / args.slices)
+                old = acc[port]
+                acc[port] = (old[0] + lat, old[1] + err, old[2] + wall)
+        for port, n in zip(ports, counts):
+            results[n, c] = acc[port]
+    for n in counts:
         for c in args.clients:
-            lat, err, wall = await load(port, raws, c, args.seconds)
-            print(row(n, c, lat, err, wall), flush=True)
+            print(row(n, c, *results[n, c]), flush=True)
+    for c in args.clients:
+        p99 = [np.percentile(results[n, c][0], 99) for n in counts]
+        print(f"p99 with {counts[1]} profiles / with {counts[0]}, {c} clients: {p99[1] / p99[0]:.2f}x")
 
 
 if __name__ == "__main__":
