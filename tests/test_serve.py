@@ -218,6 +218,12 @@ def test_bad_requests(server):
     assert "name" in error(http.post("/v1/enroll", files=files(good), headers=AUTH), 400, "missing_field")
     assert "audio" in error(http.post("/v1/enroll", data={"name": "nicolas"}, files={"x": ("a", b"1")},
                                       headers=AUTH), 400, "missing_field")
+    # a text part where a file belongs
+    msg = error(http.post("/v1/predict", files={"audio": (None, "not a file")}), 400, "invalid_field")
+    assert msg == "field 'audio': must be a file upload, not text"
+    msg = error(http.post("/v1/enroll", files={"audio": (None, "x"), "name": (None, "nicolas")}, headers=AUTH),
+                400, "invalid_field")
+    assert msg == "field 'audio': must be a file upload, not text"
 
     # bad audio: one line with the client's file name and the reason, never a server path
     not_audio = http.post("/v1/identify", files={"audio": ("notes.wav", b"these are not samples" * 50, "audio/wav")})

@@ -44,6 +44,11 @@ async def send_error(send, status: int, code: str, message: str, headers: dict[s
     await send({"type": "http.response.body", "body": body})
 
 
+def _field(err: dict) -> str:
+    """The form field a validation error is about: ('body', 'audio', 0) -> 'audio'."""
+    return next((str(x) for x in reversed(err.get("loc", ())) if not isinstance(x, int)), "?")
+
+
 def install_handlers(app) -> None:
     """Map every exception the app can raise to a JSON error."""
     from fastapi.exceptions import RequestValidationError
@@ -62,11 +67,12 @@ def install_handlers(app) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc: RequestValidationError):
         errs = exc.errors()
-        missing = [str(e["loc"][-1]) for e in errs if e.get("type") == "missing"]
+        missing = [_field(e) for e in errs if e.get("type") == "missing"]
         if missing:
-            return reply(400, "missing_field", f"missing form field(s): {', '.join(missing)}")
+            return reply(400, "missing_field", f"missing form field(s): {', '.join(dict.fromkeys(missing))}")
         first = errs[0] if errs else {"loc": ["?"], "msg": "invalid"}
-        return reply(400, "invalid_field", f"field '{first['loc'][-1]}': {first['msg']}")
+        why = "must be a file upload, not text" if "UploadFile" in str(first["msg"]) else first["msg"]
+        return reply(400, "invalid_field", f"field '{_field(first)}': {why}")
 
     @app.exception_handler(HTTPException)
     async def _http(request, exc: HTTPException):
