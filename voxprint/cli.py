@@ -207,6 +207,20 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve.limits import Limits
+    from .serve.server import serve
+
+    try:
+        limits = Limits(max_bytes=int(args.max_upload_mb * 1_000_000), max_seconds=args.max_seconds,
+                        workers=args.workers)
+    except ValueError as e:
+        raise VoxprintError(f"serve: {e}") from None
+    serve(args.run, db=args.db, host=args.host, port=args.port, token=args.token, limits=limits,
+          engine=args.engine, threshold=args.threshold)
+    return 0
+
+
 def _training_commands(sub) -> None:
     """run, evaluate, export, calibrate, report: the commands that train and score a run folder."""
     r = sub.add_parser("run", help="train and compare the model x feature grid, write results and report")
@@ -292,11 +306,29 @@ def _speaker_commands(sub) -> None:
     ve.set_defaults(func=cmd_verify)
 
 
+
+def _serve_command(sub) -> None:
+    sv = sub.add_parser("serve", help="HTTP API and browser page: identify, verify, enrol (see /docs)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--token", help="bearer token that writes need (default $VOXPRINT_TOKEN; required off loopback)")
+    sv.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
+                    help="auto (default): onnxruntime if the model exports, else torch")
+    sv.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    sv.add_argument("--max-upload-mb", type=float, default=20.0, help="request body limit in MB (default 20)")
+    sv.add_argument("--max-seconds", type=float, default=300.0, help="audio per file limit (default 300)")
+    sv.add_argument("--workers", type=int, default=0, help="inference jobs at once (default: the cores)")
+    sv.add_argument("--run", default="runs/fsdd", help="run or model folder (default runs/fsdd)")
+    sv.add_argument("--db", help="profile database (default: profiles.db in the model folder)")
+    sv.set_defaults(func=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _training_commands(sub)
     _speaker_commands(sub)
+    _serve_command(sub)
     return p
 
 

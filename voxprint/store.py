@@ -77,7 +77,11 @@ class ProfileStore:
         self._conn = None
         try:
             # isolation_level=None: we issue BEGIN ourselves, so the write lock is taken exactly when we say.
-            self._conn = sqlite3.connect(str(self.db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            # check_same_thread=False: a long-lived store may be used from worker threads; its owner
+            # serialises access (voxprint.serve holds a lock around it).
+            self._conn = sqlite3.connect(
+                str(self.db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             # FULL: each committed enrolment survives power loss too, not only a killed process.
@@ -214,6 +218,14 @@ class ProfileStore:
             cur = self._conn.execute("DELETE FROM profiles WHERE name = ?", (name,))
             self._conn.execute("DELETE FROM enrollments WHERE name = ?", (name,))
         return cur.rowcount > 0
+
+    def data_version(self) -> int:
+        """SQLite's PRAGMA data_version: it changes whenever another connection (any process) commits.
+
+        A cache of profiles built on this connection is stale exactly when the value differs from the one
+        read before building it; this connection's own writes do not change it.
+        """
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def matrix(self) -> tuple[list[str], np.ndarray]:
         """Names (sorted) and their [K, D] unit-norm means, for scoring; refuses profiles of another model."""

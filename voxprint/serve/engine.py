@@ -1,0 +1,152 @@
+"""The loaded model and the profile store behind the API; every heavy step runs in a worker thread.
+
+One Recognizer is built at start-up and shared. Requests decode and score their audio in a thread
+pool bounded by an anyio CapacityLimiter (`limits.workers`, default the number of cores). The serving
+process sets torch to one intra-op thread (server.serve; the onnx engine already runs one), so N
+concurrent requests use N cores instead of each spawning a thread per core and fighting over them.
+Requests beyond `limits.max_queue` get 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+
+from ..errors import VoxprintError
+from .errors import ApiError
+from .limits import Limits
+from .names import clean_name
+from .profiles import ProfileCache
+from .uploads import Spool, decode
+
+log = logging.getLogger(__name__)
+TOP_K = 3
+
+
+class Engine:
+    """What the routes call. `files` arguments are lists of (file object, client file name)."""
+
+    def __init__(self, recognizer, db: str | Path | None, limits: Limits, threshold: float | None = None):
+        self.rec, self.db, self.limits = recognizer, db, limits
+        self.threshold = float(recognizer.threshold if threshold is None else threshold)
+        self.db_path = Path(db) if db else recognizer.dir / "profiles.db"
+        self.cache = ProfileCache(recognizer.store(db))
+        self.spool = Spool()
+        self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
+        self.in_flight = 0
+        self.has_classifier = bool(getattr(recognizer, "labels", None))
+        log.info("model %s (%s engine), %d Hz, threshold %.3f, db %s, %d worker(s)", recognizer.name,
+                 getattr(recognizer, "engine", "torch"), recognizer.sample_rate, self.threshold, self.db_path,
+                 limits.workers)
+
+    def close(self) -> None:
+        self.cache.close()
+        self.spool.close()
+        log.info("stopped; upload folder removed")
+
+    async def run(self, fn: Callable[..., Any], *args) -> Any:
+        """fn(*args) in a worker thread once one is free; 503 when too many requests already wait."""
+        if self.in_flight >= self.limits.max_queue:
+            raise ApiError(503, "busy", "the server is at capacity; retry shortly", {"Retry-After": "1"})
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.limits.workers)
+        self.in_flight += 1
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+        finally:
+            self.in_flight -= 1
+
+    def name(self, raw: str) -> str:
+        return clean_name(raw, self.limits.max_name)
+
+    # ---------------------------------------------------------------- worker-thread side
+
+    def _waves(self, files) -> list[np.ndarray]:
+        if not files:
+            raise ApiError(400, "missing_field", "no audio file in the request (form field 'audio')")
+        return [decode(self.spool, f, fn, self.rec.load, self.rec.sample_rate, self.limits.max_seconds)
+                for f, fn in files]
+
+    def _embedding(self, files) -> tuple[np.ndarray | None, np.ndarray, float]:
+        """One clip -> (probabilities [K], or None for a pure encoder; unit embedding [E]; seconds)."""
+        (y,) = self._waves(files)
+        probs, emb = self.rec.score_waves([y])
+        if not np.isfinite(emb).all():
+            raise ApiError(400, "bad_audio", "the model's scores are not finite (absurd sample values?)")
+        return (None if probs is None else probs[0]), emb[0], len(y) / self.rec.sample_rate
+
+    def _snapshot(self):
+        snap = self.cache.snapshot()
+        if not snap.names:
+            raise ApiError(409, "no_speakers", "no speakers are enrolled yet; enrol one with POST /v1/enroll")
+        return snap
+
+    def identify(self, files) -> dict:
+        self._snapshot()  # fail before decoding when nobody is enrolled
+        _, emb, seconds = self._embedding(files)
+        snap = self._snapshot()  # re-read: an enrolment may have landed while we decoded
+        scores = snap.means @ emb
+        order = np.argsort(-scores)[:TOP_K]
+        best = float(scores[order[0]])
+        return {
+            "speaker": snap.names[order[0]] if best >= self.threshold else "unknown",
+            "score": best,
+            "threshold": self.threshold,
+            "top": [{"name": snap.names[i], "score": float(scores[i])} for i in order],
+            "seconds": round(seconds, 3),
+        }
+
+    def verify(self, name: str, files) -> dict:
+        snap = self.cache.snapshot()
+        if name not in snap.index:
+            raise ApiError(404, "unknown_speaker", f"no enrolled speaker '{name}'")
+        _, emb, seconds = self._embedding(files)
+        score = float(snap.means[snap.index[name]] @ emb)
+        return {"name": name, "score": score, "threshold": self.threshold, "accepted": score >= self.threshold,
+                "seconds": round(seconds, 3)}
+
+    def predict(self, files) -> dict:
+        probs, _, seconds = self._embedding(files)
+        order = np.argsort(-probs)[:TOP_K]
+        labels = self.rec.labels
+        return {"speaker": labels[order[0]], "probability": float(probs[order[0]]),
+                "top": [{"name": labels[i], "probability": float(probs[i])} for i in order],
+                "seconds": round(seconds, 3)}
+
+    def enroll(self, name: str, files) -> dict:
+        if len(files) > self.limits.max_files:
+            raise ApiError(413, "too_many_files", f"{len(files)} files; at most {self.limits.max_files} per enrolment")
+        waves = self._waves(files)
+        _, emb = self.rec.score_waves(waves)
+        with self.rec.store(self.db) as store:
+            prof = store.enroll(name, emb)
+        log.info("enrolled %r: +%d clip(s), %d in profile", name, len(waves), prof.count)
+        return {"name": prof.name, "added": len(waves), "clips": prof.count, "enrolled": prof.created,
+                "updated": prof.updated}
+
+    def forget(self, name: str) -> dict:
+        with self.rec.store(self.db) as store:
+            if not store.forget(name):
+                raise ApiError(404, "unknown_speaker", f"no enrolled speaker '{name}'")
+        log.info("forgot %r", name)
+        return {"deleted": name}
+
+    def speakers(self) -> dict:
+        return {"speakers": [{"name": p.name, "clips": p.count, "enrolled": p.created, "updated": p.updated}
+                             for p in self.cache.profiles()]}
+
+    def health(self) -> dict:
+        try:
+            n = len(self.cache.snapshot().names)
+        except VoxprintError:  # profiles of another model: still healthy, and the count says why
+            n = len(self.cache.profiles())
+        return {"status": "ok", "model": self.rec.name, "model_id": self.rec.model_id,
+                "sample_rate": self.rec.sample_rate, "engine": getattr(self.rec, "engine", "torch"),
+                "threshold": self.threshold, "speakers": n, "classifier": self.has_classifier,
+                "limits": {"max_bytes": self.limits.max_bytes, "max_seconds": self.limits.max_seconds,
+                           "max_files": self.limits.max_files, "max_name": self.limits.max_name}}

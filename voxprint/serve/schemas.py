@@ -1,0 +1,81 @@
+"""Response shapes, for the OpenAPI docs at /docs and to keep the JSON stable."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Scored(BaseModel):
+    name: str
+    score: float
+
+
+class Identify(BaseModel):
+    speaker: str  # an enrolled name, or "unknown" when the best score is below the threshold
+    score: float  # cosine similarity to the best profile, -1..1
+    threshold: float
+    top: list[Scored]  # best first, up to 3
+    seconds: float  # audio length
+
+
+class Verify(BaseModel):
+    name: str
+    score: float
+    threshold: float
+    accepted: bool
+    seconds: float
+
+
+class Probability(BaseModel):
+    name: str
+    probability: float
+
+
+class Predict(BaseModel):
+    speaker: str
+    probability: float
+    top: list[Probability]
+    seconds: float
+
+
+class Enroll(BaseModel):
+    name: str
+    added: int  # clips added by this request
+    clips: int  # clips in the profile now
+    enrolled: str  # first enrolment, ISO 8601 UTC
+    updated: str
+
+
+class Speaker(BaseModel):
+    name: str
+    clips: int
+    enrolled: str
+    updated: str
+
+
+class Speakers(BaseModel):
+    speakers: list[Speaker]
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+class Limits(BaseModel):
+    max_bytes: int
+    max_seconds: float
+    max_files: int
+    max_name: int
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    model_id: str
+    sample_rate: int
+    engine: str
+    threshold: float
+    speakers: int
+    classifier: bool
+    token_required: bool
+    limits: Limits
