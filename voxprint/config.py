@@ -299,9 +299,21 @@ def save(cfg: Config, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
+# Sections that do not change how a saved model is rebuilt or fed: a key an older voxprint wrote
+# there and this one no longer has is dropped when a run folder is read back.
+_HISTORY_SECTIONS = {"train": TrainConfig, "eval": EvalConfig, "grid": GridConfig}
+
+
 def load_resolved(path: Path) -> Config:
-    """Load a config written by `save` (a run folder's config.yaml); grid-owned keys allowed."""
+    """Load a config written by `save` (a run folder's config.yaml); grid-owned keys allowed.
+    Keys of retired training/evaluation settings (an older version's folder) are ignored; the
+    sections that rebuild the model (data, features, model, augment, vad) stay strict."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: missing; a model folder needs the config.yaml it was trained with")
-    return from_dict(Config, _read_yaml(path), str(path))
+    data = _read_yaml(path)
+    for section, cls in _HISTORY_SECTIONS.items():
+        if isinstance(data.get(section), dict):
+            known = {f.name for f in dataclasses.fields(cls)}
+            data[section] = {k: v for k, v in data[section].items() if k in known}
+    return from_dict(Config, data, str(path))

@@ -30,16 +30,36 @@ from .rundir import Cell
 log = logging.getLogger(__name__)
 
 
+def _fixed_input(model: str) -> tuple[dict | None, int | None]:
+    """(feature settings, sample rate) that a pretrained model's weights fix, or (None, None)."""
+    from .models import MODELS
+
+    cls = MODELS.get(model)
+    return getattr(cls, "FEATURES", None), getattr(cls, "SAMPLE_RATE", None)
+
+
 def cells(cfg: C.Config) -> list[Cell]:
+    """Every model x feature x head x augmentation x seed; a model whose weights fix its feature
+    (the pretrained encoder) gets one cell per head/augmentation/seed, with that feature."""
     g = cfg.grid
-    return [Cell(m, f, h, a, s) for s in range(g.seeds) for a in g.augment for h in g.heads
-            for m in g.models for f in g.features]
+    out = []
+    for s in range(g.seeds):
+        for a in g.augment:
+            for h in g.heads:
+                for m in g.models:
+                    fixed, _ = _fixed_input(m)
+                    out += [Cell(m, f, h, a, s) for f in ([fixed["name"]] if fixed else g.features)]
+    return out
 
 
 def cell_config(cfg: C.Config, cell: Cell) -> C.Config:
     """The resolved config of one cell: the grid's choices written into the sections they set."""
     c = copy.deepcopy(cfg)
     c.model.name, c.features.name, c.model.head = cell.model, cell.feature, cell.head
+    fixed, rate = _fixed_input(cell.model)
+    if fixed:
+        c.features = C.from_dict(C.FeatureConfig, dict(fixed), f"model {cell.model}'s features")
+        c.data.sample_rate = rate
     c.augment.enabled = cell.augment
     c.train.seed = cfg.train.seed + cell.seed
     c.grid = C.GridConfig(models=[cell.model], features=[cell.feature], seeds=1, heads=[cell.head],
@@ -66,14 +86,37 @@ def _check_same_run(out: Path, cfg: C.Config) -> None:
         raise DataError(f"{out} holds a run with a different config ({', '.join(diff[:5])}); use another --out")
 
 
-def setup(cfg: C.Config, out: Path):
+class GridData:
+    """The run's data, loaded once per sample rate: most models train at the dataset's own rate,
+    a pretrained one (the general encoder) at the rate its weights expect. The split is the same
+    at every rate (it depends on the files and the seed only)."""
+
+    def __init__(self, cfg: C.Config, ds):
+        self.cfg, self.ds, self._at = cfg, ds, {}
+
+    def at(self, rate: int):
+        """(parts, labels, augmenter, evaluation noise, skipped, split) at `rate`."""
+        if rate not in self._at:
+            c = self.cfg
+            parts, labels, skipped, split = prepare(self.ds, c.data, c.train.seed, rate, c.vad)
+            frac = c.augment.train_fraction
+            train_noise = build_sources(c.augment.noise, rate, "train", frac, self.ds.noise_dir)
+            eval_noise = build_sources(c.eval.noise, rate, "eval", frac, self.ds.noise_dir)
+            augmenter = Augmenter(train_noise, c.augment.prob, c.augment.snr_db)
+            self._at[rate] = (parts, labels, augmenter, eval_noise, skipped, split)
+        return self._at[rate]
+
+
+def setup(cfg: C.Config, out: Path) -> tuple[C.Config, GridData]:
     """Discover, resolve the sample rate, load and split; write the run's shared files."""
     ds = discover(cfg.data.path)
     cfg = copy.deepcopy(cfg)
     cfg.data.sample_rate = cfg.data.sample_rate or dataset_rate(ds)
     _check_same_run(out, cfg)
     out.mkdir(parents=True, exist_ok=True)
-    parts, labels, skipped, split = prepare(ds, cfg.data, cfg.train.seed, cfg.data.sample_rate, cfg.vad)
+    data = GridData(cfg, ds)
+    sr = cfg.data.sample_rate
+    parts, labels, augmenter, eval_noise, skipped, split = data.at(sr)
     C.save(cfg, out / rundir.CONFIG)
     write_json(out / rundir.LABELS, labels)
     write_csv(out / rundir.SPLIT, [{"path": it.path, "speaker": it.speaker, "split": s}
@@ -82,14 +125,11 @@ def setup(cfg: C.Config, out: Path):
     write_csv(out / rundir.SPEECH, [{"path": it.path, "split": s, "speech_fraction": round(sp.fraction, 4)}
                                     for s, part in parts.items() for it, sp in zip(part.items, part.speech)],
               ["path", "split", "speech_fraction"])
-    sr, frac = cfg.data.sample_rate, cfg.augment.train_fraction
-    train_noise = build_sources(cfg.augment.noise, sr, "train", frac, ds.noise_dir)
-    eval_noise = build_sources(cfg.eval.noise, sr, "eval", frac, ds.noise_dir)
-    write_json(out / rundir.NOISE, {"train": [r | {"name": s.name} for s in train_noise for r in s.ranges],
+    write_json(out / rundir.NOISE, {"train": [r | {"name": s.name} for s in augmenter.sources for r in s.ranges],
                                     "eval": [r | {"name": s.name} for s in eval_noise for r in s.ranges]})
     log.info(f"data: {ds.name} ({ds.layout}), {len(labels)} speakers, {sr} Hz, "
              f"{describe_split(parts, split)}, {len(skipped)} skipped")
-    return cfg, parts, labels, train_noise, eval_noise
+    return cfg, data
 
 
 def _scores(net, features, ccfg: C.Config, sr: int, part: Loaded):
@@ -99,8 +139,7 @@ def _scores(net, features, ccfg: C.Config, sr: int, part: Loaded):
     return score_features(torch_model(net), feats, owner)
 
 
-def run_cell(cfg: C.Config, cell: Cell, out: Path, parts: dict[str, Loaded], labels: list[str], augmenter,
-             eval_noise, bar: bool = False) -> dict:
+def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = False) -> dict:
     """Train and evaluate one cell; metrics.json, written last, marks it finished."""
     from .resources import measure
     from .train import train
@@ -109,10 +148,11 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, parts: dict[str, Loaded], lab
     d = out / cell.name
     d.mkdir(parents=True, exist_ok=True)
     ccfg = cell_config(cfg, cell)
+    sr = ccfg.data.sample_rate
+    parts, labels, augmenter, eval_noise, _, _ = data.at(sr)
     C.save(ccfg, d / rundir.CONFIG)
     write_json(d / rundir.LABELS, labels)
-    sr = cfg.data.sample_rate
-    n = int(round(cfg.data.clip_seconds * sr))
+    n = int(round(ccfg.data.clip_seconds * sr))
     net, info = train(ccfg, parts, len(labels), sr, d, augmenter if cell.augment else None, cell.name, bar)
     features = build_feature(ccfg.features, sr)
     test, val = parts["test"], parts["val"]
@@ -155,8 +195,7 @@ def _grid_bar(total: int):
 
 
 def run_grid(cfg: C.Config, out: Path) -> list[dict]:
-    cfg, parts, labels, train_noise, eval_noise = setup(cfg, out)
-    augmenter = Augmenter(train_noise, cfg.augment.prob, cfg.augment.snr_db)
+    cfg, data = setup(cfg, out)
     rows, rob = [], []
     grid = cells(cfg)
     bar = _grid_bar(len(grid)) if cfg.train.progress else None
@@ -167,7 +206,7 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
             m = read_json(d / rundir.METRICS)
         else:
             log.info(f"[{i}/{len(grid)}] {cell.name}: training")
-            m = run_cell(cfg, cell, out, parts, labels, augmenter, eval_noise, bar=bar is not None)
+            m = run_cell(cfg, cell, out, data, bar=bar is not None)
         rows.append(result_row(cell, m))
         log.info(f"[{i}/{len(grid)}] {cell.name}: validation accuracy {m['val_accuracy']:.4f}, "
                  f"test accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")

@@ -120,9 +120,20 @@ class SpeakerModule(L.LightningModule):
 
     def configure_optimizers(self):
         t = self.cfg.train
-        opt = torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, t.max_steps), eta_min=t.lr * 0.05)
+        # A pretrained backbone learns at a fraction of the head's rate (its `lr_scale`).
+        scale = getattr(self.net.backbone, "lr_scale", 1.0)
+        backbone = list(self.net.backbone.parameters())
+        ids = {id(p) for p in backbone}
+        groups = [{"params": backbone, "lr": t.lr * scale},
+                  {"params": [p for p in self.net.parameters() if id(p) not in ids], "lr": t.lr}]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=t.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: _cosine(step, t.max_steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _cosine(step: int, total: int, floor: float = 0.05) -> float:
+    """Learning-rate factor: cosine from 1 to `floor` over `total` steps (every group scaled alike)."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
 
 
 class History(L.Callback):

@@ -1,0 +1,59 @@
+"""Silence around the speech: a run's chosen model on its own test clips, as they are and padded
+with 1.0 s of digital silence, or of a quiet room-noise bed, before and after every clip.
+
+    python benchmarks/padded.py RUN [--seconds 1.0] [--json OUT]
+
+The same model is scored with the voice activity detector of its model folder (`vad` in its
+config.yaml: what `voxprint predict` does) and with the detector switched off (the whole clip
+heard, as before speech detection existed), side by side. Writes RUN/padded.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from voxprint import audio, rundir
+from voxprint.inference import Recognizer
+from voxprint.io import read_csv, write_json
+from voxprint.padding import RoomBed, default_room_noise, pad_clip
+
+
+def padded_waves(waves: list[np.ndarray], sr: int, seconds: float, kind: str) -> list[np.ndarray]:
+    if kind == "none":
+        return waves
+    pad = int(round(seconds * sr))
+    bed = RoomBed(default_room_noise(), sr) if kind == "room" else None
+    rng = np.random.default_rng(0)
+    return [pad_clip(y, pad, None if bed is None else bed(len(y) + 2 * pad, rng)) for y in waves]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run")
+    ap.add_argument("--seconds", type=float, default=1.0)
+    args = ap.parse_args(argv)
+    run = Path(args.run)
+    rec = Recognizer(run)
+    rows = [r for r in read_csv(run / rundir.SPLIT) if r["split"] == "test"]
+    waves = [audio.load(r["path"], rec.sample_rate)[0] for r in rows]
+    y = np.array([rec.labels.index(r["speaker"]) for r in rows])
+    no_vad = copy.deepcopy(rec)
+    no_vad.cfg.vad.enabled = False
+    out = {"run": run.name, "model": rec.name, "seconds": args.seconds, "n": len(rows), "rows": []}
+    print(f"{rec.name} on {len(rows)} test clips of {run}, padding {args.seconds:g} s each side")
+    print(f"{'padding':<10} {'with VAD':>9} {'without':>9}")
+    for kind in ("none", "silence", "room"):
+        padded = padded_waves(waves, rec.sample_rate, args.seconds, kind)
+        acc = [float(np.mean(r.score_waves(padded)[0].argmax(1) == y)) for r in (rec, no_vad)]
+        out["rows"].append({"padding": kind, "with_vad": acc[0], "without_vad": acc[1]})
+        print(f"{kind:<10} {acc[0]:>9.4f} {acc[1]:>9.4f}")
+    write_json(run / "padded.json", out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
