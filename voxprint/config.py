@@ -62,6 +62,9 @@ class AugmentConfig:
     # reserved for robustness evaluation, so the two never share noise.
     train_fraction: float = 0.8
     specaugment: bool = True  # time and frequency masking of training features
+    # Noise probability and SpecAugment mask sizes grow linearly from 0 to full over the first
+    # ramp_steps optimizer steps (0: full strength from the start). benchmarks/fewshot.py measures it.
+    ramp_steps: int = 0
 
 
 @dataclass

@@ -193,8 +193,9 @@ def assign_splits(items: list[Item], mode: str, cfg: DataConfig, seed: int) -> d
                 raise DataError(f"{missing[0]}: no split given (the manifest's split column must be filled for every row)")
             for it in preset:
                 out[it.path] = it.split
-            if not any(it.split == "val" for it in preset):  # carve val out of train
-                train = [it for it in preset if it.split == "train"]
+            train = [it for it in preset if it.split == "train"]
+            if not any(it.split == "val" for it in preset) and len(train) >= 2:  # carve val out of train
+                # (a speaker's only training clip is never taken)
                 n_val = max(1, round(len(train) * cfg.val_fraction))
                 for k in rng.permutation(len(train))[:n_val]:
                     out[train[k].path] = "val"
@@ -316,11 +317,22 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int, vad_cfg=N
                               dtype=np.int64), [speech[it.path] for it in its])
         if vad_cfg is not None and split != "test":
             parts[split] = _without_speechless(parts[split], vad_cfg.min_speech_seconds, skipped)
-    for split in SPLITS:
-        missing = sorted(set(labels) - {it.speaker for it in parts[split].items})
-        if missing and split != "test":
-            raise DataError(f"{ds.root}: speaker(s) {', '.join(missing)} have no {split} clips; add clips or lower min_clips")
+    _check_coverage(ds, parts, labels)
     return parts, labels, skipped, mode
+
+
+def _check_coverage(ds: Dataset, parts: dict[str, Loaded], labels: list[str]) -> None:
+    """Every speaker needs training clips, and the run needs validation clips; a speaker without
+    validation clips (one or two clips in all) is trained on but not validated: said, not refused."""
+    missing = sorted(set(labels) - {it.speaker for it in parts["train"].items})
+    if missing:
+        raise DataError(f"{ds.root}: speaker(s) {', '.join(missing)} have no train clips; add clips or lower min_clips")
+    if not parts["val"].items:
+        raise DataError(f"{ds.root}: no validation clips; add clips or raise data.val_fraction")
+    missing = sorted(set(labels) - {it.speaker for it in parts["val"].items})
+    if missing:
+        log.warning(f"{len(missing)} speaker(s) have no validation clip (too few clips to spare one): "
+                    f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
 
 
 def _cap(items: list[Item], cap: int, ds: Dataset) -> list[Item]:

@@ -33,11 +33,13 @@ HISTORY_COLUMNS = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_
 
 class CropDataset(Dataset):
     """Training examples: a fresh random crop (and maybe noise) every time an item is read,
-    so each epoch sees new crops and new noise, not a fixed augmented copy."""
+    so each epoch sees new crops and new noise, not a fixed augmented copy. `strength()` (0..1)
+    scales the chance of noise (the augmentation ramp)."""
 
-    def __init__(self, part: Loaded, n: int, augmenter: Augmenter | None, seed: int):
+    def __init__(self, part: Loaded, n: int, augmenter: Augmenter | None, seed: int, strength=lambda: 1.0):
         self.waves, self.labels, self.n, self.augmenter, self.seed = part.waves, part.labels, n, augmenter, seed
         self.rng = np.random.default_rng(seed)
+        self.strength = strength
 
     def reseed(self, worker_id: int) -> None:
         self.rng = np.random.default_rng([self.seed, worker_id, torch.initial_seed() % 2**32])
@@ -47,7 +49,8 @@ class CropDataset(Dataset):
 
     def __getitem__(self, i: int):
         y = audio.random_crop(self.waves[i], self.n, self.rng)
-        if self.augmenter is not None:
+        strength = self.strength()
+        if self.augmenter is not None and (strength >= 1.0 or self.rng.random() < strength):
             y = self.augmenter(y, self.rng)
         return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)), int(self.labels[i])
 
@@ -68,12 +71,13 @@ def center_windows(part: Loaded, n: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(out))
 
 
-def spec_augment(x: torch.Tensor, rng: torch.Generator, max_f: float = 0.15, max_t: float = 0.1) -> torch.Tensor:
+def spec_augment(x: torch.Tensor, rng: torch.Generator, max_f: float = 0.15, max_t: float = 0.1,
+                 strength: float = 1.0) -> torch.Tensor:
     """One frequency band and one time span masked per example (to the example's mean).
     [B, D, T] -> [B, D, T], vectorised over the batch."""
     b, d, t = x.shape
-    fw = torch.randint(0, max(1, int(d * max_f)) + 1, (b,), generator=rng)
-    tw = torch.randint(0, max(1, int(t * max_t)) + 1, (b,), generator=rng)
+    fw = torch.randint(0, max(1, int(d * max_f * strength)) + 1, (b,), generator=rng)
+    tw = torch.randint(0, max(1, int(t * max_t * strength)) + 1, (b,), generator=rng)
     f0 = (torch.rand(b, generator=rng) * (d - fw + 1)).long()
     t0 = (torch.rand(b, generator=rng) * (t - tw + 1)).long()
     fi, ti = torch.arange(d)[None, :], torch.arange(t)[None, :]
@@ -99,7 +103,7 @@ class SpeakerModule(L.LightningModule):
         wave, y = batch
         x = self._feats(wave)
         if self.augment and self.cfg.augment.specaugment:
-            x = spec_augment(x, self.mask_rng)
+            x = spec_augment(x, self.mask_rng, strength=self.strength())
         emb = self.net.embed(x)
         loss = F.cross_entropy(self.net.training_logits(emb, y), y)
         with torch.no_grad():
@@ -112,6 +116,11 @@ class SpeakerModule(L.LightningModule):
         logits, _ = self.net(self._feats(wave))
         self.log_dict({"val_loss": F.cross_entropy(logits, y), "val_acc": (logits.argmax(-1) == y).float().mean()},
                       on_step=False, on_epoch=True, batch_size=len(y))
+
+    def strength(self) -> float:
+        """Augmentation strength at this step: 1, or a linear ramp over augment.ramp_steps."""
+        ramp = self.cfg.augment.ramp_steps
+        return 1.0 if ramp <= 0 else min(1.0, self.global_step / ramp)
 
     def take_running(self) -> dict:
         loss, correct, n = self.running
@@ -200,9 +209,9 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", pattern)
 
 
-def _loaders(cfg: Config, parts: dict[str, Loaded], n: int, augmenter) -> tuple[DataLoader, DataLoader]:
+def _loaders(cfg: Config, parts: dict[str, Loaded], n: int, augmenter, strength) -> tuple[DataLoader, DataLoader]:
     t = cfg.train
-    train_ds = CropDataset(parts["train"], n, augmenter, t.seed)
+    train_ds = CropDataset(parts["train"], n, augmenter, t.seed, strength)
     train_dl = DataLoader(train_ds, batch_size=t.batch_size, shuffle=True, drop_last=len(train_ds) > t.batch_size,
                           num_workers=t.num_workers, persistent_workers=t.num_workers > 0,
                           worker_init_fn=_worker_init if t.num_workers else None,
@@ -229,7 +238,8 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     # silence under a speaker's name is label noise, and noise is mixed at an SNR over speech.
     parts = {k: Loaded(parts[k].items, parts[k].speech_parts(), parts[k].labels) for k in ("train", "val")}
     net.set_normalisation(*fit_normalisation(features, center_windows(parts["train"], n)))  # training split only
-    train_dl, val_dl = _loaders(cfg, parts, n, augmenter)
+    module = SpeakerModule(net, features, cfg, augment=augmenter is not None)
+    train_dl, val_dl = _loaders(cfg, parts, n, augmenter, module.strength)
 
     ckpt_dir = out_dir / "ckpt"
     shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -245,7 +255,6 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
         precision=t.precision, callbacks=callbacks, logger=False, enable_progress_bar=False,
         enable_model_summary=False, deterministic=False, num_sanity_val_steps=0,
     )
-    module = SpeakerModule(net, features, cfg, augment=augmenter is not None)
     start = time.perf_counter()
     trainer.fit(module, train_dl, val_dl)
     seconds = time.perf_counter() - start

@@ -1,0 +1,118 @@
+"""libri-dev few-shot identification: many speakers, a few seconds each to learn from.
+
+    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn encoder] [--ramp 0 300] [--json PATH]
+
+Each libri-dev utterance is cut into 2.0-s segments (a final piece of 1 s or more kept); the first
+half of each speaker's segments train, the rest test; speakers with no test segment are left out.
+The set is written once as 16-kHz WAV segments with a manifest (split column train/test;
+`voxprint run` carves one validation segment from a speaker's training segments when it has two
+or more). Side by side: voxprint models trained by `voxprint run` on the manifest (log-Mel; the
+`encoder` model starts from the shipped general encoder), with each augmentation ramp given, and
+the anchors fitted on all training segments: MFCC mean/std + SVM, and resemblyzer (GE2E) +
+logistic regression when installed. For every voxprint model the accuracy on its own (clean)
+training segments is printed too: a small set must be fitted before the model is blamed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from voxprint import audio, protocol as P, rundir
+from voxprint.cli import main as voxprint
+from voxprint.download import data_home
+from voxprint.inference import Recognizer
+from voxprint.io import read_csv, write_csv, write_json
+
+
+def build(out: Path) -> Path:
+    """Write the segments and manifest.csv under `out` (once); return the manifest."""
+    manifest = out / "manifest.csv"
+    if manifest.exists():
+        return manifest
+    root, rows = data_home() / "libri-dev", []
+    for spk in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        pieces = P.cut(audio.load(P.utterance(root, spk), P.SAMPLE_RATE)[0])
+        if len(pieces) < 2:
+            continue  # no test segment
+        k = P.enrol_count(len(pieces))
+        for i, y in enumerate(pieces):
+            path = out / spk / f"{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, y, P.SAMPLE_RATE, subtype="PCM_16")
+            rows.append({"path": f"{spk}/{i}.wav", "speaker": spk, "split": "train" if i < k else "test"})
+    write_csv(manifest, rows, ["path", "speaker", "split"])
+    return manifest
+
+
+def _accuracy(rec: Recognizer, rows: list[dict], base: Path) -> float:
+    preds = rec.predict([base / r["path"] for r in rows])
+    return float(np.mean([p.speaker == r["speaker"] for p, r in zip(preds, rows)]))
+
+
+def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int) -> list[dict]:
+    run = out / f"run-ramp{ramp}"
+    args = ["run", "--data", str(manifest), "--out", str(run), "--models", *models, "--features", "mel",
+            "--set", "eval.robustness=false", "--set", "eval.verification=false", "--set", f"augment.ramp_steps={ramp}",
+            "--no-report", "--no-progress"]
+    if voxprint(args) != 0:
+        sys.exit("voxprint run failed")
+    train = [r for r in read_csv(manifest) if r["split"] == "train"]
+    rows = []
+    for r in rundir.read_results(run):
+        rec = Recognizer(rundir.model_dir(run, r))
+        rows.append({"system": f"voxprint {rundir.cell_of(r).name} (ramp {ramp})", "test": r["accuracy"],
+                     "train": _accuracy(rec, train, manifest.parent), "steps": r["steps"]})
+    return rows
+
+
+def anchor_rows(manifest: Path) -> list[dict]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from anchors import MfccSvm, Resemblyzer  # noqa: E402
+
+    rows = read_csv(manifest)
+    labels = sorted({r["speaker"] for r in rows})
+    data = {s: ([audio.load(manifest.parent / r["path"], P.SAMPLE_RATE)[0] for r in rows if r["split"] == s],
+                np.array([labels.index(r["speaker"]) for r in rows if r["split"] == s])) for s in ("train", "test")}
+    out = []
+    for cls in (MfccSvm, Resemblyzer):
+        try:
+            system = cls(P.SAMPLE_RATE)
+        except ImportError:
+            continue
+        system.fit(*data["train"])
+        out.append({"system": system.name, "test": float(np.mean(system.decide(data["test"][0]) == data["test"][1])),
+                    "train": float(np.mean(system.decide(data["train"][0]) == data["train"][1])), "steps": None})
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="working folder (default: a new temporary one)")
+    ap.add_argument("--models", nargs="+", default=["cnn", "crnn", "encoder"])
+    ap.add_argument("--ramp", type=int, nargs="+", default=[0], help="augment.ramp_steps values to compare")
+    ap.add_argument("--json", help="also write the table here")
+    args = ap.parse_args(argv)
+    out = Path(args.out or tempfile.mkdtemp(prefix="voxprint-fewshot-"))
+    manifest = build(out / "set")
+    rows = read_csv(manifest)
+    n_spk = len({r["speaker"] for r in rows})
+    print(f"libri-dev few-shot: {n_spk} speakers, {sum(r['split'] == 'train' for r in rows)} training and "
+          f"{sum(r['split'] == 'test' for r in rows)} test segments of 2 s ({out})", flush=True)
+    table = anchor_rows(manifest)
+    for ramp in args.ramp:
+        table += voxprint_rows(manifest, out, args.models, ramp)
+    print(f"\n{'system':<44} {'test':>7} {'train':>7} {'steps':>6}")
+    for r in table:
+        print(f"{r['system']:<44} {r['test']:>7.3f} {r['train']:>7.3f} {r['steps'] or '':>6}")
+    if args.json:
+        write_json(args.json, {"speakers": n_spk, "rows": table})
+
+
+if __name__ == "__main__":
+    main()
