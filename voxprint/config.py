@@ -44,6 +44,7 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: float | None = None
     top_db: float | None = 80.0  # dynamic-range floor of the dB scale, as librosa
+    log: bool = True  # mel: False = mel power itself (no dB, no top_db), the GE2E encoder's input
     n_mfcc: int = 20
     deltas: bool = False  # append delta and delta-delta
     lpc_order: int = 16
@@ -66,7 +67,7 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "cnn"  # cnn | lstm | crnn (see voxprint/models/)
+    name: str = "cnn"  # cnn | lstm | crnn | ge2e (see voxprint/models/)
     embed_dim: int = 128
     dropout: float = 0.1
     head: str = "softmax"  # softmax | aam (additive angular margin)

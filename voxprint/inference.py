@@ -94,8 +94,9 @@ class Recognizer:
     def run_features(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model on features [W, D, T] -> (probabilities [W, K], embeddings [W, E])."""
         if self._ort is not None:
-            logits, emb = self._ort.run(None, {"features": feats.astype(np.float32)})
-            logits, emb = torch.from_numpy(logits), torch.from_numpy(emb)
+            outs = self._ort.run(None, {"features": feats.astype(np.float32)})
+            emb = torch.from_numpy(outs[-1])  # a pure encoder's graph has only `embedding`
+            logits = torch.from_numpy(outs[0]) if len(outs) > 1 else emb.new_zeros((len(emb), 0))
         else:
             logits, emb = self.net(torch.from_numpy(feats))
         return torch.softmax(logits, -1).numpy(), torch.nn.functional.normalize(emb, dim=-1).numpy()
@@ -107,11 +108,25 @@ class Recognizer:
 
     def score_waves(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Clips -> (probabilities [N, K], L2-normalised embeddings [N, E]); windows averaged."""
+        if self.net.n_classes == 0:
+            return np.zeros((len(waves), 0), np.float32), self.encode_waves(waves)
         feats = [self.wave_features(y) for y in waves]
         owner = np.concatenate([[i] * len(f) for i, f in enumerate(feats)])
         probs, emb = self.run_features(np.concatenate(feats))
         n = len(waves)
         return pool_clips(probs, owner, n), pool_clips(emb, owner, n, normalise=True)
+
+    def encode_waves(self, waves: list[np.ndarray]) -> np.ndarray:
+        """A pure encoder (no classes): each clip whole if it fits the window (no padding: the
+        encoder takes any length), longer clips as windows averaged -> L2-normalised [N, E]."""
+        out = np.zeros((len(waves), self.net.embed_dim), np.float32)
+        for i, y in enumerate(waves):
+            w = y[None] if len(y) <= self.window else audio.windows(y, self.window)
+            with torch.no_grad():
+                feats = self.features(torch.from_numpy(np.ascontiguousarray(w))).numpy()
+            emb = self.run_features(feats)[1].mean(axis=0)
+            out[i] = emb / max(float(np.linalg.norm(emb)), 1e-12)
+        return out
 
     def load(self, path: str | Path) -> np.ndarray:
         return audio.load(path, self.sample_rate)[0]
@@ -141,7 +156,7 @@ class Recognizer:
     def embed(self, paths, on_error=None) -> tuple[list[str], np.ndarray]:
         ok, waves = self.load_many(paths, on_error)
         if not waves:
-            return ok, np.zeros((0, self.net.backbone.embedding[-1].out_features), np.float32)
+            return ok, np.zeros((0, self.net.embed_dim), np.float32)
         return ok, self.score_waves(waves)[1]
 
     # thresholds ----------------------------------------------------------

@@ -164,7 +164,8 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     features = build_feature(cfg.features, sample_rate)
     train_windows = center_windows(parts["train"], n)
     net = build_net(cfg.model, features.dim, n_classes)
-    net.set_normalisation(*fit_normalisation(features, train_windows))  # training split only
+    if not net.fixed_input:  # pretrained encoders keep the input scale their weights expect
+        net.set_normalisation(*fit_normalisation(features, train_windows))  # training split only
 
     train_ds = CropDataset(parts["train"], n, augmenter if cfg.augment.enabled else None, t.seed)
     loader_kw = dict(num_workers=t.num_workers, persistent_workers=t.num_workers > 0)

@@ -9,12 +9,13 @@ from .base import FeatureExtractor
 
 
 class LogMel(FeatureExtractor):
-    """Log-Mel power spectrogram in dB.
+    """Log-Mel power spectrogram in dB (or, with cfg.log False, the mel power itself).
 
     forward: [B, T] -> [B, n_mels, 1 + T // hop_length] (a 1-D [T] gives [n_mels, frames]).
     Equals librosa.power_to_db(librosa.feature.melspectrogram(..., center=True,
     pad_mode="constant"), ref=1.0, amin=1e-10, top_db=cfg.top_db), with the top_db floor
-    taken per example (each example's own maximum).
+    taken per example (each example's own maximum). With cfg.log False: librosa's
+    melspectrogram alone (power 2, no dB, top_db ignored), the input of the GE2E encoder.
     """
 
     def __init__(self, cfg, sample_rate):
@@ -28,7 +29,8 @@ class LogMel(FeatureExtractor):
     def dim(self) -> int:
         return self.cfg.n_mels
 
-    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+    def mel_power(self, wave: torch.Tensor) -> torch.Tensor:
+        """[B, T] -> mel power [B, n_mels, frames]."""
         spec = torch.stft(
             wave,
             n_fft=self.n_fft,
@@ -40,7 +42,10 @@ class LogMel(FeatureExtractor):
             return_complex=True,
         )
         power = spec.real.square() + spec.imag.square()  # [B, F, frames]
-        mel = torch.matmul(self.mel_fb, power)  # [B, n_mels, frames]
+        return torch.matmul(self.mel_fb, power)  # [B, n_mels, frames]
+
+    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        mel = self.mel_power(wave)
         db = 10.0 * torch.log10(mel.clamp_min(1e-10))
         if self.cfg.top_db is not None:
             floor = db.amax(dim=(-2, -1), keepdim=True) - self.cfg.top_db
@@ -48,4 +53,4 @@ class LogMel(FeatureExtractor):
         return db
 
     def features(self, wave):
-        return self.log_mel(wave)
+        return self.log_mel(wave) if self.cfg.log else self.mel_power(wave)

@@ -1,0 +1,206 @@
+"""The libri-dev speaker-encoder protocol: one set of trials that every system scores.
+
+- libri-dev (one ~12 s LibriSpeech utterance per speaker) is split once, seeded and saved
+  (`libri_split.json` beside this file): train speakers may train an encoder, dev speakers
+  make every choice (checkpoint, threshold), test speakers only give the reported figures.
+- Each utterance is cut into 2.0 s segments (a final piece of >= 1.0 s is kept). A speaker is
+  enrolled from the first half of its segments (mean of the L2-normalised embeddings) and
+  tested on the rest; every test segment is scored (cosine) against every enrolled speaker.
+- Conditions: clean; white noise at 10/5/0 dB on every segment (enrolment and test); one
+  recorded noise that encoder training never uses (`running_tap`) at 5 dB. Noise is drawn from
+  a seed and the segment id, so every system hears exactly the same noisy audio; the SNR is
+  exact (RMS power over the segment, `augment.mix_at_snr`).
+- Metrics: EER, minDCF (p_target 0.01), top-1 identification among the enrolled speakers.
+
+`evaluate(embed, segments, conditions)` takes any `embed(list of waves [T] at 16 kHz) -> [N, E]`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import audio
+from ..augment import mix_at_snr, white_noise
+from ..errors import DataError
+from ..io import read_json, write_json
+from ..verification import cosine_scores, eer, min_dcf
+
+SAMPLE_RATE = 16000
+SEGMENT_S = 2.0
+MIN_LAST_S = 1.0
+SPLIT_FILE = Path(__file__).parent / "libri_split.json"
+HELD_OUT_NOISE = "running_tap"  # never mixed into encoder training: the unseen recorded noise
+NOISE_SEED = 20240611
+
+Embed = Callable[[list[np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: str  # "<speaker>/<index>"
+    speaker: str
+    index: int
+    enrol: bool  # first half of the speaker's segments
+    wave: np.ndarray  # [T] float32 at 16 kHz
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str  # "clean", "white-5dB", "running_tap-5dB"
+    noise: str | None = None  # None (clean), "white", or a noise file's path
+    snr_db: float | None = None
+
+
+def cut(y: np.ndarray, sr: int = SAMPLE_RATE, seconds: float = SEGMENT_S, min_last: float = MIN_LAST_S) -> list[np.ndarray]:
+    """Consecutive `seconds`-long pieces of y; a final shorter piece is kept if >= `min_last` s."""
+    n, m = int(round(seconds * sr)), int(round(min_last * sr))
+    pieces = [y[s : s + n] for s in range(0, len(y), n)]
+    return [p for p in pieces if len(p) == n or len(p) >= m]
+
+
+def enrol_count(n_segments: int) -> int:
+    """Segments used for enrolment: the first half (rounded down), at least one."""
+    return max(1, n_segments // 2)
+
+
+def utterance(root: Path, speaker: str) -> Path:
+    files = sorted((Path(root) / speaker).glob("*.flac"))
+    if not files:
+        raise DataError(f"{Path(root) / speaker}: no .flac utterance")
+    return files[0]
+
+
+def make_split(root: str | Path, seed: int = 0, n_dev: int = 20, n_test: int = 30) -> dict:
+    """Seeded speaker-disjoint split. Only speakers with >= 2 segments can be enrolled and
+    tested, so dev and test are drawn among those; the rest (and the remainder) train."""
+    root = Path(root)
+    speakers = sorted(p.name for p in root.iterdir() if p.is_dir())
+    usable = [s for s in speakers if len(cut(audio.load(utterance(root, s), SAMPLE_RATE)[0])) >= 2]
+    if len(usable) < n_dev + n_test:
+        raise DataError(f"{root}: {len(usable)} speakers with >= 2 segments, need {n_dev + n_test}")
+    order = [usable[i] for i in np.random.default_rng(seed).permutation(len(usable))]
+    test, dev = sorted(order[:n_test]), sorted(order[n_test : n_test + n_dev])
+    train = sorted(set(speakers) - set(test) - set(dev))
+    return {"seed": seed, "segment_s": SEGMENT_S, "min_last_s": MIN_LAST_S,
+            "rule": "dev and test drawn (seeded permutation) among speakers with >= 2 segments; the rest train",
+            "train": train, "dev": dev, "test": test}
+
+
+def save_split(split: dict, path: str | Path = SPLIT_FILE) -> None:
+    write_json(path, split)
+
+
+def load_split(path: str | Path = SPLIT_FILE) -> dict:
+    return read_json(path)
+
+
+def segments(root: str | Path, speakers: list[str]) -> list[Segment]:
+    """All segments of the given speakers, enrolment flags set."""
+    out = []
+    for spk in speakers:
+        pieces = cut(audio.load(utterance(Path(root), spk), SAMPLE_RATE)[0])
+        k = enrol_count(len(pieces))
+        out += [Segment(f"{spk}/{i}", spk, i, i < k, p) for i, p in enumerate(pieces)]
+    return out
+
+
+def trials(segs: list[Segment]) -> list[tuple[str, str, str]]:
+    """(enrolment id = speaker, test segment id, "target" | "nontarget"): every test segment
+    against every enrolled speaker. Speakers with no test segment are not enrolled."""
+    tests = [s for s in segs if not s.enrol]
+    enrolled = sorted({s.speaker for s in tests})
+    return [(e, t.id, "target" if t.speaker == e else "nontarget") for t in tests for e in enrolled]
+
+
+def write_trials(path: str | Path, rows: list[tuple[str, str, str]]) -> None:
+    """WeSpeaker-style trials file: `enrol_id test_id target|nontarget`, one per line."""
+    from ..io import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{e} {t} {lab}\n" for e, t, lab in rows))
+
+
+def read_trials(path: str | Path) -> list[tuple[str, str, str]]:
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 3 or parts[2] not in ("target", "nontarget"):
+            raise DataError(f"{path}:{n}: expected 'enrol_id test_id target|nontarget', got {line!r}")
+        rows.append((parts[0], parts[1], parts[2]))
+    return rows
+
+
+def conditions(noise_dir: str | Path, held_out: str = HELD_OUT_NOISE) -> list[Condition]:
+    out = [Condition("clean")] + [Condition(f"white-{s:g}dB", "white", s) for s in (10.0, 5.0, 0.0)]
+    return out + [Condition(f"{held_out}-5dB", str(Path(noise_dir) / f"{held_out}.wav"), 5.0)]
+
+
+class NoiseBank:
+    """Noise for a condition, deterministic per (seed, segment id): the same for every system."""
+
+    def __init__(self, seed: int = NOISE_SEED):
+        self.seed, self._files = seed, {}
+
+    def _file(self, path: str) -> np.ndarray:
+        if path not in self._files:
+            self._files[path] = audio.load(path, SAMPLE_RATE)[0]
+        return self._files[path]
+
+    def apply(self, seg: Segment, cond: Condition) -> np.ndarray:
+        if cond.noise is None:
+            return seg.wave
+        rng = np.random.default_rng([self.seed, zlib.crc32(f"{cond.name}|{seg.id}".encode())])
+        n = len(seg.wave)
+        if cond.noise == "white":
+            noise = white_noise(n, rng)
+        else:
+            y = self._file(cond.noise)
+            start = int(rng.integers(0, max(1, len(y) - n)))
+            noise = audio.wrap_pad(y[start:], n)
+        return mix_at_snr(seg.wave, noise, cond.snr_db)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def score_trials(emb: dict[str, np.ndarray], enrol_ids: dict[str, list[str]], rows: list[tuple[str, str, str]]) -> dict:
+    """Metrics of one condition. emb: segment id -> embedding [E]; enrol_ids: speaker -> its
+    enrolment segment ids; rows: the trials."""
+    speakers = sorted({e for e, _, _ in rows})
+    models = {spk: unit(np.mean([unit(emb[k]) for k in enrol_ids[spk]], axis=0)) for spk in speakers}
+    scores = np.array([float(models[e] @ unit(emb[t])) for e, t, _ in rows])
+    labels = np.array([lab == "target" for _, _, lab in rows])
+    e, _ = eer(scores, labels)
+    dcf, _ = min_dcf(scores, labels, p_target=0.01)
+    tests = sorted({t for _, t, _ in rows})
+    truth = {t: e for e, t, lab in rows if lab == "target"}
+    mat = cosine_scores(np.stack([emb[t] for t in tests]), np.stack([models[s] for s in speakers]))
+    top1 = float(np.mean([speakers[int(i)] == truth[t] for i, t in zip(mat.argmax(1), tests)]))
+    return {"eer": e, "min_dcf": dcf, "top1": top1, "n_target": int(labels.sum()),
+            "n_nontarget": int((~labels).sum()), "n_enrolled": len(speakers)}
+
+
+def evaluate(embed: Embed, segs: list[Segment], conds: list[Condition], bank: NoiseBank | None = None,
+             rows: list[tuple[str, str, str]] | None = None) -> list[dict]:
+    """One row of metrics per condition, every system on the same trials and the same noise."""
+    bank = bank or NoiseBank()
+    rows = rows if rows is not None else trials(segs)
+    enrol_ids: dict[str, list[str]] = {}
+    for s in segs:
+        if s.enrol:
+            enrol_ids.setdefault(s.speaker, []).append(s.id)
+    out = []
+    for cond in conds:
+        waves = [bank.apply(s, cond) for s in segs]
+        vecs = np.asarray(embed(waves), dtype=np.float64)
+        if vecs.shape[0] != len(segs):
+            raise DataError(f"embed returned {vecs.shape[0]} embeddings for {len(segs)} segments")
+        emb = {s.id: v for s, v in zip(segs, vecs)}
+        out.append({"condition": cond.name, **score_trials(emb, enrol_ids, rows)})
+    return out
