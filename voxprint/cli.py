@@ -199,6 +199,25 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def cmd_encoder_train(args) -> int:
+    import logging
+
+    from .config import apply_override
+    from .download import data_home
+    from .encoder.train import train_encoder
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    overrides: dict = {}
+    for item in args.set or []:
+        apply_override(overrides, item)
+    home = Path(args.data).expanduser() if args.data else data_home()
+    prov = train_encoder(args.out, home, overrides, command="voxprint " + " ".join(sys.argv[1:]))
+    best = next(h for h in prov["dev_history"] if h["step"] == prov["best_step"])
+    print(f"{args.out}: best dev step {prov['best_step']} of {prov['steps']} "
+          f"(dev EER clean {best['clean']:.4f}, 5 dB {best['white-5dB']:.4f}, 0 dB {best['white-0dB']:.4f})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -275,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--threshold", type=float, help="override the calibrated threshold")
     model_args(ve)
     ve.set_defaults(func=cmd_verify)
+
+    enc = sub.add_parser("encoder", help="the general speaker encoder")
+    enc_sub = enc.add_subparsers(dest="encoder_command", required=True, metavar="COMMAND")
+    et = enc_sub.add_parser("train", help="fine-tune GE2E with noise (teacher: the original on clean audio)")
+    et.add_argument("--out", required=True, help="model folder to write")
+    et.add_argument("--data", help="data home with libri-dev/, noise/ and the sources (default: $VOXPRINT_DATA)")
+    et.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="training option, e.g. steps=300, batch_size=16, "
+                         "'sources={libri: 0.5, \"corpus:/data/LibriSpeech/train-clean-100\": 0.5}'")
+    et.set_defaults(func=cmd_encoder_train)
 
     rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
     rep.add_argument("run")

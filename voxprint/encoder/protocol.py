@@ -169,13 +169,25 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def enrol_models(emb: dict[str, np.ndarray], enrol_ids: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Speaker -> mean of its L2-normalised enrolment embeddings, L2-normalised."""
+    return {spk: unit(np.mean([unit(emb[k]) for k in ids], axis=0)) for spk, ids in enrol_ids.items()}
+
+
+def trial_scores(emb: dict[str, np.ndarray], enrol_ids: dict[str, list[str]],
+                 rows: list[tuple[str, str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine score and target flag of every trial."""
+    models = enrol_models(emb, enrol_ids)
+    scores = np.array([float(models[e] @ unit(emb[t])) for e, t, _ in rows])
+    return scores, np.array([lab == "target" for _, _, lab in rows])
+
+
 def score_trials(emb: dict[str, np.ndarray], enrol_ids: dict[str, list[str]], rows: list[tuple[str, str, str]]) -> dict:
     """Metrics of one condition. emb: segment id -> embedding [E]; enrol_ids: speaker -> its
     enrolment segment ids; rows: the trials."""
     speakers = sorted({e for e, _, _ in rows})
-    models = {spk: unit(np.mean([unit(emb[k]) for k in enrol_ids[spk]], axis=0)) for spk in speakers}
-    scores = np.array([float(models[e] @ unit(emb[t])) for e, t, _ in rows])
-    labels = np.array([lab == "target" for _, _, lab in rows])
+    models = enrol_models(emb, {s: enrol_ids[s] for s in speakers})
+    scores, labels = trial_scores(emb, enrol_ids, rows)
     e, _ = eer(scores, labels)
     dcf, _ = min_dcf(scores, labels, p_target=0.01)
     tests = sorted({t for _, t, _ in rows})
@@ -186,21 +198,27 @@ def score_trials(emb: dict[str, np.ndarray], enrol_ids: dict[str, list[str]], ro
             "n_nontarget": int((~labels).sum()), "n_enrolled": len(speakers)}
 
 
+def enrolment(segs: list[Segment]) -> dict[str, list[str]]:
+    """Speaker -> ids of its enrolment segments."""
+    out: dict[str, list[str]] = {}
+    for s in segs:
+        if s.enrol:
+            out.setdefault(s.speaker, []).append(s.id)
+    return out
+
+
+def embed_condition(embed: Embed, segs: list[Segment], cond: Condition, bank: NoiseBank) -> dict[str, np.ndarray]:
+    """Segment id -> embedding of the segment under the condition."""
+    vecs = np.asarray(embed([bank.apply(s, cond) for s in segs]), dtype=np.float64)
+    if vecs.shape[0] != len(segs):
+        raise DataError(f"embed returned {vecs.shape[0]} embeddings for {len(segs)} segments")
+    return {s.id: v for s, v in zip(segs, vecs)}
+
+
 def evaluate(embed: Embed, segs: list[Segment], conds: list[Condition], bank: NoiseBank | None = None,
              rows: list[tuple[str, str, str]] | None = None) -> list[dict]:
     """One row of metrics per condition, every system on the same trials and the same noise."""
     bank = bank or NoiseBank()
     rows = rows if rows is not None else trials(segs)
-    enrol_ids: dict[str, list[str]] = {}
-    for s in segs:
-        if s.enrol:
-            enrol_ids.setdefault(s.speaker, []).append(s.id)
-    out = []
-    for cond in conds:
-        waves = [bank.apply(s, cond) for s in segs]
-        vecs = np.asarray(embed(waves), dtype=np.float64)
-        if vecs.shape[0] != len(segs):
-            raise DataError(f"embed returned {vecs.shape[0]} embeddings for {len(segs)} segments")
-        emb = {s.id: v for s, v in zip(segs, vecs)}
-        out.append({"condition": cond.name, **score_trials(emb, enrol_ids, rows)})
-    return out
+    ids = enrolment(segs)
+    return [{"condition": c.name, **score_trials(embed_condition(embed, segs, c, bank), ids, rows)} for c in conds]
