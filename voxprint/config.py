@@ -45,6 +45,9 @@ class FeatureConfig:
     fmax: float | None = None
     top_db: float | None = 80.0  # dynamic-range floor of the dB scale, as librosa
     log: bool = True  # mel: False = mel power itself (no dB, no top_db), the GE2E encoder's input
+    # mel/mfcc: spectral subtraction of `denoise` x each band's noise floor (the clip's 10th
+    # percentile frame); 0 = off
+    denoise: float = 0.0
     n_mfcc: int = 20
     deltas: bool = False  # append delta and delta-delta
     lpc_order: int = 16

@@ -4,6 +4,7 @@
     model.pt           state_dict (weights_only=True; stored as float16 when asked, loaded as float32)
     labels.json        []  (a pure encoder: no classes)
     calibration.json   accept threshold chosen on dev speakers
+    model.onnx         int8 ONNX of the same weights (`Recognizer(folder, engine="onnx")`)
     provenance.json    command, data, seed, steps, and sha256 of the files above
 """
 
@@ -19,7 +20,7 @@ from ..io import atomic_save_torch, read_json, write_json
 from ..models import SpeakerNet, build_net
 from ..models.ge2e import GE2E_FEATURES, GE2E_SAMPLE_RATE, load_ge2e_state
 
-FOLDER_FILES = ("config.yaml", "model.pt", "labels.json", "calibration.json")
+FOLDER_FILES = ("config.yaml", "model.pt", "labels.json", "calibration.json", "model.onnx")
 
 
 def encoder_config(overrides: list[str] | None = None) -> C.Config:
@@ -51,9 +52,10 @@ def sha256(path: str | Path) -> str:
 
 
 def save_folder(out: str | Path, net: SpeakerNet, cfg: C.Config, calibration: dict, provenance: dict,
-                half: bool = False) -> Path:
+                half: bool = False, onnx: bool = False) -> Path:
     """Write the folder; with `half`, floating tensors are stored as float16 (half the size;
-    Recognizer's load_state_dict copies them back into float32 parameters)."""
+    Recognizer's load_state_dict copies them back into float32 parameters); with `onnx`, also
+    the int8 model.onnx made from the weights as stored."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).clone() for k, v in net.state_dict().items()}
@@ -61,7 +63,13 @@ def save_folder(out: str | Path, net: SpeakerNet, cfg: C.Config, calibration: di
     atomic_save_torch(state, out / "model.pt")
     write_json(out / "labels.json", [])
     write_json(out / "calibration.json", calibration)
-    files = {name: sha256(out / name) for name in FOLDER_FILES}
+    (out / "model.onnx").unlink(missing_ok=True)  # never a stale graph of other weights
+    if onnx:
+        from ..inference import Recognizer
+        from .quantize import export_int8
+
+        export_int8(Recognizer(out), out / "model.onnx")
+    files = {name: sha256(out / name) for name in FOLDER_FILES if (out / name).exists()}
     write_json(out / "provenance.json", {**provenance, "stored_dtype": "float16" if half else "float32",
                                          "sha256": files})
     return out

@@ -55,6 +55,11 @@ class EncoderTrainConfig:
     seed: int = 0
     threads: int | None = None
     half: bool = True  # store float16 weights (loaded as float32)
+    # "ge2e": fine-tune the pretrained encoder itself (route 1); "cnn" / "crnn": distil it into a
+    # small voxprint model over log-Mel, trained from scratch (route 2)
+    student: str = "ge2e"
+    student_options: dict = field(default_factory=dict)
+    denoise: float = 0.0  # the student's features.denoise (spectral subtraction); the teacher hears plain input
     # source -> sampling weight; "libri" = libri-dev train speakers, others are dataset specs/corpora
     sources: dict = field(default_factory=lambda: {"libri": 0.5, "speeches5": 0.3, "fsdd": 0.2})
     noise: list[str] = field(default_factory=lambda: ["white", "pink", "noise"])
@@ -104,9 +109,10 @@ def embed_batched(net, features, waves: list[np.ndarray], batch: int = 64) -> np
 
 
 class DistilModule(L.LightningModule):
-    def __init__(self, student, teacher, features, cfg: EncoderTrainConfig):
+    def __init__(self, student, teacher, features, cfg: EncoderTrainConfig, teacher_features=None):
         super().__init__()
         self.student, self.teacher, self.features, self.cfg = student, teacher, features, cfg
+        self.teacher_features = teacher_features or features  # a distilled student may hear other features
         self.teacher.requires_grad_(False)
 
     def training_step(self, batch, _):
@@ -114,7 +120,7 @@ class DistilModule(L.LightningModule):
         k = len(clean) if self.cfg.clean_batch is None else min(len(clean), self.cfg.clean_batch)
         with torch.no_grad():
             self.teacher.eval()
-            target = self.teacher.embed(self.features(clean))
+            target = self.teacher.embed(self.teacher_features(clean))
             x = self.features(torch.cat([s_noisy, s_clean[:k]]))
         emb = self.student.embed(x)  # the clean term costs k more examples, not a whole batch
         noisy_loss = (1 - F.cosine_similarity(emb[: len(clean)], target)).mean()
@@ -202,6 +208,25 @@ def load_noise(cfg: EncoderTrainConfig, data_home: Path):
     return build_sources(entries, P.SAMPLE_RATE, "train", 0.8, warn=log.warning)
 
 
+def make_student(cfg: EncoderTrainConfig, teacher_cfg, pools) -> tuple:
+    """(model config, student net): the GE2E itself, or a fresh CNN/CRNN over log-Mel whose
+    input normalisation is fitted on clean training crops."""
+    if cfg.student == "ge2e":
+        model_cfg = encoder_config([f"features.denoise={cfg.denoise}"])
+        return model_cfg, original_ge2e(model_cfg)
+    from ..train import fit_normalisation
+    from .folder import build_encoder
+
+    model_cfg = encoder_config([f"model.name={cfg.student}", "features.log=true", "model.dropout=0.1",
+                                f"features.denoise={cfg.denoise}"])
+    model_cfg.model.options = dict(cfg.student_options)
+    net = build_encoder(model_cfg)
+    rng = np.random.default_rng(cfg.seed)
+    crops = np.stack([audio.random_crop(p[int(rng.integers(len(p)))], P.SAMPLE_RATE, rng) for p in pools for _ in range(64)])
+    net.set_normalisation(*fit_normalisation(build_feature(model_cfg.features, P.SAMPLE_RATE), torch.from_numpy(crops)))
+    return model_cfg, net
+
+
 def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None = None,
                   command: str | None = None) -> dict:
     """Fine-tune GE2E and write an encoder model folder to `out`. Returns provenance."""
@@ -212,17 +237,19 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     split = P.load_split()
-    model_cfg = encoder_config()
-    features = build_feature(model_cfg.features, P.SAMPLE_RATE)
-    teacher, student = original_ge2e(model_cfg).backbone, original_ge2e(model_cfg)
+    teacher_cfg = encoder_config()
+    teacher_features = build_feature(teacher_cfg.features, P.SAMPLE_RATE)
+    teacher = original_ge2e(teacher_cfg).backbone
     pools, weights, source_info = load_sources(cfg, data_home, split)
+    model_cfg, student = make_student(cfg, teacher_cfg, pools)
+    features = build_feature(model_cfg.features, P.SAMPLE_RATE)
     noise = load_noise(cfg, data_home)
     dev = DevCheck(P.segments(data_home / "libri-dev", split["dev"]), cfg.val_every, features)
     loader = DataLoader(PairStream(pools, weights, noise, cfg), batch_size=None)
     trainer = L.Trainer(max_steps=cfg.steps, accelerator="cpu", logger=False, callbacks=[dev],
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     start = time.perf_counter()
-    trainer.fit(DistilModule(student, teacher, features, cfg), loader)
+    trainer.fit(DistilModule(student, teacher, features, cfg, teacher_features), loader)
     seconds = time.perf_counter() - start
     best_eer, best_step, state = dev.best
     student.load_state_dict(state)
@@ -236,5 +263,5 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
         "teacher": "resemblyzer 0.1.4 pretrained.pt (GE2E, Apache-2.0)",
         "torch": torch.__version__,
     }
-    save_folder(out, student, model_cfg, calibration, provenance, half=cfg.half)
+    save_folder(out, student, model_cfg, calibration, provenance, half=cfg.half, onnx=True)
     return provenance

@@ -7,6 +7,9 @@ import torch
 
 from .base import FeatureExtractor
 
+DENOISE_QUANTILE = 0.1  # a band's noise floor: this quantile of its power over the clip's frames
+DENOISE_FLOOR = 0.02  # what subtraction leaves at least, as a fraction of the floor (no zeros)
+
 
 class LogMel(FeatureExtractor):
     """Log-Mel power spectrogram in dB (or, with cfg.log False, the mel power itself).
@@ -16,6 +19,9 @@ class LogMel(FeatureExtractor):
     pad_mode="constant"), ref=1.0, amin=1e-10, top_db=cfg.top_db), with the top_db floor
     taken per example (each example's own maximum). With cfg.log False: librosa's
     melspectrogram alone (power 2, no dB, top_db ignored), the input of the GE2E encoder.
+    With cfg.denoise = a > 0, each example's mel power P is first replaced by
+    max(P - a * N, DENOISE_FLOOR * N), N = the band's DENOISE_QUANTILE over that example's
+    frames (spectral subtraction of a stationary noise floor).
     """
 
     def __init__(self, cfg, sample_rate):
@@ -42,7 +48,11 @@ class LogMel(FeatureExtractor):
             return_complex=True,
         )
         power = spec.real.square() + spec.imag.square()  # [B, F, frames]
-        return torch.matmul(self.mel_fb, power)  # [B, n_mels, frames]
+        mel = torch.matmul(self.mel_fb, power)  # [B, n_mels, frames]
+        if self.cfg.denoise > 0:
+            floor = torch.quantile(mel, DENOISE_QUANTILE, dim=-1, keepdim=True)  # [B, n_mels, 1]
+            mel = torch.maximum(mel - self.cfg.denoise * floor, DENOISE_FLOOR * floor)
+        return mel
 
     def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
         mel = self.mel_power(wave)
