@@ -7,7 +7,7 @@ Sources (each a list of waves):
 - a dataset voxprint can read (speeches5, FSDD, a folder per speaker), only the `train` part of
   its default seed-0 split, so the grid's validation and test clips are never heard;
 - a big corpus: a folder per speaker, or LibriSpeech's `speaker/chapter/*.flac` (every audio
-  file below the root is used).
+  file below the root is used). Its files are listed, not loaded: each is read when drawn.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from .. import audio
 from ..config import DataConfig
 from ..datasets import discover, prepare
-from ..errors import AudioError, DataError
+from ..errors import DataError
 from . import protocol as P
 
 
@@ -39,19 +39,21 @@ def dataset_train(spec: str | Path, sample_rate: int = P.SAMPLE_RATE) -> list[np
     return list(parts["train"].waves)
 
 
-def corpus(root: str | Path, max_files: int | None = None) -> list[np.ndarray]:
-    """Every readable audio file below `root` (unreadable ones are skipped)."""
+def corpus(root: str | Path) -> list[Path]:
+    """Every audio file below `root`, as paths (read lazily by `clip`)."""
     files = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in audio.AUDIO_EXTENSIONS)
     if not files:
         raise DataError(f"{root}: no audio files below it")
-    out = []
-    for f in files[:max_files]:
-        try:
-            out.append(audio.load(f, P.SAMPLE_RATE)[0])
-        except AudioError:
-            continue
-    return out
+    return files
 
 
-def seconds(waves: list[np.ndarray]) -> float:
-    return float(sum(len(w) for w in waves) / P.SAMPLE_RATE)
+def clip(item: np.ndarray | Path) -> np.ndarray:
+    """A pool entry as a wave: in memory already, or read from its file now."""
+    return item if isinstance(item, np.ndarray) else audio.load(item, P.SAMPLE_RATE)[0]
+
+
+def seconds(waves: list) -> float | None:
+    """Total seconds of an in-memory pool (None for a lazy one)."""
+    if any(not isinstance(w, np.ndarray) for w in waves):
+        return None
+    return round(float(sum(len(w) for w in waves) / P.SAMPLE_RATE), 1)

@@ -16,6 +16,7 @@ import copy
 import logging
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,8 +53,11 @@ class EncoderTrainConfig:
     clean_weight: float = 1.0
     clean_batch: int | None = None  # examples per batch that also get the clean term (None: all)
     val_every: int = 100
+    dev_speakers: int | None = None  # first N dev speakers only (quick runs and tests; None = all 20)
     seed: int = 0
     threads: int | None = None
+    accelerator: str = "auto"  # Lightning's: cpu, gpu, auto
+    num_workers: int = 0  # data-loader processes (a big corpus read from disk wants a few)
     half: bool = True  # store float16 weights (loaded as float32)
     # "ge2e": fine-tune the pretrained encoder itself (route 1); "cnn" / "crnn": distil it into a
     # small voxprint model over log-Mel, trained from scratch (route 2)
@@ -80,7 +84,7 @@ class PairStream(IterableDataset):
         clean, s_clean, s_noisy = [], [], []
         for _ in range(c.batch_size):
             pool = self.pools[int(rng.choice(len(self.pools), p=self.p))]
-            y = audio.random_crop(pool[int(rng.integers(len(pool)))], n, rng)
+            y = audio.random_crop(D.clip(pool[int(rng.integers(len(pool)))]), n, rng)
             src = self.noise[int(rng.integers(len(self.noise)))]
             noisy = mix_at_snr(y, src.sample(n, rng), rng.uniform(*c.snr_db))
             g = np.float32(10.0 ** (rng.uniform(*c.gain_db) / 20.0))
@@ -88,7 +92,8 @@ class PairStream(IterableDataset):
         return tuple(torch.from_numpy(np.stack(x).astype(np.float32)) for x in (clean, s_clean, s_noisy))
 
     def __iter__(self):
-        rng = np.random.default_rng(self.cfg.seed)
+        info = torch.utils.data.get_worker_info()  # each loader worker draws its own stream
+        rng = np.random.default_rng(self.cfg.seed if info is None else [self.cfg.seed, info.id])
         while True:
             yield self.batch(rng)
 
@@ -96,6 +101,7 @@ class PairStream(IterableDataset):
 def embed_batched(net, features, waves: list[np.ndarray], batch: int = 64) -> np.ndarray:
     """Embeddings [N, E] of whole clips, equal lengths batched together."""
     out = np.zeros((len(waves), net.embed_dim), np.float32)
+    device = next(net.parameters()).device  # the trainer's, during training
     by_len: dict[int, list[int]] = {}
     for i, w in enumerate(waves):
         by_len.setdefault(len(w), []).append(i)
@@ -103,8 +109,8 @@ def embed_batched(net, features, waves: list[np.ndarray], batch: int = 64) -> np
         for idx in by_len.values():
             for k in range(0, len(idx), batch):
                 sel = idx[k : k + batch]
-                x = torch.from_numpy(np.stack([waves[i] for i in sel]))
-                out[sel] = net.embed(features(x)).numpy()
+                x = torch.from_numpy(np.stack([waves[i] for i in sel])).to(device)
+                out[sel] = net.embed(features(x)).cpu().numpy()
     return out
 
 
@@ -193,7 +199,7 @@ def load_sources(cfg: EncoderTrainConfig, data_home: Path, split: dict) -> tuple
     for name, w in cfg.sources.items():
         waves = source_waves(name, data_home, split)
         pools.append(waves), weights.append(float(w))
-        info.append({"source": name, "weight": w, "clips": len(waves), "seconds": round(D.seconds(waves), 1)})
+        info.append({"source": name, "weight": w, "clips": len(waves), "seconds": D.seconds(waves)})
     return pools, weights, info
 
 
@@ -232,6 +238,7 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
     """Fine-tune GE2E and write an encoder model folder to `out`. Returns provenance."""
     cfg = from_dict(EncoderTrainConfig, overrides or {}, "encoder train")
     quiet_lightning()
+    warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # the frozen teacher, on purpose
     data_home = Path(data_home)
     L.seed_everything(cfg.seed, verbose=False)
     if cfg.threads:
@@ -244,16 +251,19 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
     model_cfg, student = make_student(cfg, teacher_cfg, pools)
     features = build_feature(model_cfg.features, P.SAMPLE_RATE)
     noise = load_noise(cfg, data_home)
-    dev = DevCheck(P.segments(data_home / "libri-dev", split["dev"]), cfg.val_every, features)
-    loader = DataLoader(PairStream(pools, weights, noise, cfg), batch_size=None)
-    trainer = L.Trainer(max_steps=cfg.steps, accelerator="cpu", logger=False, callbacks=[dev],
+    dev_spk = split["dev"][: cfg.dev_speakers] if cfg.dev_speakers else split["dev"]
+    dev = DevCheck(P.segments(data_home / "libri-dev", dev_spk), cfg.val_every, features)
+    loader = DataLoader(PairStream(pools, weights, noise, cfg), batch_size=None, num_workers=cfg.num_workers,
+                        persistent_workers=cfg.num_workers > 0)
+    trainer = L.Trainer(max_steps=cfg.steps, accelerator=cfg.accelerator, logger=False, callbacks=[dev],
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     start = time.perf_counter()
     trainer.fit(DistilModule(student, teacher, features, cfg, teacher_features), loader)
     seconds = time.perf_counter() - start
     best_eer, best_step, state = dev.best
     student.load_state_dict(state)
-    student.eval()
+    student.cpu().eval()
+    features.cpu()
     calibration = calibrate(student, features, dev.segs)
     provenance = {
         "command": command or " ".join(sys.argv), "seed": cfg.seed, "steps": cfg.steps, "best_step": best_step,
