@@ -124,6 +124,25 @@ def systems(args, tmp: Path) -> list:
     return out
 
 
+OPEN_SET_CONDITIONS = ("clean", "white-5dB")
+
+
+def open_set(system, dev_segs, segs, conds) -> dict:
+    """Accept threshold from DEV speakers (every system the same way: EER point of the pooled
+    clean / 5 dB / 0 dB dev trials); then half of the test speakers (seeded) enrolled, the
+    other half strangers: known accuracy and stranger rejection per condition."""
+    cal = P.calibrate(system.embed, dev_segs)
+    enrolled, strangers = P.open_set_speakers(sorted({s.speaker for s in segs}))
+    out = {"threshold": cal["threshold"], "dev_eer": cal["dev_eer"], "enrolled": len(enrolled),
+           "strangers": len(strangers)}
+    bank = P.NoiseBank()
+    for c in conds:
+        if c.name in OPEN_SET_CONDITIONS:
+            out[c.name] = P.open_set_metrics(P.embed_condition(system.embed, segs, c, bank), segs, enrolled,
+                                             cal["threshold"])
+    return out
+
+
 def latencies(systems: list, clip: np.ndarray, runs: int, warmup: int = 10) -> list[float]:
     """Median ms per call of each system's embed_one(clip), timed round-robin (one call of each
     system in turn) so that a change of machine load hits every system alike."""
@@ -137,6 +156,20 @@ def latencies(systems: list, clip: np.ndarray, runs: int, warmup: int = 10) -> l
             s.embed_one(clip)
             times[k].append(time.perf_counter() - t)
     return [float(np.median(t)) * 1e3 for t in times]
+
+
+def print_open_set(results: list[dict]) -> None:
+    rows = [r for r in results if r.get("open_set")]
+    if not rows:
+        return
+    o = rows[0]["open_set"]
+    print(f"\nopen set: {o['enrolled']} test speakers enrolled, {o['strangers']} strangers; threshold from dev speakers")
+    print(f"{'system':<40}{'threshold':>10}" + "".join(f"{c + ' known/rejected':>28}" for c in OPEN_SET_CONDITIONS))
+    for r in rows:
+        o = r["open_set"]
+        cells = "".join(f"{o[c]['known_accuracy']:.3f} / {o[c]['unknown_rejection']:.3f}".rjust(28)
+                        for c in OPEN_SET_CONDITIONS)
+        print(f"{r['system']:<40}{o['threshold']:>10.3f}{cells}")
 
 
 def print_table(results: list[dict], conds: list[str]) -> None:
@@ -176,6 +209,18 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {r['system']} | " + " | ".join(cells) +
                      f" | {r['ms_per_1s_clip']:.2f} | {r['size_bytes'] / 1e6:.2f} | {r['params']:,} |")
     lines.append("\nCells: EER / minDCF (p_target 0.01) / top-1 identification among the enrolled speakers.")
+    opened = [r for r in res if r.get("open_set")]
+    if opened:
+        o = opened[0]["open_set"]
+        lines += ["", f"Open set: {o['enrolled']} test speakers enrolled (seeded), {o['strangers']} strangers; "
+                  "each system's accept threshold is the EER point of its own DEV-speaker trials (clean, white 5 "
+                  "and 0 dB pooled). Cells: enrolled speakers named correctly / strangers answered unknown.", "",
+                  "| system | threshold | " + " | ".join(OPEN_SET_CONDITIONS) + " |",
+                  "|---|---|" + "---|" * len(OPEN_SET_CONDITIONS)]
+        for r in opened:
+            o = r["open_set"]
+            lines.append(f"| {r['system']} | {o['threshold']:.3f} | " + " | ".join(
+                f"{o[c]['known_accuracy']:.3f} / {o[c]['unknown_rejection']:.3f}" for c in OPEN_SET_CONDITIONS) + " |")
     return "\n".join(lines)
 
 
@@ -201,6 +246,7 @@ def main(argv=None):
     ap.add_argument("--mfcc", action="store_true", help="also the MFCC mean/std baseline")
     ap.add_argument("--speakers", choices=["test", "dev"], default="test")
     ap.add_argument("--runs", type=int, default=LATENCY_RUNS, help="timed calls per system")
+    ap.add_argument("--no-open-set", action="store_true", help="skip the open-set figures (and dev calibration)")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--readme", type=Path, help="fill this README's results:encoder block")
     ap.add_argument("--data", type=Path, help="data home with libri-dev/ and noise/ "
@@ -216,6 +262,7 @@ def main(argv=None):
     print(f"libri-dev {args.speakers} speakers: {len(split[args.speakers])}, {len(segs)} segments, "
           f"{len(rows)} trials; split seed {split['seed']}", flush=True)
     one = audio.wrap_pad(segs[0].wave, P.SAMPLE_RATE)  # a 1-s clip
+    dev_segs = None if args.no_open_set or args.speakers == "dev" else P.segments(root, split["dev"])
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         chosen = systems(args, Path(tmp))
@@ -223,11 +270,13 @@ def main(argv=None):
             t = time.perf_counter()
             metrics = P.evaluate(s.embed, segs, conds, rows=rows)
             results.append({"system": s.name, "conditions": {m["condition"]: m for m in metrics},
+                            "open_set": open_set(s, dev_segs, segs, conds) if dev_segs else None,
                             "size_bytes": int(s.size), "params": int(s.params)})
             print(f"{s.name}: scored in {time.perf_counter() - t:.0f} s", flush=True)
         for r, ms in zip(results, latencies(chosen, one, args.runs)):
             r["ms_per_1s_clip"] = round(ms, 3)
     print_table(results, [c.name for c in conds])
+    print_open_set(results)
     doc = {"protocol": {"speakers": args.speakers, "split_seed": split["seed"], "segment_s": P.SEGMENT_S,
                         "noise_seed": P.NOISE_SEED, "latency_runs": args.runs, "threads": 1},
            "results": results}

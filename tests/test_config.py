@@ -124,3 +124,11 @@ def test_every_shipped_config_loads(path, tmp_path):
     # round trip through the run-folder form
     C.save(cfg, tmp_path / "config.yaml")
     assert C.load_resolved(tmp_path / "config.yaml") == cfg
+
+
+def test_scientific_notation_without_a_dot_is_a_number():
+    from voxprint import config as C
+
+    assert C.load(None, ["train.lr=1e-4"]).train.lr == pytest.approx(1e-4)  # YAML 1.1 reads it as a string
+    with pytest.raises(ConfigError, match="expected a number"):
+        C.load(None, ["train.lr=fast"])

@@ -28,7 +28,7 @@ from .. import audio
 from ..augment import mix_at_snr, white_noise
 from ..errors import DataError
 from ..io import read_json, write_json
-from ..verification import cosine_scores, eer, min_dcf
+from ..verification import cosine_scores, eer, min_dcf, open_set
 
 SAMPLE_RATE = 16000
 SEGMENT_S = 2.0
@@ -38,6 +38,10 @@ HELD_OUT_NOISE = "running_tap"  # never mixed into encoder training: the unseen 
 NOISE_SEED = 20240611
 
 Embed = Callable[[list[np.ndarray]], np.ndarray]
+
+# Choices (checkpoint, accept threshold) are made on DEV speakers under these conditions, with
+# a noise seed of their own; running_tap is not among them (it measures unseen noise on test).
+DEV_NOISE_SEED = 7
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,9 @@ class NoiseBank:
         return mix_at_snr(seg.wave, noise, cond.snr_db)
 
 
+DEV_CONDITIONS = [Condition("clean"), Condition("white-5dB", "white", 5.0), Condition("white-0dB", "white", 0.0)]
+
+
 def unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
@@ -222,3 +229,34 @@ def evaluate(embed: Embed, segs: list[Segment], conds: list[Condition], bank: No
     rows = rows if rows is not None else trials(segs)
     ids = enrolment(segs)
     return [{"condition": c.name, **score_trials(embed_condition(embed, segs, c, bank), ids, rows)} for c in conds]
+
+
+def calibrate(embed: Embed, segs: list[Segment], conds: list[Condition] | None = None,
+              bank: NoiseBank | None = None) -> dict:
+    """Accept threshold at the EER point of the pooled trials of `segs` (dev speakers) under
+    every condition (default: clean, white 5 and 0 dB with the dev noise seed)."""
+    conds = conds or DEV_CONDITIONS
+    bank = bank or NoiseBank(DEV_NOISE_SEED)
+    rows, ids = trials(segs), enrolment(segs)
+    scores, labels = zip(*(trial_scores(embed_condition(embed, segs, c, bank), ids, rows) for c in conds))
+    e, thr = eer(np.concatenate(scores), np.concatenate(labels))
+    return {"method": "eer", "threshold": float(thr), "dev_eer": float(e), "n_trials": int(sum(map(len, scores))),
+            "conditions": [c.name for c in conds]}
+
+
+def open_set_speakers(speakers: list[str], seed: int = 0) -> tuple[list[str], list[str]]:
+    """Half the speakers (seeded) are enrolled, the others are strangers."""
+    order = [speakers[i] for i in np.random.default_rng(seed).permutation(len(speakers))]
+    k = len(order) // 2
+    return sorted(order[:k]), sorted(order[k:])
+
+
+def open_set_metrics(emb: dict[str, np.ndarray], segs: list[Segment], enrolled: list[str], threshold: float) -> dict:
+    """Known-speaker accuracy (best profile is right and clears the threshold) and stranger
+    rejection (no profile clears it) over every test segment, at a fixed threshold."""
+    ids = enrolment(segs)
+    models = enrol_models(emb, {s: ids[s] for s in enrolled})
+    tests = [s for s in segs if not s.enrol]
+    scores = cosine_scores(np.stack([emb[t.id] for t in tests]), np.stack([models[s] for s in enrolled]))
+    truth = np.array([enrolled.index(t.speaker) if t.speaker in enrolled else -1 for t in tests])
+    return open_set(scores, truth, threshold)

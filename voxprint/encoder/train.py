@@ -31,15 +31,13 @@ from ..augment import build_sources, mix_at_snr
 from ..config import from_dict
 from ..features import build_feature
 from ..train import quiet_lightning
-from ..verification import eer
 from . import data as D
 from . import protocol as P
 from .folder import encoder_config, original_ge2e, save_folder
 
 log = logging.getLogger(__name__)
 
-DEV_CONDITIONS = [P.Condition("clean"), P.Condition("white-5dB", "white", 5.0), P.Condition("white-0dB", "white", 0.0)]
-DEV_NOISE_SEED = 7  # not the test noise seed: dev and test noise draws differ
+DEV_CONDITIONS, DEV_NOISE_SEED = P.DEV_CONDITIONS, P.DEV_NOISE_SEED
 
 
 @dataclass
@@ -171,19 +169,6 @@ class DevCheck(L.Callback):
             self.measure(module.student, step)
 
 
-def calibrate(net, features, segs) -> dict:
-    """EER-point threshold on the dev trials, clean and noisy conditions pooled."""
-    rows, ids, bank = P.trials(segs), P.enrolment(segs), P.NoiseBank(DEV_NOISE_SEED)
-    scores, labels = [], []
-    for c in DEV_CONDITIONS:
-        emb = P.embed_condition(lambda w: embed_batched(net, features, w), segs, c, bank)
-        s, y = P.trial_scores(emb, ids, rows)
-        scores.append(s), labels.append(y)
-    e, thr = eer(np.concatenate(scores), np.concatenate(labels))
-    return {"method": "eer", "threshold": float(thr), "dev_eer": float(e), "n_trials": int(sum(map(len, scores))),
-            "conditions": [c.name for c in DEV_CONDITIONS], "speakers": "libri-dev dev split"}
-
-
 def source_waves(name: str, data_home: Path, split: dict) -> list[np.ndarray]:
     """"libri" (libri-dev train speakers), "corpus:PATH" (every audio file below PATH, e.g.
     LibriSpeech's speaker/chapter/*.flac), or a dataset voxprint reads (its train part)."""
@@ -264,7 +249,8 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
     student.load_state_dict(state)
     student.cpu().eval()
     features.cpu()
-    calibration = calibrate(student, features, dev.segs)
+    calibration = {**P.calibrate(lambda w: embed_batched(student, features, w), dev.segs),
+                   "speakers": f"libri-dev dev split ({len(dev_spk)} speakers)"}
     provenance = {
         "command": command or " ".join(sys.argv), "seed": cfg.seed, "steps": cfg.steps, "best_step": best_step,
         "train_config": asdict(cfg), "sources": source_info,
