@@ -123,9 +123,14 @@ class Recognizer:
         for i, y in enumerate(waves):
             w = y[None] if len(y) <= self.window else audio.windows(y, self.window)
             with torch.no_grad():
-                feats = self.features(torch.from_numpy(np.ascontiguousarray(w))).numpy()
-            emb = self.run_features(feats)[1].mean(axis=0)
-            out[i] = emb / max(float(np.linalg.norm(emb)), 1e-12)
+                feats = self.features(torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)))
+                if self._ort is not None:  # straight to the graph: batch-1 latency is what users feel
+                    emb = self._ort.run(None, {"features": feats.numpy()})[-1]
+                else:
+                    emb = self.net.embed(feats).numpy()
+            emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            mean = emb.mean(axis=0)
+            out[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
         return out
 
     def load(self, path: str | Path) -> np.ndarray:
