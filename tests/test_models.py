@@ -30,7 +30,7 @@ def test_batch_independent_in_eval(name):
 
 
 def test_unknown_model_and_option_are_rejected():
-    with pytest.raises(ConfigError, match="valid: cnn, crnn, lstm"):
+    with pytest.raises(ConfigError, match="valid: cnn, crnn, ge2e, lstm"):
         build_net(ModelConfig(name="transformer"), 20, 3)
     with pytest.raises(ConfigError, match="valid: channels"):
         build_net(ModelConfig(name="cnn", options={"chanels": [8]}), 20, 3)
