@@ -218,6 +218,18 @@ def cmd_encoder_train(args) -> int:
     return 0
 
 
+def add_encoder_parser(sub) -> None:
+    enc = sub.add_parser("encoder", help="the general speaker encoder")
+    enc_sub = enc.add_subparsers(dest="encoder_command", required=True, metavar="COMMAND")
+    et = enc_sub.add_parser("train", help="fine-tune GE2E with noise (teacher: the original on clean audio)")
+    et.add_argument("--out", required=True, help="model folder to write")
+    et.add_argument("--data", help="data home with libri-dev/, noise/ and the sources (default: $VOXPRINT_DATA)")
+    et.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="training option, e.g. steps=300, batch_size=16, "
+                         "'sources={libri: 0.5, \"corpus:/data/LibriSpeech/train-clean-100\": 0.5}'")
+    et.set_defaults(func=cmd_encoder_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -295,15 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(ve)
     ve.set_defaults(func=cmd_verify)
 
-    enc = sub.add_parser("encoder", help="the general speaker encoder")
-    enc_sub = enc.add_subparsers(dest="encoder_command", required=True, metavar="COMMAND")
-    et = enc_sub.add_parser("train", help="fine-tune GE2E with noise (teacher: the original on clean audio)")
-    et.add_argument("--out", required=True, help="model folder to write")
-    et.add_argument("--data", help="data home with libri-dev/, noise/ and the sources (default: $VOXPRINT_DATA)")
-    et.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="training option, e.g. steps=300, batch_size=16, "
-                         "'sources={libri: 0.5, \"corpus:/data/LibriSpeech/train-clean-100\": 0.5}'")
-    et.set_defaults(func=cmd_encoder_train)
+    add_encoder_parser(sub)
 
     rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
     rep.add_argument("run")
