@@ -100,7 +100,7 @@ def conditions(sr: int) -> list[tuple[str, object]]:
     pad = round(PAD_S * sr)
     root = data_home() / "noise"
     bed = RoomBed(default_room_noise(), sr)
-    recorded = build_sources([str(root / f) for f in RECORDED], sr, "eval", 0.8, warn=print)
+    recorded = build_sources([str(root / f) for f in RECORDED], sr, "eval", 0.8, )
 
     def noisy(kind, snr):
         def fn(y, rng):

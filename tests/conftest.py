@@ -20,6 +20,18 @@ if not os.environ.get("VOXPRINT_DATA"):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _voxprint_home(tmp_path_factory):
+    """A session-wide VOXPRINT_HOME (profiles of the shipped encoder) in a temporary folder."""
+    old = os.environ.get("VOXPRINT_HOME")
+    os.environ["VOXPRINT_HOME"] = str(tmp_path_factory.mktemp("voxprint-home"))
+    yield Path(os.environ["VOXPRINT_HOME"])
+    if old is None:
+        os.environ.pop("VOXPRINT_HOME", None)
+    else:
+        os.environ["VOXPRINT_HOME"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _voxprint_cache(tmp_path_factory):
     """A session-wide VOXPRINT_CACHE in a temporary folder, unless the caller set one."""
     if os.environ.get("VOXPRINT_CACHE"):

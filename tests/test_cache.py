@@ -25,6 +25,8 @@ CHANGED = {
     "deltas": True,
     "lpc_order": 12,
     "lpcc": True,
+    "log": False,
+    "denoise": 2.0,
 }
 
 

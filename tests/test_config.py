@@ -151,3 +151,11 @@ def test_quick_is_quick():
     cfg = C.load("quick")
     assert cfg.eval.verification is False and cfg.train.max_steps <= 300
     assert len(cfg.grid.models) * len(cfg.grid.features) * cfg.grid.seeds == 1
+
+
+def test_scientific_notation_without_a_dot_is_a_number():
+    from voxprint import config as C
+
+    assert C.load(None, ["train.lr=1e-4"]).train.lr == pytest.approx(1e-4)  # YAML 1.1 reads it as a string
+    with pytest.raises(ConfigError, match="expected a number"):
+        C.load(None, ["train.lr=fast"])

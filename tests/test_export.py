@@ -25,6 +25,6 @@ def test_onnx_matches_torch_for_any_batch_and_length(name, head, tmp_path):
         logits, emb = sess.run(None, {"features": x})
         with torch.no_grad():
             t_logits, t_emb = net(torch.from_numpy(x))
-        assert logits.shape == (batch, 4) and emb.shape == (batch, 128)
+        assert logits.shape == (batch, 4) and emb.shape == (batch, net.embed_dim)
         np.testing.assert_allclose(logits, t_logits.numpy(), atol=1e-4, rtol=1e-4)
         np.testing.assert_allclose(emb, t_emb.numpy(), atol=1e-4, rtol=1e-4)

@@ -8,7 +8,11 @@ from voxprint.errors import ConfigError
 from voxprint.models import MODELS, build_net
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+# Models whose sizes the config sets; `encoder` has the shipped weights' sizes (tested below).
+FREE = sorted(m for m in MODELS if not hasattr(MODELS[m], "fixed_features"))
+
+
+@pytest.mark.parametrize("name", FREE)
 @pytest.mark.parametrize("dim", [17, 20, 40])
 def test_shapes_and_variable_length(name, dim):
     net = build_net(ModelConfig(name=name, embed_dim=32), dim, 5).eval()
@@ -18,7 +22,7 @@ def test_shapes_and_variable_length(name, dim):
         assert torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", FREE)
 def test_batch_independent_in_eval(name):
     """Eval mode: an example's output does not depend on the rest of the batch."""
     net = build_net(ModelConfig(name=name), 20, 4).eval()
@@ -29,8 +33,24 @@ def test_batch_independent_in_eval(name):
     assert torch.allclose(together, alone, atol=1e-4)
 
 
+def test_encoder_starts_from_the_shipped_weights_with_their_sizes():
+    import torch
+
+    from voxprint.inference import Recognizer
+
+    shipped = Recognizer()
+    net = build_net(ModelConfig(name="encoder", embed_dim=32), 40, 5).eval()
+    x = torch.rand(2, 40, 80)
+    logits, emb = net(x)
+    assert logits.shape == (2, 5) and emb.shape == (2, 256)
+    with torch.no_grad():
+        assert torch.allclose(emb, shipped.net.embed(x), atol=1e-5)  # same embedding before any training
+    with pytest.raises(ConfigError, match="40 mel bands"):
+        build_net(ModelConfig(name="encoder"), 20, 5)
+
+
 def test_unknown_model_and_option_are_rejected():
-    with pytest.raises(ConfigError, match="valid: cnn, crnn, lstm"):
+    with pytest.raises(ConfigError, match="valid: cnn, crnn, encoder, ge2e, lstm"):
         build_net(ModelConfig(name="transformer"), 20, 3)
     with pytest.raises(ConfigError, match="valid: channels"):
         build_net(ModelConfig(name="cnn", options={"chanels": [8]}), 20, 3)

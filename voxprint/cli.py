@@ -207,6 +207,34 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def cmd_encoder_train(args) -> int:
+    from .config import apply_override
+    from .download import data_home
+    from .encoder.train import train_encoder
+
+    overrides: dict = {}
+    for item in args.set or []:
+        apply_override(overrides, item)
+    home = Path(args.data).expanduser() if args.data else data_home()
+    prov = train_encoder(args.out, home, overrides, command="voxprint " + " ".join(sys.argv[1:]))
+    best = next(h for h in prov["dev_history"] if h["step"] == prov["best_step"])
+    print(f"{args.out}: best dev step {prov['best_step']} of {prov['steps']} "
+          f"(dev EER clean {best['clean']:.4f}, 5 dB {best['white-5dB']:.4f}, 0 dB {best['white-0dB']:.4f})")
+    return 0
+
+
+def add_encoder_parser(sub) -> None:
+    enc = sub.add_parser("encoder", help="the general speaker encoder")
+    enc_sub = enc.add_subparsers(dest="encoder_command", required=True, metavar="COMMAND")
+    et = enc_sub.add_parser("train", help="fine-tune GE2E with noise (teacher: the original on clean audio)")
+    et.add_argument("--out", required=True, help="model folder to write")
+    et.add_argument("--data", help="data home with libri-dev/, noise/ and the sources (default: $VOXPRINT_DATA)")
+    et.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="training option, e.g. steps=300, batch_size=16, "
+                         "'sources={libri: 0.5, \"corpus:/data/LibriSpeech/train-clean-100\": 0.5}'")
+    et.set_defaults(func=cmd_encoder_train)
+
+
 def cmd_serve(args) -> int:
     from .serve.limits import Limits
     from .serve.server import serve
@@ -267,9 +295,11 @@ def _speaker_commands(sub) -> None:
     """predict, enroll, speakers, forget, identify, verify: the commands that use a trained model."""
 
     def model_args(sp, db=True):
-        sp.add_argument("--run", default="runs/fsdd", help="run or model folder (default runs/fsdd)")
+        sp.add_argument("--run", help="run or model folder (default: the general speaker encoder that ships "
+                                      "with voxprint)")
         if db:
-            sp.add_argument("--db", help="profile database (default: profiles.db in the model folder)")
+            sp.add_argument("--db", help="profile database (default: profiles.db in the model folder; for the "
+                                         "shipped encoder, in $VOXPRINT_HOME or ~/.local/share/voxprint)")
 
     q = sub.add_parser("predict", help="name the speaker of audio files")
     q.add_argument("files", nargs="+")
@@ -318,8 +348,8 @@ def _serve_command(sub) -> None:
     sv.add_argument("--max-upload-mb", type=float, default=20.0, help="request body limit in MB (default 20)")
     sv.add_argument("--max-seconds", type=float, default=300.0, help="audio per file limit (default 300)")
     sv.add_argument("--workers", type=int, default=0, help="inference jobs at once (default: the cores)")
-    sv.add_argument("--run", default="runs/fsdd", help="run or model folder (default runs/fsdd)")
-    sv.add_argument("--db", help="profile database (default: profiles.db in the model folder)")
+    sv.add_argument("--run", help="run or model folder (default: the general speaker encoder that ships with voxprint)")
+    sv.add_argument("--db", help="profile database (default: as `voxprint enroll`)")
     sv.set_defaults(func=cmd_serve)
 
 
@@ -329,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     _training_commands(sub)
     _speaker_commands(sub)
     _serve_command(sub)
+    add_encoder_parser(sub)
     return p
 
 

@@ -8,6 +8,7 @@ that inference rebuilds the exact model from the folder alone.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import yaml
 from .errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 @dataclass
@@ -44,6 +46,10 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: float | None = None
     top_db: float | None = 80.0  # dynamic-range floor of the dB scale, as librosa
+    log: bool = True  # mel: False = mel power itself (no dB, no top_db), the GE2E encoder's input
+    # mel/mfcc: spectral subtraction of `denoise` x each band's noise floor (the clip's 10th
+    # percentile frame); 0 = off
+    denoise: float = 0.0
     n_mfcc: int = 20
     deltas: bool = False  # append delta and delta-delta
     lpc_order: int = 16
@@ -69,7 +75,7 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "cnn"  # cnn | lstm | crnn (see voxprint/models/)
+    name: str = "cnn"  # cnn | lstm | crnn | ge2e (see voxprint/models/)
     embed_dim: int = 128
     dropout: float = 0.1
     head: str = "softmax"  # softmax | aam (additive angular margin)
@@ -192,6 +198,8 @@ def _coerce(value, tp, where: str):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
     if tp is float:
+        if isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads "1e-4" (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -24,6 +24,10 @@ Model = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray]]
 BATCH_WINDOWS = 256  # windows per forward pass: bounds memory whatever the number or length of clips
 
 
+class NoClips(ValueError):
+    """score_clips was given no clip at all."""
+
+
 def cache_dir() -> Path | None:
     """Feature cache folder: $VOXPRINT_CACHE, else the user cache. 'off' disables it."""
     env = os.environ.get("VOXPRINT_CACHE")
@@ -41,7 +45,7 @@ def torch_model(net) -> Model:
     @torch.no_grad()
     def run(feats: np.ndarray):
         logits, emb = net(torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)))
-        return (None if logits is None else logits.numpy()), emb.numpy()
+        return (None if logits is None or logits.shape[-1] == 0 else logits.numpy()), emb.numpy()
 
     return run
 
@@ -102,11 +106,18 @@ def clip_windows(y: np.ndarray, window: int) -> np.ndarray:
     return audio.windows(y, window)
 
 
-def _window_batches(waves: Iterable[np.ndarray], window: int, batch: int):
+def _window_batches(waves: Iterable[np.ndarray], window: int, batch: int, pad_short: bool = True):
     """Windows of consecutive clips in batches of at most `batch` -> (windows [B, n], owner [B]).
-    A long clip's windows are cut `batch` at a time, never all at once."""
+    A long clip's windows are cut `batch` at a time, never all at once. With `pad_short` false a
+    clip shorter than a window is its own batch, at its own length (for models that take any length)."""
     buf, owner, size = [], [], 0
     for i, y in enumerate(waves):
+        if not pad_short and len(y) <= window:
+            if buf:
+                yield np.concatenate(buf), np.concatenate(owner)
+                buf, owner, size = [], [], 0
+            yield np.ascontiguousarray(y, dtype=np.float32)[None], np.array([i])
+            continue
         starts = audio.window_starts(len(y), window)
         for s in range(0, len(starts), batch):
             part = audio.windows(y, window, starts=starts[s : s + batch])
@@ -128,18 +139,20 @@ def window_features(features: torch.nn.Module, windows: np.ndarray, batch: int =
 
 
 def score_clips(model: Model, features, waves: Iterable[np.ndarray], window: int, vad_cfg=None,
-                batch: int = BATCH_WINDOWS) -> tuple[np.ndarray | None, np.ndarray]:
+                batch: int = BATCH_WINDOWS, pad_short: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
     """Clips -> (probabilities [N, K] or None, L2-normalised embeddings [N, E]): each clip's
     `listened` part cut into windows, through features and model, softmax and embeddings
     averaged per clip. `waves` may be a generator: only one batch of windows is in memory at a
-    time. `vad_cfg` (a VadConfig) turns on speech detection for clips longer than a window."""
+    time. `vad_cfg` (a VadConfig) turns on speech detection for clips longer than a window;
+    `pad_short` false hears a short clip at its own length instead of wrap-padded to a window."""
     sr = features.sample_rate
     pool = _Pool()
-    for wins, owner in _window_batches((listened(y, window, sr, vad_cfg) for y in waves), window, batch):
+    clips = (listened(y, window, sr, vad_cfg) for y in waves)
+    for wins, owner in _window_batches(clips, window, batch, pad_short):
         logits, emb = model(window_features(features, wins, batch))
         pool.add(logits, emb, owner)
     if pool.n == 0:
-        raise ValueError("score_clips: no clips")
+        raise NoClips("score_clips: no clips")
     return pool.result()
 
 

@@ -1,6 +1,7 @@
 """ONNX export: named input `features` [batch, dim, frames] with dynamic batch and frames;
-outputs `logits` [batch, speakers] and `embedding` [batch, embed_dim]. Features are computed
-outside the graph (voxprint.features), the training-set normalisation is inside it."""
+outputs `logits` [batch, speakers] and `embedding` [batch, embed_dim] (a pure encoder,
+n_classes = 0, has only `embedding`). Features are computed outside the graph
+(voxprint.features), the training-set normalisation is inside it."""
 
 from __future__ import annotations
 
@@ -13,11 +14,29 @@ import torch
 from .io import atomic_write_bytes
 
 
+class _EmbeddingOnly(torch.nn.Module):
+    """A pure encoder's graph: features -> embedding (an empty logits output would be a
+    zero-sized tensor that some runtimes reject)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, feats):
+        return self.net.embed(feats)
+
+
 def export_onnx(net, feature_dim: int, frames: int, path: str | Path, opset: int = 17) -> Path:
     """Write `net` (a SpeakerNet) as ONNX to `path`; `frames` only shapes the example input."""
     net = net.eval()
     # A batch > 1 example, or the LSTM's batch size would be frozen at 1.
     example = torch.randn(2, feature_dim, frames)
+    encoder = getattr(net, "n_classes", 1) == 0
+    module = _EmbeddingOnly(net).eval() if encoder else net
+    outputs = ["embedding"] if encoder else ["logits", "embedding"]
+    axes = {"features": {0: "batch", 2: "frames"}, "embedding": {0: "batch"}}
+    if not encoder:
+        axes["logits"] = {0: "batch"}
     buf = io.BytesIO()
     # The TorchScript-based exporter (dynamo=False) is deprecated, but it needs no onnxscript
     # and matches PyTorch to ~1e-6. Its tracer notices (deprecation; an LSTM batch-size caveat
@@ -25,9 +44,7 @@ def export_onnx(net, feature_dim: int, frames: int, path: str | Path, opset: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net, (example,), buf, input_names=["features"], output_names=["logits", "embedding"],
-            dynamic_axes={"features": {0: "batch", 2: "frames"}, "logits": {0: "batch"},
-                          "embedding": {0: "batch"}},
+            module, (example,), buf, input_names=["features"], output_names=outputs, dynamic_axes=axes,
             opset_version=opset, dynamo=False,
         )
     atomic_write_bytes(path, buf.getvalue())

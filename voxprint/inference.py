@@ -19,7 +19,7 @@ import torch
 from . import audio, rundir
 from .config import load_resolved
 from .errors import AudioError, DataError, VoxprintError
-from .evaluate import score_clips, torch_model
+from .evaluate import NoClips, score_clips, torch_model
 from .features import build_feature
 from .io import read_json, write_json
 from .models import build_net
@@ -55,8 +55,16 @@ def _load_state(path: Path) -> dict:
     return state
 
 
+def default_model_dir() -> Path:
+    """The general speaker encoder that ships with voxprint (voxprint/pretrained/encoder)."""
+    return rundir.resolve_model_dir(None)
+
+
 class Recognizer:
-    def __init__(self, path: str | Path, engine: str = "torch"):
+    """A model folder as an object whose methods are the CLI's subcommands. `Recognizer()` opens the
+    general speaker encoder that ships with voxprint; `Recognizer("runs/fsdd")` a run's best model."""
+
+    def __init__(self, path: str | Path | None = None, engine: str = "torch"):
         self.dir = rundir.resolve_model_dir(path)
         self.cfg = load_resolved(self.dir / rundir.CONFIG)
         self.labels: list[str] = _load_labels(self.dir)
@@ -100,12 +108,18 @@ class Recognizer:
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        return lambda feats: tuple(session.run(None, {"features": feats.astype(np.float32)}))
+
+        def run(feats):
+            outs = session.run(None, {"features": feats.astype(np.float32, copy=False)})
+            return (None, outs[0]) if len(outs) == 1 else (outs[0], outs[1])  # a pure encoder: embedding only
+
+        return run
 
     def score_waves(self, waves) -> tuple[np.ndarray | None, np.ndarray]:
         """Clips -> (probabilities [N, K], L2-normalised embeddings [N, E]); windows averaged. A clip
         longer than the model's window is reduced to its speech first (the folder's vad settings)."""
-        return score_clips(self.model, self.features, waves, self.window, self.cfg.vad)
+        return score_clips(self.model, self.features, waves, self.window, self.cfg.vad,
+                           pad_short=not self.net.fixed_input)
 
     def load(self, path: str | Path) -> np.ndarray:
         return audio.load(path, self.sample_rate)[0]
@@ -146,7 +160,7 @@ class Recognizer:
 
         try:
             probs, emb = self.score_waves(waves())
-        except ValueError:  # no usable file at all
+        except NoClips:  # no usable file at all
             return [], None, None
         good = np.isfinite(emb).all(axis=1) & (True if probs is None else np.isfinite(probs).all(axis=1))
         for k in np.flatnonzero(~good):
@@ -157,6 +171,9 @@ class Recognizer:
     # ------------------------------------------------------------------ subcommands
 
     def predict(self, paths, on_error=None) -> list[Prediction]:
+        if not self.labels:
+            raise VoxprintError(f"{self.dir.name} is a speaker encoder with no classifier: enrol speakers and use "
+                                "`identify`, or give --run a run folder trained by `voxprint run`")
         ok, probs, _ = self._score_files(paths, on_error)
         return [Prediction(p, self.labels[int(pr.argmax())], float(pr.max())) for p, pr in zip(ok, probs)] if ok else []
 
@@ -188,10 +205,20 @@ class Recognizer:
 
     # enrolment -----------------------------------------------------------
 
+    @property
+    def default_db(self) -> Path:
+        """profiles.db beside the model; for the shipped encoder (whose package folder may be read-only)
+        in the user's voxprint home ($VOXPRINT_HOME, default ~/.local/share/voxprint)."""
+        from .pretrained import ENCODER_DIR, user_home
+
+        if self.dir.resolve() == ENCODER_DIR.resolve():
+            return user_home() / rundir.PROFILES
+        return self.dir / rundir.PROFILES
+
     def store(self, db: str | Path | None = None):
         from .store import ProfileStore
 
-        return ProfileStore(db or self.dir / rundir.PROFILES, self.model_id)
+        return ProfileStore(db or self.default_db, self.model_id)
 
     def enroll(self, name: str, paths, db=None, on_error=None):
         ok, emb = self.embed(paths, on_error)
@@ -206,7 +233,7 @@ class Recognizer:
         with self.store(db) as s:
             names, mat = s.matrix()
         if not names:
-            raise VoxprintError(f"{db or self.dir / rundir.PROFILES}: no enrolled speakers; use `voxprint enroll`")
+            raise VoxprintError(f"{db or self.default_db}: no enrolled speakers; use `voxprint enroll`")
         ok, emb = self.embed(paths, on_error)
         scores = emb @ mat.T.astype(np.float32)
         out = []

@@ -35,7 +35,9 @@ def _fixed_input(model: str) -> tuple[dict | None, int | None]:
     from .models import MODELS
 
     cls = MODELS.get(model)
-    return getattr(cls, "FEATURES", None), getattr(cls, "SAMPLE_RATE", None)
+    if not hasattr(cls, "fixed_features"):
+        return None, None
+    return cls.fixed_features(), cls.SAMPLE_RATE
 
 
 def cells(cfg: C.Config) -> list[Cell]:

@@ -94,8 +94,13 @@ def model_dir(run: Path, row: dict) -> Path:
     return inside(run, cell_of(row).name)
 
 
-def resolve_model_dir(path: str | Path) -> Path:
-    """A model folder as given, or a run folder's best model (by `choose_best`)."""
+def resolve_model_dir(path: str | Path | None) -> Path:
+    """A model folder as given, a run folder's best model (by `choose_best`), or with None the
+    general speaker encoder that ships with voxprint."""
+    if path is None:
+        from .pretrained import ENCODER_DIR
+
+        return ENCODER_DIR
     p = Path(path)
     if (p / WEIGHTS).is_file():
         return p

@@ -237,7 +237,8 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     # Crops, validation windows and normalisation come from the speech of each clip: a crop of
     # silence under a speaker's name is label noise, and noise is mixed at an SNR over speech.
     parts = {k: Loaded(parts[k].items, parts[k].speech_parts(), parts[k].labels) for k in ("train", "val")}
-    net.set_normalisation(*fit_normalisation(features, center_windows(parts["train"], n)))  # training split only
+    if not net.fixed_input:  # pretrained encoders keep the input scale their weights expect
+        net.set_normalisation(*fit_normalisation(features, center_windows(parts["train"], n)))  # training split only
     module = SpeakerModule(net, features, cfg, augment=augmenter is not None)
     train_dl, val_dl = _loaders(cfg, parts, n, augmenter, module.strength)
 

@@ -94,7 +94,7 @@ def _clip_segments(spec: str, speakers: list[str], enroll: int, max_clips: int, 
             except VoxprintError as e:
                 log.warning(f"skip: {e}")
                 continue
-            out.append(P.Segment(f"{spk}/{i}", spk, i, k in enrol, y, items[i].path))
+            out.append(P.Segment(f"{spk}/{i}", spk, i, k in enrol, y, items[i].path, 0.0, len(y) / STUDY_RATE))
     return out
 
 

@@ -7,14 +7,21 @@ import torch
 
 from .base import FeatureExtractor
 
+DENOISE_QUANTILE = 0.1  # a band's noise floor: this quantile of its power over the clip's frames
+DENOISE_FLOOR = 0.02  # what subtraction leaves at least, as a fraction of the floor (no zeros)
+
 
 class LogMel(FeatureExtractor):
-    """Log-Mel power spectrogram in dB.
+    """Log-Mel power spectrogram in dB (or, with cfg.log False, the mel power itself).
 
     forward: [B, T] -> [B, n_mels, 1 + T // hop_length] (a 1-D [T] gives [n_mels, frames]).
     Equals librosa.power_to_db(librosa.feature.melspectrogram(..., center=True,
     pad_mode="constant"), ref=1.0, amin=1e-10, top_db=cfg.top_db), with the top_db floor
-    taken per example (each example's own maximum).
+    taken per example (each example's own maximum). With cfg.log False: librosa's
+    melspectrogram alone (power 2, no dB, top_db ignored), the input of the GE2E encoder.
+    With cfg.denoise = a > 0, each example's mel power P is first replaced by
+    max(P - a * N, DENOISE_FLOOR * N), N = the band's DENOISE_QUANTILE over that example's
+    frames (spectral subtraction of a stationary noise floor).
     """
 
     def __init__(self, cfg, sample_rate):
@@ -28,7 +35,8 @@ class LogMel(FeatureExtractor):
     def dim(self) -> int:
         return self.cfg.n_mels
 
-    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+    def mel_power(self, wave: torch.Tensor) -> torch.Tensor:
+        """[B, T] -> mel power [B, n_mels, frames]."""
         spec = torch.stft(
             wave,
             n_fft=self.n_fft,
@@ -41,6 +49,13 @@ class LogMel(FeatureExtractor):
         )
         power = spec.real.square() + spec.imag.square()  # [B, F, frames]
         mel = torch.matmul(self.mel_fb, power)  # [B, n_mels, frames]
+        if self.cfg.denoise > 0:
+            floor = torch.quantile(mel, DENOISE_QUANTILE, dim=-1, keepdim=True)  # [B, n_mels, 1]
+            mel = torch.maximum(mel - self.cfg.denoise * floor, DENOISE_FLOOR * floor)
+        return mel
+
+    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        mel = self.mel_power(wave)
         db = 10.0 * torch.log10(mel.clamp_min(1e-10))
         if self.cfg.top_db is not None:
             floor = db.amax(dim=(-2, -1), keepdim=True) - self.cfg.top_db
@@ -48,4 +63,4 @@ class LogMel(FeatureExtractor):
         return db
 
     def features(self, wave):
-        return self.log_mel(wave)
+        return self.log_mel(wave) if self.cfg.log else self.mel_power(wave)

@@ -46,6 +46,8 @@ class MFCC(LogMel):
 
     def __init__(self, cfg, sample_rate):
         super().__init__(cfg, sample_rate)
+        if not cfg.log:
+            raise ConfigError("features.log: false is for the mel feature; MFCC are always of the log-Mel")
         if cfg.n_mfcc > cfg.n_mels:
             raise ConfigError(f"n_mfcc {cfg.n_mfcc} > n_mels {cfg.n_mels}")
         self.register_buffer("dct", dct_matrix(cfg.n_mfcc, cfg.n_mels).float(), persistent=False)

@@ -26,6 +26,7 @@ class CNN(nn.Module):
         super().__init__()
         chans = [1, *channels]
         self.blocks = nn.Sequential(*[conv_block(a, b, (2, 2)) for a, b in zip(chans[:-1], chans[1:])])
+        self.embed_dim = embed_dim
         self.embedding = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * chans[-1], embed_dim))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ class CRNN(nn.Module):
             d = -(-d // 2)
         self.rnn = nn.LSTM(chans[-1] * d, hidden, batch_first=True, bidirectional=True)
         self.pool = AttentiveStatsPool(2 * hidden)
+        self.embed_dim = embed_dim
         self.embedding = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * hidden, embed_dim))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

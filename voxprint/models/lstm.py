@@ -16,6 +16,7 @@ class LSTM(nn.Module):
         super().__init__()
         self.rnn = nn.LSTM(in_dim, hidden, num_layers=layers, batch_first=True, bidirectional=True,
                            dropout=dropout if layers > 1 else 0.0)
+        self.embed_dim = embed_dim
         self.embedding = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * hidden, embed_dim))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

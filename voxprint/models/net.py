@@ -2,6 +2,7 @@
 
 This is the unit that is saved (state_dict only), rebuilt from the run's config, and
 exported to ONNX. Input: raw features [B, D, T]; outputs: logits [B, K], embedding [B, E].
+With n_classes = 0 it is a pure encoder: no head, logits [B, 0] (ONNX exports only the embedding).
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ class SpeakerNet(nn.Module):
         self.backbone = backbone
         self.register_buffer("feat_mean", torch.zeros(in_dim))
         self.register_buffer("feat_std", torch.ones(in_dim))
-        embed_dim = backbone.embedding[-1].out_features
-        self.embed_dim = embed_dim
-        if head == "softmax":
+        self.embed_dim = embed_dim = backbone.embed_dim
+        self.n_classes = n_classes
+        if n_classes == 0:
+            self.head = None
+        elif head == "softmax":
             self.head = nn.Sequential(nn.ReLU(), nn.Linear(embed_dim, n_classes))
         elif head == "aam":
             self.head = AAMHead(embed_dim, n_classes, aam_margin, aam_scale)
@@ -66,8 +69,15 @@ class SpeakerNet(nn.Module):
         x = (feats - self.feat_mean[:, None]) / self.feat_std[:, None]
         return self.backbone.embed(x)
 
+    @property
+    def fixed_input(self) -> bool:
+        """True when the backbone's weights fix the input scale (no normalisation is fitted)."""
+        return bool(getattr(self.backbone, "fixed_input", False))
+
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.embed(feats)
+        if self.head is None:
+            return emb.new_zeros((emb.shape[0], 0)), emb
         return self.head(emb), emb
 
     def training_logits(self, emb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,7 @@ def _files(audio) -> list:
 
 def create_app(recognizer, db=None, token: str | None = None, limits: Limits | None = None,
                threshold: float | None = None, loopback_only: bool = True) -> FastAPI:
-    """An app serving `recognizer` with profiles in `db` (default: profiles.db beside the model, as the CLI).
+    """An app serving `recognizer` with profiles in `db` (default: where the CLI keeps them, Recognizer.default_db).
 
     token: writes need it as a bearer token when set. loopback_only: answer only to loopback Host names.
     """

@@ -34,7 +34,7 @@ class Engine:
     def __init__(self, recognizer, db: str | Path | None, limits: Limits, threshold: float | None = None):
         self.rec, self.db, self.limits = recognizer, db, limits
         self.threshold = float(recognizer.threshold if threshold is None else threshold)
-        self.db_path = Path(db) if db else recognizer.dir / "profiles.db"
+        self.db_path = Path(db) if db else recognizer.default_db
         self.cache = ProfileCache(recognizer.store(db))
         self.spool = Spool()
         self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop, on first use

@@ -1,0 +1,50 @@
+"""`voxprint encoder train` end to end on a tiny budget: it writes an ordinary model folder
+that Recognizer opens, with weights loadable with weights_only=True, an int8 ONNX that agrees
+with PyTorch, a dev-speaker threshold and provenance whose checksums match."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from conftest import shared_file
+from voxprint.cli import main
+from voxprint import protocol as P
+from voxprint.encoder.folder import verify_checksums
+from voxprint.inference import Recognizer
+from voxprint.io import read_json
+
+QUICK = ["--set", "steps=2", "--set", "val_every=1", "--set", "batch_size=4", "--set", "clean_batch=2",
+         "--set", "crop_s=[0.5,0.5]", "--set", "sources={libri: 1.0}", "--set", "dev_speakers=4",
+         "--set", "threads=1"]
+
+
+def test_encoder_train_writes_a_model_folder(tmp_path, shared_data, capsys):
+    out = tmp_path / "enc"
+    assert main(["encoder", "train", "--out", str(out), "--data", str(shared_data), *QUICK]) == 0
+    assert "best dev step" in capsys.readouterr().out
+    state = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    assert verify_checksums(out) == {}
+    prov = read_json(out / "provenance.json")
+    assert prov["steps"] == 2 and prov["best_step"] in (0, 1, 2)
+    assert [h["step"] for h in prov["dev_history"]] == [0, 1, 2]
+    assert prov["sources"][0]["source"] == "libri" and prov["sources"][0]["clips"] == 76
+    assert not any("running_tap" in r.get("file", "") for r in prov["noise"])
+    assert np.isfinite(read_json(out / "calibration.json")["threshold"])
+    assert read_json(out / "labels.json") == []
+
+    segs = P.segments(shared_file("libri-dev"), P.load_split()["test"][:1])
+    waves = [s.wave for s in segs[:3]]
+    emb = Recognizer(out).score_waves(waves)[1]
+    assert emb.shape == (3, 256)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    emb_q = Recognizer(out, engine="onnx").score_waves(waves)[1]
+    assert np.min(np.sum(emb * emb_q, axis=1)) > 0.98  # int8 weights: close, not equal
+
+
+def test_unknown_training_option_is_one_clear_line(tmp_path, shared_data, capsys):
+    assert main(["encoder", "train", "--out", str(tmp_path / "x"), "--data", str(shared_data),
+                 "--set", "stepz=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("voxprint: encoder train: unknown key 'stepz'") and "\n" not in err
