@@ -62,7 +62,8 @@ def summarise(out: Path) -> dict[str, dict]:
 
 def run_variant(label: str, tree: Path, data: str, extra: list[str], tmp: Path) -> tuple[float, dict, str]:
     out = tmp / label
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    # a fresh feature / speech-region cache per variant: neither starts warm
+    env = dict(os.environ, PYTHONPATH=str(tree), VOXPRINT_CACHE=str(tmp / f"cache-{label}"))
     cmd = [sys.executable, "-m", "voxprint.cli", "run", "--data", data, "--out", str(out), "--no-progress", *extra]
     print(f"[{label}] {' '.join(cmd[2:])}  (code from {tree})", flush=True)
     start = time.perf_counter()

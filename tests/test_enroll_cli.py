@@ -79,3 +79,36 @@ def test_profile_of_another_model_is_refused(tiny_run, tmp_path, capsys):
     assert main(["identify", str(FSDD / "0_theo_0.wav"), "--run", str(tiny_run), "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert "made by model some-other-model" in err and len(err.strip().splitlines()) == 1
+
+
+def test_out_of_the_box_enrol_identify_verify_with_the_shipped_encoder(tmp_path, capsys):
+    """A fresh install (no `voxprint run`): enrol two libri-dev test speakers with the default model,
+    name them on their other segments, answer `unknown` for a third; a claim on the speaker's own
+    segment is accepted and on another speaker's segment rejected."""
+    import soundfile as sf
+
+    from conftest import shared_file
+    from voxprint import protocol as P
+
+    a, b, stranger = P.load_split()["test"][3:6]  # never trained on, never used for a choice
+    segs = P.segments(shared_file("libri-dev"), [a, b, stranger])
+    path = {}
+    for s in segs:
+        path[s.id] = str(tmp_path / f"{s.speaker}_{s.index}.wav")
+        sf.write(path[s.id], s.wave, P.SAMPLE_RATE)
+    for spk in (a, b):  # no --run, no --db: the shipped encoder, profiles in $VOXPRINT_HOME
+        assert main(["enroll", spk, *[path[s.id] for s in segs if s.speaker == spk and s.enrol]]) == 0
+    capsys.readouterr()
+    tests = [s for s in segs if not s.enrol]
+    assert main(["identify", *[path[s.id] for s in tests]]) == 0
+    answers = [row[1] for row in _lines(capsys)]
+    for spk in (a, b):
+        named = [n for s, n in zip(tests, answers) if s.speaker == spk]
+        assert set(named) <= {spk, "unknown"} and named.count(spk) > len(named) / 2, (spk, named)
+    assert all(n == "unknown" for s, n in zip(tests, answers) if s.speaker == stranger)
+    own = next(s for s in tests if s.speaker == a)
+    other = next(s for s in tests if s.speaker == b)
+    assert main(["verify", "--claim", a, path[own.id]]) == 0
+    assert capsys.readouterr().out.strip().endswith("accept")
+    assert main(["verify", "--claim", a, path[other.id]]) == 0
+    assert capsys.readouterr().out.strip().endswith("reject")

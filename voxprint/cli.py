@@ -304,7 +304,7 @@ def _speaker_commands(sub) -> None:
     q = sub.add_parser("predict", help="name the speaker of audio files")
     q.add_argument("files", nargs="+")
     q.add_argument("--run", default="runs/fsdd", help="run folder or model folder (default runs/fsdd: its best model)")
-    q.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+    q.add_argument("--engine", choices=["torch", "onnx"], help="default: the folder's model.onnx when it has one, else torch")
     q.set_defaults(func=cmd_predict)
 
     en = sub.add_parser("enroll", help="add clips of a speaker to their profile (no retraining)")

@@ -90,10 +90,10 @@ class TrainConfig:
     # epoch, and 30 epochs of 10 batches leave a model far from fitted. Validation runs every
     # `val_every_steps`; early stopping waits `patience` validations without a lower validation
     # loss, and never stops before `min_steps`.
-    max_steps: int = 1000
-    min_steps: int = 300
+    max_steps: int = 600
+    min_steps: int = 200
     val_every_steps: int = 50
-    patience: int = 4
+    patience: int = 3
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4

@@ -112,7 +112,7 @@ def _window_batches(waves: Iterable[np.ndarray], window: int, batch: int, pad_sh
     clip shorter than a window is its own batch, at its own length (for models that take any length)."""
     buf, owner, size = [], [], 0
     for i, y in enumerate(waves):
-        if not pad_short and len(y) <= window:
+        if not pad_short and len(y) < window:
             if buf:
                 yield np.concatenate(buf), np.concatenate(owner)
                 buf, owner, size = [], [], 0

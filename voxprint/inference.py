@@ -62,9 +62,10 @@ def default_model_dir() -> Path:
 
 class Recognizer:
     """A model folder as an object whose methods are the CLI's subcommands. `Recognizer()` opens the
-    general speaker encoder that ships with voxprint; `Recognizer("runs/fsdd")` a run's best model."""
+    general speaker encoder that ships with voxprint; `Recognizer("runs/fsdd")` a run's best model.
+    `engine`: "torch", "onnx", or None for the folder's model.onnx when it has one, else torch."""
 
-    def __init__(self, path: str | Path | None = None, engine: str = "torch"):
+    def __init__(self, path: str | Path | None = None, engine: str | None = None):
         self.dir = rundir.resolve_model_dir(path)
         self.cfg = load_resolved(self.dir / rundir.CONFIG)
         self.labels: list[str] = _load_labels(self.dir)
@@ -78,6 +79,8 @@ class Recognizer:
             raise DataError(f"{self.dir / rundir.WEIGHTS}: does not match config.yaml and labels.json "
                             f"({str(e).splitlines()[0][:120]})") from None
         self.net.eval()
+        if engine is None:  # the folder's ONNX graph when it has one (the shipped encoder's is int8)
+            engine = "onnx" if (self.dir / rundir.ONNX).is_file() else "torch"
         if engine not in ("torch", "onnx"):
             raise VoxprintError(f"unknown engine '{engine}'; valid: onnx, torch")
         self.engine = engine

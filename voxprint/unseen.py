@@ -13,13 +13,15 @@ Protocol (per seed, `eval.study_seeds` seeds):
 - A system is scored on a dataset only if none of that dataset's test speakers trained it; its
   accept threshold is the EER point of the dev speakers' trials it never trained on. Nothing is
   chosen on test speakers.
-- Conditions: clean and white noise at 5 dB on every segment (the same draw for every system).
+- Conditions: clean and white noise at 5 dB on every segment (the same draw for every system
+  and every seed: seeds redraw speakers, not noise).
 Results per system x dataset x condition: EER, minDCF (p_target 0.01), open-set accuracy on
 enrolled speakers and rejection of unknown ones at the dev threshold; mean and std over seeds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +48,20 @@ class System:
     name: str
     embed: Embed  # waves at 16 kHz -> [N, E]
     trained_on: set[tuple[str, str]]  # (dataset, speaker) pairs it heard in training
+
+    def __post_init__(self):
+        # Seeds redraw speakers, not audio: a segment (and its seeded noise) is embedded once.
+        raw, memo = self.embed, {}
+
+        def embed(waves):
+            keys = [hashlib.blake2b(np.ascontiguousarray(w).tobytes(), digest_size=16).digest() for w in waves]
+            todo = [k for k in dict.fromkeys(keys) if k not in memo]
+            if todo:
+                first = {k: w for k, w in zip(keys, waves)}
+                memo.update(zip(todo, np.asarray(raw([first[k] for k in todo]))))
+            return np.stack([memo[k] for k in keys])
+
+        self.embed = embed
 
 
 def study_settings(cfg: C.Config) -> dict:
@@ -177,7 +193,7 @@ def _one_seed(cfg: C.Config, out: Path, systems_for, seed: int) -> list[dict]:
             enrolled, unknown = P.open_set_speakers(sorted({s.speaker for s in test}), seed)
             _write_trial_files(out / "verification" / f"s{seed}", name, test, enrolled,
                                [s for n, s in dev if n == name])
-            rows += score_system(system, name, test, enrolled, threshold, P.NoiseBank(P.NOISE_SEED + seed))
+            rows += score_system(system, name, test, enrolled, threshold, P.NoiseBank(P.NOISE_SEED))
             log.info(f"study seed {seed}: {system.name} on {name}: EER clean {rows[-2]['eer']:.3f}, "
                      f"5 dB {rows[-1]['eer']:.3f}")
     return rows
@@ -234,16 +250,29 @@ def recognizer_system(name: str, rec, trained_on: set[tuple[str, str]]) -> Syste
     return System(name, embed, trained_on)
 
 
+def encoder_training_speakers(folder: Path) -> set[tuple[str, str]]:
+    """(dataset, speaker) pairs whose audio trained an encoder folder, from its provenance.json:
+    libri-dev's train speakers, every speaker of a dataset it drew from (its train part is enough
+    to make them heard voices), nothing for a big corpus outside the study's datasets."""
+    heard = set()
+    for src in read_json(folder / "provenance.json")["sources"]:
+        if src["source"] == "libri":
+            heard |= {("libri-dev", s) for s in P.load_split()["train"]}
+        elif not src["source"].startswith("corpus:"):
+            name, speakers = _dataset_speakers(src["source"])
+            heard |= {(name, s) for s in speakers}
+    return heard
+
+
 def default_systems(cfg: C.Config, out: Path):
     """The run's chosen model and the general encoder (no training: they are scored as they are)."""
-    from .inference import Recognizer, default_model_dir
+    from .inference import Recognizer
 
     rows = rundir.read_results(out)
     grid = Recognizer(out)
     dataset = discover(cfg.data.path).name
-    enc = Recognizer(default_model_dir())
-    enc_trained = {(d, s) for d, s in read_json(enc.dir / "provenance.json").get("trained_speakers", [])}
-    systems = [recognizer_system(f"voxprint encoder ({enc.name})", enc, enc_trained),
+    enc = Recognizer()
+    systems = [recognizer_system("voxprint encoder (shipped)", enc, encoder_training_speakers(enc.dir)),
                recognizer_system(f"voxprint {rundir.cell_of(rundir.choose_best(rows)).name}", grid,
                                  {(dataset, s) for s in grid.labels})]
     return lambda parts, seed: systems
@@ -280,7 +309,7 @@ def score_trial_files(run: Path, name: str, embed_one) -> None:
         threshold = dev_threshold(system, dev)
         for dname, test in files.items():
             enrolled = sorted({e for e, _, _ in P.read_trials(run / "verification" / seed_dir.name / dname / "trials.txt")})
-            rows += score_system(system, dname, test, enrolled, threshold, P.NoiseBank(P.NOISE_SEED + seed))
+            rows += score_system(system, dname, test, enrolled, threshold, P.NoiseBank(P.NOISE_SEED))
     v["systems"] = [s for s in v["systems"] if s["name"] != name] + aggregate(rows)
     v["protocol"] = protocol_sentence(cfg, list(dict.fromkeys(s["name"] for s in v["systems"])))
     write_json(run / rundir.VERIFICATION, v)
