@@ -224,21 +224,6 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, doc: dict, name: str = "encoder") -> None:
-    import re
-
-    from voxprint.errors import VoxprintError
-    from voxprint.io import atomic_write_text
-
-    start, end = f"<!-- results:{name}:start -->", f"<!-- results:{name}:end -->"
-    text = readme.read_text()
-    if start not in text or end not in text:
-        raise VoxprintError(f"{readme}: no '{start}' ... '{end}' markers to fill")
-    body = markdown(doc)
-    atomic_write_text(readme, re.sub(re.escape(start) + ".*?" + re.escape(end),
-                                     lambda _: f"{start}\n{body}\n{end}", text, flags=re.S))
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", default=[], help="encoder model folder (repeatable)")
@@ -284,7 +269,9 @@ def main(argv=None):
         write_json(args.json, doc)
         print(f"wrote {args.json}")
     if args.readme:
-        update_readme(args.readme, doc)
+        from voxprint.report.readme import fill_block
+
+        fill_block(args.readme, "encoder", markdown(doc))
         print(f"updated {args.readme}")
 
 

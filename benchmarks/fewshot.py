@@ -1,6 +1,6 @@
 """libri-dev few-shot identification: many speakers, a few seconds each to learn from.
 
-    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn encoder] [--ramp 0 300] [--json PATH]
+    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn encoder] [--ramp 0 300] [--readme README.md]
 
 Each libri-dev utterance is cut into 2.0-s segments (a final piece of 1 s or more kept); the first
 half of each speaker's segments train, the rest test; speakers with no test segment are left out.
@@ -96,7 +96,7 @@ def main(argv=None):
     ap.add_argument("--out", help="working folder (default: a new temporary one)")
     ap.add_argument("--models", nargs="+", default=["cnn", "crnn", "encoder"])
     ap.add_argument("--ramp", type=int, nargs="+", default=[0], help="augment.ramp_steps values to compare")
-    ap.add_argument("--json", help="also write the table here")
+    ap.add_argument("--readme", help="fill this README's results:fewshot block")
     args = ap.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="voxprint-fewshot-"))
     manifest = build(out / "set")
@@ -110,8 +110,23 @@ def main(argv=None):
     print(f"\n{'system':<44} {'test':>7} {'train':>7} {'steps':>6}")
     for r in table:
         print(f"{r['system']:<44} {r['test']:>7.3f} {r['train']:>7.3f} {r['steps'] or '':>6}")
-    if args.json:
-        write_json(args.json, {"speakers": n_spk, "rows": table})
+    write_json(out / "fewshot.json", {"speakers": n_spk, "rows": table})
+    if args.readme:
+        from voxprint.report.readme import fill_block
+
+        fill_block(args.readme, "fewshot", markdown(n_spk, rows, table))
+
+
+def markdown(n_spk: int, rows: list[dict], table: list[dict]) -> str:
+    n_train = sum(r["split"] == "train" for r in rows)
+    lines = [f"libri-dev few-shot identification: {n_spk} speakers, {n_train} training and {len(rows) - n_train} "
+             "test segments of 2 s (the first half of each speaker's segments train). voxprint models hold one "
+             "training segment per speaker back for validation where a speaker has two or more; the anchors fit "
+             "on all of them. `train` is the accuracy on the training segments themselves "
+             "(`python benchmarks/fewshot.py --ramp 0 300 --readme README.md`).", "",
+             "| system | test accuracy | train accuracy | steps |", "|---|---|---|---|"]
+    lines += [f"| {r['system']} | {r['test']:.3f} | {r['train']:.3f} | {r['steps'] or '–'} |" for r in table]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

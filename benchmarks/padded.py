@@ -1,11 +1,12 @@
 """Silence around the speech: a run's chosen model on its own test clips, as they are and padded
 with 1.0 s of digital silence, or of a quiet room-noise bed, before and after every clip.
 
-    python benchmarks/padded.py RUN [--seconds 1.0] [--json OUT]
+    python benchmarks/padded.py RUN [RUN ...] [--seconds 1.0] [--readme README.md]
 
 The same model is scored with the voice activity detector of its model folder (`vad` in its
 config.yaml: what `voxprint predict` does) and with the detector switched off (the whole clip
-heard, as before speech detection existed), side by side. Writes RUN/padded.json.
+heard, as before speech detection existed), side by side. Writes RUN/padded.json; with --readme,
+the README block `results:padded` (one table for all the runs given).
 """
 
 from __future__ import annotations
@@ -32,27 +33,52 @@ def padded_waves(waves: list[np.ndarray], sr: int, seconds: float, kind: str) ->
     return [pad_clip(y, pad, None if bed is None else bed(len(y) + 2 * pad, rng)) for y in waves]
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run")
-    ap.add_argument("--seconds", type=float, default=1.0)
-    args = ap.parse_args(argv)
-    run = Path(args.run)
+def measure(run: Path, seconds: float) -> dict:
     rec = Recognizer(run)
     rows = [r for r in read_csv(run / rundir.SPLIT) if r["split"] == "test"]
     waves = [audio.load(r["path"], rec.sample_rate)[0] for r in rows]
     y = np.array([rec.labels.index(r["speaker"]) for r in rows])
     no_vad = copy.deepcopy(rec)
     no_vad.cfg.vad.enabled = False
-    out = {"run": run.name, "model": rec.name, "seconds": args.seconds, "n": len(rows), "rows": []}
-    print(f"{rec.name} on {len(rows)} test clips of {run}, padding {args.seconds:g} s each side")
+    out = {"run": run.name, "model": rec.name, "seconds": seconds, "n": len(rows), "rows": []}
+    print(f"{rec.name} on {len(rows)} test clips of {run}, padding {seconds:g} s each side")
     print(f"{'padding':<10} {'with VAD':>9} {'without':>9}")
     for kind in ("none", "silence", "room"):
-        padded = padded_waves(waves, rec.sample_rate, args.seconds, kind)
+        padded = padded_waves(waves, rec.sample_rate, seconds, kind)
         acc = [float(np.mean(r.score_waves(padded)[0].argmax(1) == y)) for r in (rec, no_vad)]
         out["rows"].append({"padding": kind, "with_vad": acc[0], "without_vad": acc[1]})
         print(f"{kind:<10} {acc[0]:>9.4f} {acc[1]:>9.4f}")
     write_json(run / "padded.json", out)
+    return out
+
+
+def markdown(results: list[dict]) -> str:
+    seconds = results[0]["seconds"]
+    lines = [f"Each run's chosen model on its own test clips, as they are and with {seconds:g} s of digital silence, "
+             f"or of a room-noise bed (`exercise_bike`'s held-out end at -55 dBFS), before and after every clip; "
+             "with the speech detector of the model folder (what `voxprint predict` does) and without it "
+             "(`python benchmarks/padded.py RUN ... --readme README.md`).", "",
+             "| run | model | test clips | as they are | silence-padded | room-padded | silence-padded, no VAD | "
+             "room-padded, no VAD |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        acc = {x["padding"]: x for x in r["rows"]}
+        lines.append(f"| {r['run']} | {r['model']} | {r['n']} | {acc['none']['with_vad']:.4f} | "
+                     f"{acc['silence']['with_vad']:.4f} | {acc['room']['with_vad']:.4f} | "
+                     f"{acc['silence']['without_vad']:.4f} | {acc['room']['without_vad']:.4f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--readme", help="fill this README's results:padded block")
+    args = ap.parse_args(argv)
+    results = [measure(Path(r), args.seconds) for r in args.runs]
+    if args.readme:
+        from voxprint.report.readme import fill_block
+
+        fill_block(args.readme, "padded", markdown(results))
 
 
 if __name__ == "__main__":

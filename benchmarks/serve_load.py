@@ -119,7 +119,8 @@ def free_port() -> int:
 
 def start_server(args, db: Path, port: int, log: Path) -> subprocess.Popen:
     """The server, its log in a file (a pipe nobody reads would fill up and block it)."""
-    cmd = [sys.executable, "-m", "voxprint.cli", "serve", "--run", args.run, "--db", str(db), "--port", str(port),
+    run = ["--run", args.run] if args.run else []
+    cmd = [sys.executable, "-m", "voxprint.cli", "serve", *run, "--db", str(db), "--port", str(port),
            "--engine", args.engine]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
@@ -166,7 +167,8 @@ def ceiling(args, db: Path, files: list[Path]) -> list[str]:
     from voxprint.inference import Recognizer
 
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "voxprint.cli", "identify", *map(str, files), "--run", args.run,
+    subprocess.run([sys.executable, "-m", "voxprint.cli", "identify", *map(str, files),
+                    *(["--run", args.run] if args.run else []),
                     "--db", str(db)], check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t
     lines = [f"ceiling: `voxprint identify` on {len(files)} files in one call: {wall:.1f} s wall with start-up "
@@ -183,9 +185,18 @@ def ceiling(args, db: Path, files: list[Path]) -> list[str]:
     return lines
 
 
+OUT: list[str] = []  # every printed result line, for the README block
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+    OUT.append(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", required=True, help="run or model folder (calibrated)")
+    ap.add_argument("--run", help="run or model folder (default: the shipped general encoder)")
+    ap.add_argument("--readme", help="fill this README's results:serve block with the printed figures")
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per load level and server")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--profiles", type=int, default=1000, help="enrolled names on the second server")
@@ -208,7 +219,13 @@ def main() -> None:
             for server in servers:
                 server.terminate()
                 server.wait(timeout=30)
-        print("\n".join(ceiling(args, folders[1] / "profiles.db", query)))
+        for line in ceiling(args, folders[1] / "profiles.db", query):
+            say(line)
+    if args.readme:
+        from voxprint.report.readme import fill_block
+
+        cmd = "python benchmarks/serve_load.py" + (f" --run {args.run}" if args.run else "") + " --readme README.md"
+        fill_block(args.readme, "serve", f"Measured by `{cmd}` (2-core machine):\n\n```\n" + "\n".join(OUT) + "\n```")
 
 
 async def bench(args, ports: list[int], enrol: dict[str, list[Path]], query: list[Path]) -> None:
@@ -224,10 +241,10 @@ async def bench(args, ports: list[int], enrol: dict[str, list[Path]], query: lis
     raws = {port: [request("/v1/identify", port, multipart({}, [("audio", p)])) for p in query] for port in ports}
     for port in ports:
         await load(port, raws[port], 2, 1.0)  # warm-up: first calls pay for lazy initialisation
-    print(f"serve_load: {args.run} ({args.engine}), {os.cpu_count()} cores, load average "
+    say(f"serve_load: {args.run or 'the shipped encoder'} ({args.engine}), {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f} at start, {args.seconds:g} s per level and server in {args.slices} "
           f"alternating slices, 1-s 16 kHz clips from speeches5")
-    print(f"{'profiles':>8} {'clients':>8} {'requests':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")
+    say(f"{'profiles':>8} {'clients':>8} {'requests':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")
     results = {}
     for c in args.clients:
         acc = {port: ([], 0, 0.0) for port in ports}
@@ -240,10 +257,10 @@ async def bench(args, ports: list[int], enrol: dict[str, list[Path]], query: lis
             results[n, c] = acc[port]
     for n in counts:
         for c in args.clients:
-            print(row(n, c, *results[n, c]), flush=True)
+            say(row(n, c, *results[n, c]))
     for c in args.clients:
         p99 = [np.percentile(results[n, c][0], 99) for n in counts]
-        print(f"p99 with {counts[1]} profiles / with {counts[0]}, {c} clients: {p99[1] / p99[0]:.2f}x")
+        say(f"p99 with {counts[1]} profiles / with {counts[0]}, {c} clients: {p99[1] / p99[0]:.2f}x")
 
 
 if __name__ == "__main__":

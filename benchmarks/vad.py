@@ -36,6 +36,7 @@ cheaper (8 + 16 kHz cost).
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 import time
 from pathlib import Path
@@ -297,7 +298,28 @@ def main(argv=None):
     ap.add_argument("--parts", nargs="+", choices=["cost", "accuracy", "survey"],
                     default=["cost", "accuracy", "survey"], help="which of (a) cost, (b) accuracy, (c) survey to run")
     ap.add_argument("--data", default=None, help="shared data folder (default: $VOXPRINT_DATA, else ../shared/data)")
+    ap.add_argument("--readme", help="also put everything printed into this README's results:vad block")
     args = ap.parse_args(argv)
+    if args.readme:
+        import contextlib
+        import io
+
+        from voxprint.report.readme import fill_block
+
+        class Tee(io.StringIO):
+            def write(self, text):
+                sys.__stdout__.write(text)
+                return super().write(text)
+
+        with contextlib.redirect_stdout(Tee()) as out:
+            run(args)
+        fill_block(args.readme, "vad", "Measured by `python benchmarks/vad.py --readme README.md` (one thread):\n\n"
+                   "```\n" + out.getvalue().strip() + "\n```")
+        return
+    run(args)
+
+
+def run(args):
     if args.data or not os.environ.get("VOXPRINT_DATA"):
         os.environ["VOXPRINT_DATA"] = str(args.data or Path(__file__).resolve().parents[2] / "shared" / "data")
     root = data_home()

@@ -363,11 +363,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that score a few clips at a time: torch's intra-op threads only wait on each other there
+# (measured by benchmarks/serve_load.py: 200 clips in 7.3 s with 2 threads on a busy 2-core machine,
+# 0.24 s with 1). Training (`run`) keeps torch's default.
+ONE_THREAD = {"predict", "enroll", "identify", "verify", "evaluate", "calibrate"}
+
+
 def main(argv: list[str] | None = None) -> int:
     from .log import setup
 
     args = build_parser().parse_args(argv)
     setup()
+    if args.command in ONE_THREAD:
+        import torch
+
+        torch.set_num_threads(1)
     try:
         return args.func(args)
     except VoxprintError as e:

@@ -141,16 +141,25 @@ def section(run: Path, assets: Path, rel: str) -> str:
     return "\n\n".join(parts)
 
 
-def update_readme(run: Path, readme: Path, name: str) -> Path:
+def fill_block(readme: Path, name: str, body: str) -> Path:
+    """Replace the README's `<!-- results:NAME:start -->` ... `end -->` block with `body` (markdown
+    written by a command from its own measurements; benchmarks call this too)."""
+    readme = Path(readme)
     start, end = f"<!-- results:{name}:start -->", f"<!-- results:{name}:end -->"
     text = readme.read_text()
     if start not in text or end not in text:
         raise VoxprintError(f"{readme}: no '{start}' ... '{end}' markers to fill")
-    rel = f"docs/results/{name}"
-    body = section(Path(run), readme.parent / rel, rel)
     new = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}", text, flags=re.S)
     atomic_write_text(readme, new)
     return readme
 
 
-__all__ = ["update_readme", "section", "verification_rows"]
+def update_readme(run: Path, readme: Path, name: str) -> Path:
+    """Fill block NAME with the tables, sentences and charts of run folder `run`."""
+    rel = f"docs/results/{name}"
+    if f"<!-- results:{name}:start -->" not in Path(readme).read_text():
+        raise VoxprintError(f"{readme}: no '<!-- results:{name}:start -->' ... end markers to fill")
+    return fill_block(readme, name, section(Path(run), Path(readme).parent / rel, rel))
+
+
+__all__ = ["fill_block", "update_readme", "section", "verification_rows"]
