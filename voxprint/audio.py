@@ -1,12 +1,18 @@
 """The one place that reads audio files: load -> mono float32 -> resample -> checks.
 
+Files are decoded in blocks of CHUNK_FRAMES, mixed to mono and resampled as a stream, so
+reading never needs more than one block of the source plus the mono result: a long 48 kHz
+stereo file costs the memory of its mono result at the target rate, not of its decoded source.
 Also the fixed-length helpers used for training crops and inference windows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +24,13 @@ from .errors import AudioError
 MIN_SECONDS = 0.1
 SILENCE_RMS = 1e-5  # about -100 dBFS: digital silence or a dead microphone
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif")
+# Sample rates outside this range are a broken or crafted header: a file claiming 1 Hz would be
+# resampled to thousands of times its size. Refused from the header, before decoding.
+MIN_RATE, MAX_RATE = 1_000, 384_000
+# The most samples (at the rate they are returned) one file may hold: a file is scored whole, so
+# this bounds memory per file (2**27 float32 = 512 MiB: 4.6 h at 8 kHz, 2.3 h at 16 kHz).
+MAX_SAMPLES = 2**27
+CHUNK_FRAMES = 1 << 17  # source frames decoded per block
 
 
 def native_rate(path: str | Path) -> int:
@@ -59,65 +72,149 @@ def _wav_truncation(path: str) -> str | None:
     return None
 
 
-def _read(path: str) -> tuple[np.ndarray, int]:
-    """Decode to [frames, channels] float32. soundfile first, librosa/audioread for the rest."""
-    truncated = _wav_truncation(path)
+def _first_line(e: Exception) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+@contextlib.contextmanager
+def _open(path: str):
+    """Open for block decoding -> (rate, declared frames or 0, channels, blocks [n, channels] float32).
+    soundfile first; audioread (the decoders librosa falls back to) for the rest."""
+    try:
+        f = sf.SoundFile(path)
+    except Exception as sf_error:  # noqa: BLE001 - any refusal means "try the other decoder"
+        try:
+            with warnings.catch_warnings():  # audioread imports stdlib modules deprecated in 3.11
+                warnings.simplefilter("ignore")
+                import audioread
+
+                g = audioread.audio_open(path)
+        except Exception:  # noqa: BLE001
+            raise AudioError(path, f"not readable as audio ({_first_line(sf_error)})") from None
+        with g:
+            ch = max(1, int(g.channels))
+            yield int(g.samplerate), 0, ch, (np.frombuffer(b, "<i2").reshape(-1, ch) / np.float32(32768) for b in g)
+        return
+    with f:
+        yield int(f.samplerate), int(f.frames), int(f.channels), _sf_blocks(f)
+
+
+def _sf_blocks(f: sf.SoundFile):
+    while len(block := f.read(CHUNK_FRAMES, dtype="float32", always_2d=True)):
+        yield block
+
+
+class _Buffer:
+    """A growable float32 array: filled block by block, trimmed in place at the end."""
+
+    def __init__(self, capacity: int):
+        self.buf = np.empty(max(capacity, 1), np.float32)
+        self.n = 0
+
+    def append(self, x: np.ndarray) -> None:
+        if self.n + len(x) > len(self.buf):
+            self.buf.resize(max(2 * len(self.buf), self.n + len(x)), refcheck=False)
+        self.buf[self.n : self.n + len(x)] = x
+        self.n += len(x)
+
+    def array(self) -> np.ndarray:
+        self.buf.resize(self.n, refcheck=False)
+        return self.buf
+
+
+def _too_long(path: str, samples: float, rate: int) -> AudioError:
+    hours = MAX_SAMPLES / rate / 3600
+    return AudioError(path, f"too long ({samples / rate / 3600:.1f} h at {rate} Hz; at most {hours:.1f} h "
+                            f"({MAX_SAMPLES} samples) per file: split it)")
+
+
+def _decode(path: str, sample_rate: int | None) -> tuple[np.ndarray, int]:
+    """Decode, mix to mono and resample block by block -> (mono float32, its rate)."""
+    with _open(path) as (rate, declared, channels, blocks):
+        if not MIN_RATE <= rate <= MAX_RATE:
+            raise AudioError(path, f"implausible sample rate {rate} Hz in the header "
+                                   f"(valid: {MIN_RATE}-{MAX_RATE} Hz)")
+        out_rate = sample_rate or rate
+        if declared * out_rate / rate > MAX_SAMPLES:
+            raise _too_long(path, declared * out_rate / rate, out_rate)
+        stream = soxr.ResampleStream(rate, out_rate, 1, dtype="float32", quality="HQ") if out_rate != rate else None
+        out = _Buffer(int(declared * out_rate / rate) + 64 if declared > 0 else CHUNK_FRAMES)
+        n_in = 0
+        try:
+            for block in blocks:
+                n_in += len(block)
+                if not np.isfinite(block).all():
+                    raise AudioError(path, "contains NaN or infinite samples")
+                # float64 accumulation: the mean of finite float32 samples stays finite
+                mono = block.mean(axis=1, dtype=np.float64).astype(np.float32) if channels > 1 else block[:, 0]
+                out.append(stream.resample_chunk(np.ascontiguousarray(mono, np.float32)) if stream else mono)
+                if out.n > MAX_SAMPLES:
+                    raise _too_long(path, n_in * out_rate / rate, out_rate)
+        except (AudioError, OSError, MemoryError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a decoder failing mid-file: one line for this file
+            raise AudioError(path, f"cannot be decoded ({_first_line(e)[:120]})") from None
+        if stream is not None:
+            out.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    if declared > 0 and n_in < declared:
+        raise AudioError(path, f"truncated (header declares {declared} samples, file holds {n_in})")
+    if n_in == 0:
+        raise AudioError(path, "holds no audio samples")
+    return out.array(), out_rate
+
+
+def _rms(y: np.ndarray, block: int = 1 << 20) -> float:
+    """RMS in float64, a block at a time (no float64 copy of a long clip)."""
+    total = sum(float(np.dot(y[i : i + block].astype(np.float64), y[i : i + block])) for i in range(0, len(y), block))
+    return float(np.sqrt(total / max(len(y), 1)))
+
+
+def not_a_file(path: str | Path) -> str | None:
+    """Why `path` is not an existing regular file (missing, a broken link or a link loop, a folder,
+    a device or pipe - which a decoder could wait on forever), else None. Reads no content."""
+    path = str(path)
+    if not os.path.exists(path):
+        return "symbolic link to nothing (broken, or a loop)" if os.path.islink(path) else "file not found"
+    if os.path.isdir(path):
+        return "is a folder, not an audio file"
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return "not a regular file (a device, pipe or socket)"
+    return None
+
+
+def _check_file(path: str) -> None:
+    """Refuse what is not a readable regular file before any decoder sees it."""
+    problem = not_a_file(path)
+    if problem:
+        raise AudioError(path, problem)
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    truncated = _wav_truncation(path)  # opens the file: an unreadable one fails here
     if truncated:
         raise AudioError(path, truncated)
-    try:
-        with sf.SoundFile(path) as f:
-            declared = f.frames
-            data = f.read(dtype="float32", always_2d=True)
-            sr = f.samplerate
-        if declared > 0 and len(data) < declared:
-            raise AudioError(path, f"truncated (header declares {declared} samples, file holds {len(data)})")
-        return data, sr
-    except AudioError:
-        raise
-    except Exception as sf_error:
-        first = str(sf_error).splitlines()[0] if str(sf_error) else type(sf_error).__name__
-        try:
-            import warnings
-
-            import librosa
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                y, sr = librosa.load(path, sr=None, mono=False)
-            y = np.atleast_2d(y).T.astype(np.float32)
-            return y, int(sr)
-        except Exception:
-            raise AudioError(path, f"not readable as audio ({first})") from None
 
 
 def load(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Read `path` as mono float32 at `sample_rate` (None keeps the file's rate).
+    """Read `path` as mono float32 at `sample_rate` (None keeps the file's rate) -> ([T], rate).
 
-    Raises AudioError with a one-line reason for missing, empty, unreadable, truncated,
-    non-finite, silent or too-short files.
+    Raises AudioError with a one-line reason for missing, empty, unreadable (any OS error,
+    permission denied included), truncated, non-finite, silent, too short or too long files,
+    and for implausible sample rates (refused from the header, before decoding).
     """
     path = str(path)
-    if not os.path.exists(path):
-        raise AudioError(path, "file not found")
-    if os.path.isdir(path):
-        raise AudioError(path, "is a folder, not an audio file")
-    if os.path.getsize(path) == 0:
-        raise AudioError(path, "empty file (0 bytes)")
-    data, sr = _read(path)
-    if data.size == 0:
-        raise AudioError(path, "holds no audio samples")
-    if not np.isfinite(data).all():
-        raise AudioError(path, "contains NaN or infinite samples")
-    y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if sample_rate is not None and sr != sample_rate:
-        y = soxr.resample(y, sr, sample_rate, quality="HQ").astype(np.float32)
-        sr = sample_rate
+    try:
+        _check_file(path)
+        y, sr = _decode(path, sample_rate)
+    except OSError as e:
+        raise AudioError(path, f"cannot be read ({(e.strerror or _first_line(e)).lower()})") from None
+    except MemoryError:
+        raise AudioError(path, "too large to decode in the memory available") from None
     seconds = len(y) / sr
     if seconds < MIN_SECONDS:
         raise AudioError(path, f"too short ({seconds:.3f} s < {MIN_SECONDS} s)")
-    if float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < SILENCE_RMS:
+    if _rms(y) < SILENCE_RMS:
         raise AudioError(path, "silent (RMS below -100 dBFS)")
-    return np.ascontiguousarray(y, dtype=np.float32), sr
+    return y, sr
 
 
 def wrap_pad(y: np.ndarray, n: int) -> np.ndarray:
