@@ -167,6 +167,138 @@ class Config:
     vad: VadConfig = field(default_factory=VadConfig)
 
 
+# --------------------------------------------------------------------------- valid ranges
+
+
+@dataclass(frozen=True)
+class Range:
+    """Valid values of a numeric field: lo <= v <= hi (strict where `open_lo` / `open_hi`); None =
+    unbounded. `what` says what the number means, for the message. A list field is checked item
+    by item; None in an optional field means "not set" and is not checked."""
+
+    lo: float | None
+    hi: float | None
+    what: str
+    open_lo: bool = False
+    open_hi: bool = False
+
+    def holds(self, v: float) -> bool:
+        if v != v:  # NaN
+            return False
+        lo_ok = self.lo is None or (v > self.lo if self.open_lo else v >= self.lo)
+        hi_ok = self.hi is None or (v < self.hi if self.open_hi else v <= self.hi)
+        return lo_ok and hi_ok
+
+    def text(self, key: str) -> str:
+        lo = "" if self.lo is None else f"{self.lo:g} {'<' if self.open_lo else '≤'} "
+        hi = "" if self.hi is None else f" {'<' if self.open_hi else '≤'} {self.hi:g}"
+        return f"{lo}{key}{hi}"
+
+
+def _fraction(what: str) -> Range:
+    return Range(0, 1, what, open_lo=True, open_hi=True)
+
+
+STEPS = 10_000_000  # ten million optimizer steps: far beyond any run this package makes
+SNR = Range(-60, 100, "dB of speech over noise")
+
+# Every numeric field of every section, with its meaning (tests/test_config.py checks none is missing).
+LIMITS: dict[type, dict[str, Range]] = {
+    DataConfig: {
+        "sample_rate": Range(1_000, 384_000, "Hz"),
+        "clip_seconds": Range(0.1, 60, "seconds of audio per training crop and inference window"),
+        "val_fraction": _fraction("share of each speaker's clips for validation"),
+        "test_fraction": _fraction("share of each speaker's clips for test"),
+        "block_size": Range(2, 100_000, "clips per contiguous block; one is dropped at each boundary"),
+        "min_clips": Range(3, None, "usable clips a speaker needs: one each for train, validation and test"),
+        "max_per_speaker": Range(1, None, "clips kept per speaker"),
+    },
+    FeatureConfig: {
+        "win_ms": Range(0, 1000, "analysis window in ms", open_lo=True),
+        "hop_ms": Range(0, 1000, "frame hop in ms", open_lo=True),
+        "n_fft": Range(8, 65_536, "FFT size in samples"),
+        "n_mels": Range(1, 512, "Mel bands"),
+        "fmin": Range(0, 192_000, "lowest Mel frequency in Hz"),
+        "fmax": Range(0, 192_000, "highest Mel frequency in Hz", open_lo=True),
+        "top_db": Range(0, 300, "dB of dynamic range kept", open_lo=True),
+        "n_mfcc": Range(1, 512, "MFCC coefficients"),
+        "lpc_order": Range(1, 100, "LPC order"),
+    },
+    AugmentConfig: {
+        "prob": Range(0, 1, "chance that a training example gets noise"),
+        "snr_db": SNR,
+        "train_fraction": _fraction("leading share of each noise file that training may use"),
+    },
+    ModelConfig: {
+        "embed_dim": Range(1, 4096, "embedding size"),
+        "dropout": Range(0, 1, "dropout probability", open_hi=True),
+        "aam_margin": Range(0, 1.5, "angular margin in radians"),
+        "aam_scale": Range(0, 1000, "logit scale", open_lo=True),
+    },
+    TrainConfig: {
+        "max_steps": Range(1, STEPS, "optimizer steps at most"),
+        "min_steps": Range(0, STEPS, "optimizer steps before early stopping may stop"),
+        "val_every_steps": Range(1, STEPS, "optimizer steps between validations"),
+        "patience": Range(0, 100_000, "validations without improvement before stopping"),
+        "batch_size": Range(1, 65_536, "examples per training batch"),
+        "lr": Range(0, 10, "learning rate", open_lo=True),
+        "weight_decay": Range(0, 10, "weight decay"),
+        "seed": Range(0, 2**31 - 1, "random seed"),
+        "num_workers": Range(0, 256, "data-loading worker processes"),
+        "threads": Range(1, 1024, "torch threads"),
+    },
+    EvalConfig: {
+        "snr_db": SNR,
+        "latency_runs": Range(1, 100_000, "timed runs per latency figure"),
+        "min_speakers": Range(2, None, "speakers the unseen-speaker study needs"),
+        "heldout_fraction": _fraction("share of speakers never seen in training"),
+        "enroll_clips": Range(1, 100_000, "clips per enrolled profile"),
+        "far": _fraction("target false-accept rate"),
+        "verification_min_steps": Range(0, STEPS, "optimizer steps of the study's model at least"),
+    },
+    GridConfig: {
+        "seeds": Range(1, 1000, "seeds per configuration"),
+    },
+}
+
+CHOICES: dict[type, dict[str, tuple[str, ...]]] = {
+    DataConfig: {"split": ("auto", "official", "block", "random", "manifest")},
+    ModelConfig: {"head": ("softmax", "aam")},
+}
+
+
+def _cross_checks(obj) -> list[str]:
+    """Constraints between fields of one section -> messages for the ones broken."""
+    bad = []
+    if isinstance(obj, DataConfig) and obj.val_fraction + obj.test_fraction >= 1:
+        bad.append(f"val_fraction + test_fraction = {obj.val_fraction + obj.test_fraction:g} leaves no "
+                   "training clips; valid: a sum below 1")
+    if isinstance(obj, FeatureConfig) and obj.fmax is not None and obj.fmin >= obj.fmax:
+        bad.append(f"fmin {obj.fmin:g} ≥ fmax {obj.fmax:g}; valid: fmin < fmax")
+    if isinstance(obj, AugmentConfig) and (len(obj.snr_db) != 2 or obj.snr_db[0] > obj.snr_db[1]):
+        bad.append(f"snr_db {obj.snr_db}: expected [low, high] with low ≤ high")
+    if isinstance(obj, GridConfig):
+        bad += [f"{k}: empty list; valid: at least one entry" for k in ("models", "features", "heads", "augment")
+                if not getattr(obj, k)]
+        bad += [f"heads: {h!r} is not a head; valid: aam, softmax" for h in obj.heads if h not in ("softmax", "aam")]
+    return bad
+
+
+def check_limits(obj, where: str) -> None:
+    """Refuse a section whose numbers are outside LIMITS, or whose choices or cross-field constraints
+    are broken: one ConfigError naming the key, the value and the valid range."""
+    for key, rng in LIMITS.get(type(obj), {}).items():
+        value = getattr(obj, key)
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None and not rng.holds(v):
+                raise ConfigError(f"{where}.{key} = {v!r} is out of range; valid: {rng.text(key)} ({rng.what})")
+    for key, valid in CHOICES.get(type(obj), {}).items():
+        if getattr(obj, key) not in valid:
+            raise ConfigError(f"{where}.{key} = {getattr(obj, key)!r}; valid: {', '.join(valid)}")
+    for message in _cross_checks(obj):
+        raise ConfigError(f"{where}.{message}")
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -235,7 +367,9 @@ def from_dict(cls, data, where: str = "config"):
             f"valid keys: {', '.join(names)}"
         )
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
+    obj = cls(**kwargs)
+    check_limits(obj, where)
+    return obj
 
 
 def to_dict(cfg) -> dict:
