@@ -305,8 +305,8 @@ def test_prepare_skips_bad_files_and_small_speakers(tmp_path, fsdd_dir, caplog):
     for name, word in bad.items():
         assert word in reasons[name].lower(), (name, reasons[name])
     assert [s.path for s in skipped if s.path.startswith("<")] == ["<speaker cleo>"]
-    err = "\n".join(r.getMessage() for r in caplog.records)
-    assert err.count("skip:") == len(bad) + 1 and "cleo" in err
+    # prepare only lists them: the caller reports each once (the unseen-speaker study loads the data again)
+    assert not any("skip:" in r.getMessage() for r in caplog.records)
 
     used = [it for p in parts.values() for it in p.items]
     assert len(used) == 20 and len({it.path for it in used}) == 20

@@ -9,7 +9,6 @@ Layouts
 from __future__ import annotations
 
 import csv
-import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -20,8 +19,6 @@ import numpy as np
 from . import audio
 from .config import DataConfig
 from .errors import AudioError, DataError
-
-log = logging.getLogger(__name__)
 
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 NOISE_FOLDERS = {"noise", "_background_noise_", "background_noise"}
@@ -37,23 +34,24 @@ class Item:
 
 
 @dataclass
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass
 class Dataset:
     name: str
     root: Path
     layout: str  # folders | fsdd | manifest
     items: list[Item]
     noise_dir: Path | None = None
+    skipped: list[Skipped] = field(default_factory=list)  # found but unusable: listed in skipped.csv
 
     @property
     def speakers(self) -> list[str]:
         # Sorted, never filesystem order: the label map must not depend on os.listdir.
         return sorted({it.speaker for it in self.items})
-
-
-@dataclass
-class Skipped:
-    path: str
-    reason: str
 
 
 @dataclass
@@ -74,8 +72,28 @@ class Loaded:
 # --------------------------------------------------------------------------- discovery
 
 
-def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in audio.AUDIO_EXTENSIONS)
+def _listing(folder: Path) -> list[Path]:
+    """The entries of `folder`, sorted; an unreadable folder is a DataError naming it."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as e:
+        raise DataError(f"{folder}: cannot list the folder ({(e.strerror or str(e)).lower()})") from None
+
+
+def _audio_files(folder: Path, skipped: list[Skipped], match=None) -> list[Path]:
+    """Audio files of `folder` (names matching `match`, default: an audio extension), sorted; entries
+    that have such a name but are not files (a folder, a broken link or a link loop, a pipe) go to
+    `skipped`: listed in skipped.csv, never silently ignored."""
+    out = []
+    for p in _listing(folder):
+        if not (match(p.name) if match else p.suffix.lower() in audio.AUDIO_EXTENSIONS):
+            continue
+        reason = audio.not_a_file(p)
+        if reason:
+            skipped.append(Skipped(str(p), reason))
+        else:
+            out.append(p)
+    return out
 
 
 def _clip_number(stem: str) -> int | None:
@@ -98,9 +116,9 @@ def discover(spec: str | Path) -> Dataset:
         if path.suffix.lower() != ".csv":
             raise DataError(f"{path}: expected a folder of recordings or a .csv manifest")
         return _manifest(path)
-    if (path / "recordings").is_dir() and any(FSDD_NAME.match(p.name) for p in (path / "recordings").iterdir()):
+    if (path / "recordings").is_dir() and any(FSDD_NAME.match(p.name) for p in _listing(path / "recordings")):
         return _fsdd(path / "recordings", path.name)
-    files = [p for p in path.iterdir() if p.is_file()]
+    files = [p for p in _listing(path) if p.is_file()]
     if files and sum(bool(FSDD_NAME.match(p.name)) for p in files) > len(files) / 2:
         return _fsdd(path, path.name)
     noise_dir = None
@@ -113,44 +131,66 @@ def discover(spec: str | Path) -> Dataset:
 
 
 def _fsdd(folder: Path, name: str) -> Dataset:
-    items = []
-    for p in sorted(folder.glob("*.wav")):
-        m = FSDD_NAME.match(p.name)
-        if m:
-            idx = int(m.group(3))
-            # Official split: recordings 0-4 of every digit and speaker are the test set.
-            items.append(Item(str(p), m.group(2), "test" if idx <= 4 else "train", None))
+    items, skipped = [], []
+    for p in _audio_files(folder, skipped, FSDD_NAME.match):
+        idx = int(FSDD_NAME.match(p.name).group(3))
+        # Official split: recordings 0-4 of every digit and speaker are the test set.
+        items.append(Item(str(p), FSDD_NAME.match(p.name).group(2), "test" if idx <= 4 else "train", None))
     if not items:
         raise DataError(f"{folder}: no FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav)")
-    return Dataset(name, folder, "fsdd", items)
+    return Dataset(name, folder, "fsdd", items, skipped=skipped)
 
 
 def _folders(root: Path, name: str, noise_dir: Path | None) -> Dataset:
-    items = []
-    for d in sorted(root.iterdir()):
-        if not d.is_dir() or d.name.startswith("."):
+    items, skipped = [], []
+    for d in _listing(root):
+        if d.name.startswith("."):
+            continue
+        if d.is_symlink() and not d.exists():
+            skipped.append(Skipped(str(d), "symbolic link to nothing (broken, or a loop)"))
+        if not d.is_dir():
             continue
         if d.name.lower() in NOISE_FOLDERS:
             noise_dir = noise_dir or d
             continue
-        for p in _audio_files(d):
-            items.append(Item(str(p), d.name, None, _clip_number(p.stem)))
+        try:
+            files = _audio_files(d, skipped)
+        except DataError as e:  # one unreadable speaker folder: skip it, keep the others
+            skipped.append(Skipped(str(d), str(e).removeprefix(f"{d}: ")))
+            continue
+        items += [Item(str(p), d.name, None, _clip_number(p.stem)) for p in files]
     if not items:
         raise DataError(f"{root}: no speaker folders with audio files (expected {root}/<speaker>/*.wav)")
-    return Dataset(name, root, "folders", items, noise_dir)
+    return Dataset(name, root, "folders", items, noise_dir, skipped)
+
+
+def _manifest_rows(path: Path) -> list[dict]:
+    """The rows of a manifest; not UTF-8 text or not a CSV is a DataError naming the file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}); save the manifest as UTF-8 CSV") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: not a readable CSV ({e})") from None
+    if not rows or not {"path", "speaker"} <= set(rows[0]):
+        raise DataError(f"{path}: a manifest needs a header with columns path,speaker[,split]")
+    return rows
 
 
 def _manifest(path: Path) -> Dataset:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"path", "speaker"} <= set(rows[0]):
-        raise DataError(f"{path}: a manifest needs a header with columns path,speaker[,split]")
+    rows = _manifest_rows(path)
     items = []
     for i, r in enumerate(rows, start=2):
+        if None in r or any(r.get(k) is None for k in ("path", "speaker")):
+            raise DataError(f"{path}:{i}: expected the {len(rows[0])} columns of the header, "
+                            f"got {len([v for k, v in r.items() if k is not None and v is not None])}")
+        if not r["path"].strip() or not r["speaker"].strip():
+            raise DataError(f"{path}:{i}: empty path or speaker")
         split = (r.get("split") or "").strip().lower() or None
         if split is not None and split not in SPLITS:
             raise DataError(f"{path}:{i}: split must be one of {', '.join(SPLITS)}, got {split!r}")
-        p = Path(r["path"])
+        p = Path(r["path"].strip())
         p = p if p.is_absolute() else path.parent / p
         items.append(Item(str(p), r["speaker"].strip(), split, _clip_number(p.stem)))
     return Dataset(path.stem, path.parent, "manifest", items)
@@ -260,7 +300,6 @@ def _load(items: list[Item], sample_rate: int, vad_cfg) -> tuple[dict, dict, lis
                                               y=waves[it.path])
         except AudioError as e:
             waves.pop(it.path, None)
-            log.warning(f"skip: {e}")
             skipped.append(Skipped(it.path, e.reason))
     return waves, speech, skipped
 
@@ -274,7 +313,6 @@ def _without_speechless(part: Loaded, min_seconds: float, skipped: list[Skipped]
             sp.require(min_seconds, it.path)
             keep.append(k)
         except AudioError as e:
-            log.warning(f"skip: {e}")
             skipped.append(Skipped(it.path, e.reason))
     return Loaded([part.items[k] for k in keep], [part.waves[k] for k in keep], part.labels[keep],
                   [part.speech[k] for k in keep])
@@ -284,9 +322,9 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int, vad_cfg=N
     """Load every usable clip, drop speakers with too few, split, and find speech.
 
     Returns ({train,val,test: Loaded}, sorted labels, skipped files, (split mode, why)). Each
-    bad file is reported on one line and listed in `skipped`; the rest of the data is used.
-    With `vad_cfg` (a VadConfig), training and validation clips without speech are skipped too;
-    test clips are all kept (the test set does not depend on the detector).
+    unusable file or speaker is listed in `skipped` (the caller reports them, once); the rest
+    of the data is used. With `vad_cfg` (a VadConfig), training and validation clips without
+    speech are skipped too; test clips are all kept (the test set does not depend on the detector).
     """
     items = ds.items
     if cfg.speakers:
@@ -297,11 +335,11 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int, vad_cfg=N
     if cfg.max_per_speaker:
         items = _cap(items, cfg.max_per_speaker, ds)
     waves, speech, skipped = _load(items, sample_rate, vad_cfg)
+    skipped = ds.skipped + skipped
     items = [it for it in items if it.path in waves]
     counts = Counter(it.speaker for it in items)
     too_few = sorted(s for s, c in counts.items() if c < cfg.min_clips)
     for s in too_few:
-        log.warning(f"skip: speaker '{s}': only {counts[s]} usable clip(s), need {cfg.min_clips} to split")
         skipped.append(Skipped(f"<speaker {s}>", f"only {counts[s]} usable clips (min_clips={cfg.min_clips})"))
     items = [it for it in items if it.speaker not in too_few]
     labels = sorted({it.speaker for it in items})

@@ -37,6 +37,18 @@ def setup(level: int = logging.INFO) -> None:
         root.addHandler(handler)
 
 
+_reported: set[str] = set()
+
+
+def skip_once(logger: logging.Logger, path: str, reason: str) -> None:
+    """Log `skip: PATH: reason` the first time PATH is skipped in this process only: a run loads the
+    same files again later (the unseen-speaker study re-reads the run's data, once per seed), and
+    one line per bad file is enough."""
+    if path not in _reported:
+        _reported.add(path)
+        logger.warning(f"skip: {path}: {reason}")
+
+
 def interactive() -> bool:
     """True when stderr is a terminal: progress bars redraw in place; otherwise (a pipe, a log
     file, CI) progress is one line per finished epoch or run."""

@@ -24,7 +24,7 @@ from .evaluate import (classification_metrics, clean_features, nll, robustness, 
                        write_metrics)
 from .features import build_feature
 from .io import read_csv, read_json, write_csv, write_json
-from .log import interactive
+from .log import interactive, skip_once
 from .rundir import Cell
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class GridData:
         if rate not in self._at:
             c = self.cfg
             parts, labels, skipped, split = prepare(self.ds, c.data, c.train.seed, rate, c.vad)
+            for sk in skipped:  # once per file, though the data may be loaded at a second rate
+                skip_once(log, sk.path, sk.reason)
             frac = c.augment.train_fraction
             train_noise = build_sources(c.augment.noise, rate, "train", frac, self.ds.noise_dir)
             eval_noise = build_sources(c.eval.noise, rate, "eval", frac, self.ds.noise_dir)

@@ -33,8 +33,9 @@ from . import config as C
 from . import protocol as P
 from . import rundir
 from .datasets import discover
-from .errors import DataError, VoxprintError
+from .errors import AudioError, DataError, VoxprintError
 from .io import read_csv, read_json, write_csv, write_json
+from .log import skip_once
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,8 @@ def _clip_segments(spec: str, speakers: list[str], enroll: int, max_clips: int, 
         for k, i in enumerate(pick):
             try:
                 y = audio.load(items[i].path, STUDY_RATE)[0]
-            except VoxprintError as e:
-                log.warning(f"skip: {e}")
+            except AudioError as e:
+                skip_once(log, e.path, e.reason)  # once, though every seed reloads the clips
                 continue
             out.append(P.Segment(f"{spk}/{i}", spk, i, k in enrol, y, items[i].path, 0.0, len(y) / STUDY_RATE))
     return out
