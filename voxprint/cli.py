@@ -1,5 +1,5 @@
 """`voxprint` command line. Each subcommand is a thin call into the modules; errors are
-one line on stderr and exit status 2, never a traceback."""
+one line on stderr, never a traceback, and the exit status says what happened (EXIT_STATUS)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,37 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import VoxprintError
+from .errors import NothingAnswered, VoxprintError
+
+EXIT_OK = 0  # every input file answered (or the command did what it was asked)
+EXIT_ERROR = 2  # usage or data error: bad arguments, config, run folder, profile db
+EXIT_SKIPPED = 3  # some or all input files were skipped; the answers for the rest were printed
+# 1 is left out on purpose: it is the status of a Python crash, which must never read as "files skipped".
+EXIT_STATUS = f"""exit status:
+  {EXIT_OK}    every input file answered (or the command did what it was asked)
+  {EXIT_SKIPPED}    some or all input files were skipped: one 'skip: FILE: reason' line each on
+       stderr; the answers for the other files are printed as usual
+  {EXIT_ERROR}    usage or data error (arguments, config, run folder, profile db): one
+       'voxprint: ...' line on stderr, nothing answered
+  130  interrupted"""
 
 
-def _err(e) -> None:
-    print(f"skip: {e}", file=sys.stderr)
+class _Skips:
+    """on_error for the commands that read files: one `skip:` line per bad file, counted for the
+    exit status."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, e) -> None:
+        self.count += 1
+        print(f"skip: {e}", file=sys.stderr)
+
+    def status(self, answered: int) -> int:
+        """EXIT_SKIPPED if any file was skipped (saying so when none was answered), else EXIT_OK."""
+        if self.count and not answered:
+            print(f"voxprint: no file answered ({self.count} skipped)", file=sys.stderr)
+        return EXIT_SKIPPED if self.count else EXIT_OK
 
 
 def _config(args):
@@ -40,6 +66,8 @@ def cmd_run(args) -> int:
     cfg = _config(args)
     name = Path(cfg.data.path).name if cfg.data.path != "fsdd" else "fsdd"
     out = Path(args.out or Path("runs") / name)
+    if out.exists() and not out.is_dir():
+        raise VoxprintError(f"{out}: exists and is not a folder; --out names the run folder to write")
     run_grid(cfg, out)
     if cfg.eval.verification:
         from .unseen import run_study
@@ -56,9 +84,11 @@ def cmd_predict(args) -> int:
     from .inference import Recognizer
 
     rec = Recognizer(args.run, engine=args.engine)
-    for p in rec.predict(args.files, on_error=_err):
+    skips = _Skips()
+    preds = rec.predict(args.files, on_error=skips)
+    for p in preds:
         print(f"{p.path}\t{p.speaker}\t{p.probability:.3f}")
-    return 0
+    return skips.status(len(preds))
 
 
 def cmd_export(args) -> int:
@@ -68,7 +98,7 @@ def cmd_export(args) -> int:
     rec = Recognizer(args.run)
     out = args.out or rec.dir / "model.onnx"
     print(export_onnx(rec.net, rec.features.dim, rec.features.num_frames(rec.window), out))
-    return 0
+    return EXIT_OK
 
 
 def cmd_report(args) -> int:
@@ -81,17 +111,30 @@ def cmd_report(args) -> int:
         from .report.readme import update_readme
 
         print(update_readme(Path(args.run), Path(args.readme), args.section or Path(args.run).name))
-    return 0
+    return EXIT_OK
 
 
 def _split_items(rec, split: str) -> tuple[list[str], list[str]]:
-    """(paths, speakers) of one split of the run that trained `rec`, from its split.csv."""
+    """(paths, speakers) of one split of the run that trained `rec`, from its split.csv; a row that is
+    short, of another split name or of a speaker the model does not know is a one-line DataError."""
+    from . import rundir
+    from .errors import DataError
     from .io import read_csv
 
-    path = rec.dir.parent / "split.csv"
-    if not path.exists():
+    path = rundir.inside(rec.dir.parent, rundir.SPLIT)
+    if not path.is_file():
         raise VoxprintError(f"{rec.dir}: no split.csv beside it; evaluate needs the run folder it was trained in")
-    rows = [r for r in read_csv(path) if r["split"] == split]
+    try:
+        rows = read_csv(path)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{path}: cannot be read ({e.__class__.__name__})") from None
+    known = set(rec.labels)
+    for i, r in enumerate(rows, start=2):
+        if any(not isinstance(r.get(k), str) for k in ("path", "speaker", "split")):
+            raise DataError(f"{path}:{i}: expected columns path,speaker,split")
+        if r["split"] not in ("train", "val", "test") or r["speaker"] not in known:
+            raise DataError(f"{path}:{i}: split {r['split']!r} / speaker {r['speaker']!r} is not one of this model's")
+    rows = [r for r in rows if r["split"] == split]
     return [r["path"] for r in rows], [r["speaker"] for r in rows]
 
 
@@ -105,7 +148,10 @@ def cmd_evaluate(args) -> int:
 
     rec = Recognizer(args.run)
     paths, speakers = _split_items(rec, "test")
-    ok, waves = rec.load_many(paths, on_error=_err)
+    skips = _Skips()
+    ok, waves = rec.load_many(paths, on_error=skips)
+    if not waves:
+        raise NothingAnswered(f"{rec.dir.parent / 'split.csv'}: none of its {len(paths)} test files is usable")
     index = {s: i for i, s in enumerate(rec.labels)}
     keep = set(ok)
     y = np.array([index[s] for p, s in zip(paths, speakers) if p in keep])
@@ -124,10 +170,10 @@ def cmd_evaluate(args) -> int:
     print(f"{'noise':<16} {'SNR dB':>7} {'accuracy':>9} {'macro-F1':>9}")
     for r in rows:
         print(f"{r['noise']:<16} {r['snr_db']:>7} {r['accuracy']:>9.4f} {r['macro_f1']:>9.4f}")
-    out = rec.dir / "evaluate.csv"
+    out = rec.file("evaluate.csv")
     write_csv(out, [{"model": rec.name, **r} for r in rows], ["model", "noise", "snr_db", "accuracy", "macro_f1"])
     print(f"written: {out}")
-    return 0
+    return skips.status(len(waves))
 
 
 def cmd_calibrate(args) -> int:
@@ -138,23 +184,27 @@ def cmd_calibrate(args) -> int:
 
     rec = Recognizer(args.run)
     paths, speakers = _split_items(rec, "val")
-    ok, emb = rec.embed(paths, on_error=_err)
+    skips = _Skips()
+    ok, emb = rec.embed(paths, on_error=skips)
+    if len(ok) < 2:
+        raise NothingAnswered(f"calibrate: {len(ok)} usable validation file(s) of {len(paths)}; need two or more")
     spk = dict(zip(paths, speakers))
     labels = np.array([rec.labels.index(spk[p]) for p in ok])
     info = calibrate(emb, labels, args.far)
     rec.save_calibration(info)
     print(f"threshold {info['threshold']:.4f} ({info['method']}, validation EER {info['val_eer']:.4f}, "
           f"{info['n_trials']} trials)")
-    return 0
+    return skips.status(len(ok))
 
 
 def cmd_enroll(args) -> int:
     from .inference import Recognizer
 
     rec = Recognizer(args.run)
-    prof = rec.enroll(args.name, args.files, db=args.db, on_error=_err)
+    skips = _Skips()
+    prof = rec.enroll(args.name, args.files, db=args.db, on_error=skips)
     print(f"enrolled {prof.name}: {prof.count} clip(s) in profile")
-    return 0
+    return skips.status(1)
 
 
 def cmd_speakers(args) -> int:
@@ -185,26 +235,27 @@ def cmd_identify(args) -> int:
     from .inference import Recognizer
 
     rec = Recognizer(args.run)
-    for path, name, score in rec.identify(args.files, db=args.db, threshold=args.threshold, on_error=_err):
+    skips = _Skips()
+    answers = rec.identify(args.files, db=args.db, threshold=args.threshold, on_error=skips)
+    for path, name, score in answers:
         print(f"{path}\t{name}\t{score:.3f}")
-    return 0
+    return skips.status(len(answers))
 
 
 def cmd_verify(args) -> int:
     from .inference import Recognizer
 
+    if len(args.files) != (1 if args.claim else 2):
+        raise VoxprintError("verify takes two files A B, or --claim NAME and exactly one FILE")
     rec = Recognizer(args.run)
+    skips = _Skips()
     if args.claim:
-        if len(args.files) != 1:
-            raise VoxprintError("verify --claim NAME takes exactly one FILE")
-        score, ok = rec.verify_claim(args.claim, args.files[0], db=args.db, threshold=args.threshold)
+        score, ok = rec.verify_claim(args.claim, args.files[0], db=args.db, threshold=args.threshold, on_error=skips)
     else:
-        if len(args.files) != 2:
-            raise VoxprintError("verify takes two files A B (or --claim NAME FILE)")
-        score, ok = rec.verify(*args.files, threshold=args.threshold)
+        score, ok = rec.verify(*args.files, threshold=args.threshold, on_error=skips)
     threshold = rec.threshold if args.threshold is None else args.threshold
     print(f"score {score:.3f}\tthreshold {threshold:.3f}\t{'accept' if ok else 'reject'}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_encoder_train(args) -> int:
@@ -354,7 +405,8 @@ def _serve_command(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.")
+    p = argparse.ArgumentParser(prog="voxprint", description="Speaker recognition: train, compare, identify.",
+                                epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _training_commands(sub)
     _speaker_commands(sub)
@@ -380,9 +432,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(1)
     try:
         return args.func(args)
+    except NothingAnswered as e:
+        print(f"voxprint: {e}", file=sys.stderr)
+        return EXIT_SKIPPED
     except VoxprintError as e:
         print(f"voxprint: {e}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except OSError as e:  # the environment refused a read or write (permissions, disk full): still one line
+        print(f"voxprint: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("voxprint: interrupted; finished runs are kept, rerun to resume", file=sys.stderr)
         return 130

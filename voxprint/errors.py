@@ -20,3 +20,8 @@ class AudioError(VoxprintError):
 
 class DataError(VoxprintError):
     pass
+
+
+class NothingAnswered(VoxprintError):
+    """Every input file of a command was skipped (each named on its own skip line), so there is no
+    answer at all; the CLI exits with the "files skipped" status, not the usage/data-error one."""

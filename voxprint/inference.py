@@ -18,11 +18,12 @@ import torch
 
 from . import audio, rundir
 from .config import load_resolved
-from .errors import AudioError, DataError, VoxprintError
+from .errors import AudioError, DataError, NothingAnswered, VoxprintError
 from .evaluate import NoClips, score_clips, torch_model
 from .features import build_feature
 from .io import read_json, write_json
 from .models import build_net
+from .store import normalise_name
 
 
 @dataclass
@@ -32,14 +33,16 @@ class Prediction:
     probability: float
 
 
-def _load_labels(d: Path) -> list[str]:
-    path = d / rundir.LABELS
+def _load_labels(path: Path) -> list[str]:
     try:
         labels = read_json(path)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable label list ({e.__class__.__name__})") from None
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise DataError(f"{path}: expected a JSON list of speaker names")
+    if len(labels) == 1 or len(set(labels)) != len(labels):  # [] is a pure encoder's: no classifier
+        raise DataError(f"{path}: expected two or more distinct speaker names (or none, for an encoder), "
+                        f"got {len(labels)} ({len(set(labels))} distinct)")
     return labels
 
 
@@ -55,6 +58,20 @@ def _load_state(path: Path) -> dict:
     return state
 
 
+def _check_shapes(expected: dict, state: dict, path: Path) -> None:
+    """Refuse weights whose tensors are not the ones config.yaml and labels.json describe, naming the
+    first difference - before a model of that size is allocated."""
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        which = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise DataError(f"{path}: does not match config.yaml ({which})")
+    for key, shape in expected.items():
+        if tuple(state[key].shape) != shape:
+            raise DataError(f"{path}: does not match config.yaml and labels.json ({key} is "
+                            f"{list(state[key].shape)} in the weights, {list(shape)} by the config and labels)")
+
+
 def default_model_dir() -> Path:
     """The general speaker encoder that ships with voxprint (voxprint/pretrained/encoder)."""
     return rundir.resolve_model_dir(None)
@@ -66,32 +83,38 @@ class Recognizer:
     `engine`: "torch", "onnx", or None for the folder's model.onnx when it has one, else torch."""
 
     def __init__(self, path: str | Path | None = None, engine: str | None = None):
+        if engine not in (None, "torch", "onnx"):
+            raise VoxprintError(f"unknown engine '{engine}'; valid: onnx, torch")
         self.dir = rundir.resolve_model_dir(path)
-        self.cfg = load_resolved(self.dir / rundir.CONFIG)
-        self.labels: list[str] = _load_labels(self.dir)
+        self.cfg = load_resolved(self.file(rundir.CONFIG))
+        self.labels: list[str] = _load_labels(self.file(rundir.LABELS))
         self.sample_rate = self.cfg.data.sample_rate
+        if self.sample_rate is None:
+            raise DataError(f"{self.file(rundir.CONFIG)}: data.sample_rate is not set; not a trained model's config")
         self.window = int(round(self.cfg.data.clip_seconds * self.sample_rate))
         self.features = build_feature(self.cfg.features, self.sample_rate)
+        state = _load_state(self.file(rundir.WEIGHTS))
+        with torch.device("meta"):  # shapes only: nothing is allocated for a crafted size
+            expected = build_net(self.cfg.model, self.features.dim, len(self.labels)).state_dict()
+        _check_shapes({k: tuple(v.shape) for k, v in expected.items()}, state, self.file(rundir.WEIGHTS))
         self.net = build_net(self.cfg.model, self.features.dim, len(self.labels))
-        try:
-            self.net.load_state_dict(_load_state(self.dir / rundir.WEIGHTS))
-        except RuntimeError as e:
-            raise DataError(f"{self.dir / rundir.WEIGHTS}: does not match config.yaml and labels.json "
-                            f"({str(e).splitlines()[0][:120]})") from None
+        self.net.load_state_dict(state)
         self.net.eval()
         if engine is None:  # the folder's ONNX graph when it has one (the shipped encoder's is int8)
-            engine = "onnx" if (self.dir / rundir.ONNX).is_file() else "torch"
-        if engine not in ("torch", "onnx"):
-            raise VoxprintError(f"unknown engine '{engine}'; valid: onnx, torch")
+            engine = "onnx" if self.file(rundir.ONNX).is_file() else "torch"
         self.engine = engine
         self.model = self._onnx_model() if engine == "onnx" else torch_model(self.net)
+
+    def file(self, name: str) -> Path:
+        """A file of the model folder; one that is a link leading out of the folder is refused."""
+        return rundir.inside(self.dir, name)
 
     # ------------------------------------------------------------------ identity
 
     @functools.cached_property
     def model_id(self) -> str:
         """Identifies the weights: profiles made by other weights are refused."""
-        return hashlib.sha256((self.dir / rundir.WEIGHTS).read_bytes()).hexdigest()[:16]
+        return hashlib.sha256(self.file(rundir.WEIGHTS).read_bytes()).hexdigest()[:16]
 
     @property
     def name(self) -> str:
@@ -102,7 +125,7 @@ class Recognizer:
     def _onnx_model(self):
         import onnxruntime as ort
 
-        path = self.dir / rundir.ONNX
+        path = self.file(rundir.ONNX)
         if not path.exists():
             from .export import export_onnx
 
@@ -110,7 +133,13 @@ class Recognizer:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own classes for a bad file
+            raise DataError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:120]}); "
+                            f"delete it and rerun to export it again") from None
+        if [i.name for i in session.get_inputs()] != ["features"] or len(session.get_outputs()) not in (1, 2):
+            raise DataError(f"{path}: not a voxprint export (expects input 'features', outputs [logits,] embedding)")
 
         def run(feats):
             outs = session.run(None, {"features": feats.astype(np.float32, copy=False)})
@@ -189,7 +218,7 @@ class Recognizer:
     # thresholds ----------------------------------------------------------
 
     def calibration(self) -> dict:
-        path = self.dir / rundir.CALIBRATION
+        path = self.file(rundir.CALIBRATION)
         if not path.exists():
             raise VoxprintError(f"{self.dir}: no calibration.json; run `voxprint calibrate {self.dir}`")
         try:
@@ -204,7 +233,7 @@ class Recognizer:
         return float(self.calibration()["threshold"])
 
     def save_calibration(self, info: dict) -> None:
-        write_json(self.dir / rundir.CALIBRATION, info)
+        write_json(self.file(rundir.CALIBRATION), info)
 
     # enrolment -----------------------------------------------------------
 
@@ -216,7 +245,7 @@ class Recognizer:
 
         if self.dir.resolve() == ENCODER_DIR.resolve():
             return user_home() / rundir.PROFILES
-        return self.dir / rundir.PROFILES
+        return self.file(rundir.PROFILES)
 
     def store(self, db: str | Path | None = None):
         from .store import ProfileStore
@@ -224,14 +253,15 @@ class Recognizer:
         return ProfileStore(db or self.default_db, self.model_id)
 
     def enroll(self, name: str, paths, db=None, on_error=None):
+        name = normalise_name(name)  # a refused name fails before any file is read
         ok, emb = self.embed(paths, on_error)
         if not ok:
-            raise VoxprintError(f"enroll {name}: no usable audio among the given files")
+            raise NothingAnswered(f"enroll {name}: no usable audio among the given files; nothing enrolled")
         with self.store(db) as s:
             return s.enroll(name, emb)
 
     def identify(self, paths, db=None, threshold: float | None = None, on_error=None) -> list[tuple[str, str, float]]:
-        """(file, enrolled name or 'unknown', cosine score) per file."""
+        """(file, enrolled name or 'unknown', cosine score) per usable file."""
         threshold = self.threshold if threshold is None else threshold
         with self.store(db) as s:
             names, mat = s.matrix()
@@ -245,14 +275,22 @@ class Recognizer:
             out.append((p, names[k] if row[k] >= threshold else "unknown", float(row[k])))
         return out
 
-    def verify(self, a, b, threshold: float | None = None) -> tuple[float, bool]:
+    def _embed_all(self, paths: list, on_error) -> np.ndarray:
+        """Embeddings of every one of `paths`; a skipped file (reported through on_error) means no answer."""
+        ok, emb = self.embed(paths, on_error)
+        if len(ok) < len(paths):
+            raise NothingAnswered(f"no score: {len(paths) - len(ok)} of {len(paths)} file(s) skipped")
+        return emb
+
+    def verify(self, a, b, threshold: float | None = None, on_error=None) -> tuple[float, bool]:
         """Cosine score of two files and whether it passes the threshold."""
         threshold = self.threshold if threshold is None else threshold
-        _, emb = self.embed([a, b])
+        emb = self._embed_all([a, b], on_error)
         score = float(emb[0] @ emb[1])
         return score, score >= threshold
 
-    def verify_claim(self, name: str, path, db=None, threshold: float | None = None) -> tuple[float, bool]:
+    def verify_claim(self, name: str, path, db=None, threshold: float | None = None,
+                     on_error=None) -> tuple[float, bool]:
         threshold = self.threshold if threshold is None else threshold
         with self.store(db) as s:
             prof = s.get(name)
@@ -260,6 +298,6 @@ class Recognizer:
                 known = ", ".join(p.name for p in s.profiles()) or "none"
                 raise VoxprintError(f"no enrolled speaker '{name}' (enrolled: {known})")
             s.matrix()  # refuses profiles made by another model
-        _, emb = self.embed([path])
+        emb = self._embed_all([path], on_error)
         score = float(emb[0] @ prof.mean.astype(np.float32))
         return score, score >= threshold

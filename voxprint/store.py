@@ -73,6 +73,7 @@ class ProfileStore:
             raise VoxprintError("model_id must be a non-empty string")
         self.db_path = Path(db_path)
         self.model_id = model_id
+        _refuse_links(self.db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = None
         try:
@@ -152,7 +153,7 @@ class ProfileStore:
     # -- API ------------------------------------------------------------------------------------------------
 
     def enroll(self, name: str, embeddings: np.ndarray) -> Profile:
-        _check_name(name)
+        name = normalise_name(name)
         emb = np.asarray(embeddings, dtype=np.float64)
         if emb.ndim == 1:
             emb = emb[None, :]
@@ -206,6 +207,7 @@ class ProfileStore:
         return [self._profile(r) for r in rows]
 
     def get(self, name: str) -> Profile | None:
+        name = normalise_name(name)
         with self._read():
             row = self._conn.execute(
                 "SELECT name, model_id, dim, sum, count, created, updated FROM profiles WHERE name = ?", (name,)
@@ -214,6 +216,10 @@ class ProfileStore:
 
     def forget(self, name: str) -> bool:
         # Allowed whatever model made the profile: it is how a user cleans out stale profiles.
+        try:
+            name = normalise_name(name)
+        except VoxprintError:
+            pass  # a name stored before names were checked can still be removed as it was typed
         with self._write():
             cur = self._conn.execute("DELETE FROM profiles WHERE name = ?", (name,))
             self._conn.execute("DELETE FROM enrollments WHERE name = ?", (name,))
@@ -272,10 +278,41 @@ class _Txn:
         return False
 
 
-def _check_name(name) -> None:
+def _refuse_links(db: Path) -> None:
+    """A profile db (or its SQLite side files) that is a symbolic link is refused: writes through it
+    would land wherever the link points, and SQLite keeps its -wal beside the link, not the target,
+    which can corrupt the database when it is also opened by its real name."""
+    for p in (db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        if p.is_symlink():
+            raise VoxprintError(f"{p}: is a symbolic link; refused (pass the real file with --db)")
+    if db.exists() and not db.is_file():
+        raise VoxprintError(f"{db}: not a regular file; a profile db must be a file")
+
+
+# Unicode categories refused in names: control (Cc), format (Cf: zero-width space, bidirectional
+# overrides, ...), surrogates (Cs), private use (Co), line and paragraph separators (Zl, Zp). They
+# make names that print alike but differ, or that break one-line output.
+REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
+                      "Cs": "a surrogate", "Co": "a private-use character", "Zl": "a line separator",
+                      "Zp": "a paragraph separator"}
+MAX_NAME_LENGTH = 200
+
+
+def normalise_name(name) -> str:
+    """A speaker name as it is stored and compared: Unicode NFC (so `José` typed as one code point or as
+    `e` + combining accent is one profile). Refuses empty names, leading or trailing whitespace, names
+    over MAX_NAME_LENGTH characters, and characters of REFUSED_CATEGORIES, with a VoxprintError that says
+    which character (as U+XXXX) and where."""
     if not isinstance(name, str) or not name.strip():
         raise VoxprintError("speaker name must be a non-empty string")
+    for i, c in enumerate(name):
+        cat = unicodedata.category(c)
+        if cat in REFUSED_CATEGORIES:
+            raise VoxprintError(f"speaker name {name.encode('ascii', 'backslashreplace').decode()!r} contains "
+                                f"{REFUSED_CATEGORIES[cat]} (U+{ord(c):04X}) at position {i}; refused")
+    name = unicodedata.normalize("NFC", name)
     if name != name.strip():
         raise VoxprintError(f"speaker name {name!r} has leading or trailing whitespace")
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise VoxprintError(f"speaker name {name!r} contains control characters")
+    if len(name) > MAX_NAME_LENGTH:
+        raise VoxprintError(f"speaker name is {len(name)} characters long; at most {MAX_NAME_LENGTH}")
+    return name
