@@ -267,3 +267,42 @@ def test_default_cache_root_follows_voxprint_cache(monkeypatch, tmp_path):
     assert default_root() == tmp_path / "vad"
     monkeypatch.setenv("VOXPRINT_CACHE", "off")
     assert default_root() is None
+
+
+def _silero_whole(y: np.ndarray, sample_rate: int, rate: int, lead: int, sess_run) -> np.ndarray:
+    """Reference: the whole lead-in + resampled clip framed at once (how silero_scores worked
+    before it streamed), scored 512 frames per call."""
+    from voxprint.vad.backends import SILERO
+
+    hop, ctx = SILERO[rate]
+    x = np.concatenate([np.zeros(lead * hop, np.float32), soxr.resample(y, sample_rate, rate, quality="HQ")])
+    frames = np.zeros((max(1, -(-len(x) // hop)), hop), np.float32)
+    frames.reshape(-1)[: len(x)] = x
+    contexts = np.zeros((len(frames), ctx), np.float32)
+    contexts[1:] = frames[:-1, -ctx:]
+    return np.concatenate([sess_run(np.concatenate([contexts[i : i + 512], frames[i : i + 512]], axis=1))
+                           for i in range(0, len(frames), 512)])[lead:]
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 44100])
+def test_silero_on_a_long_clip_streams_and_gives_the_whole_clip_scores(fsdd_clip, monkeypatch, sample_rate):
+    """The clip is resampled and framed a block at a time (memory of one block, not of the clip at
+    16 kHz), and the scores are exactly those of framing the whole clip at once, for any block size."""
+    from voxprint.vad import backends as B
+
+    y = np.tile(fsdd_clip[0], 60)  # about 40 s of speech with pauses: several blocks
+    y = soxr.resample(y, 8000, sample_rate).astype(np.float32) if sample_rate != 8000 else y
+    sess = B._silero_session("silero_vad_16k_sequence.onnx")
+    state = {}
+
+    def run(block):
+        h, c = state.get("h", np.zeros((1, 1, 128), np.float32)), state.get("c", np.zeros((1, 1, 128), np.float32))
+        p, state["h"], state["c"] = sess.run(None, {"input": block, "h": h, "c": c})
+        return p.reshape(-1)
+
+    lead = round(VadConfig().silero_lead_ms * 16000 / 1000 / 512)
+    whole = _silero_whole(y, sample_rate, 16000, lead, run)
+    streamed = B.silero_scores(y, sample_rate, cfg()).scores
+    np.testing.assert_array_equal(streamed, whole)
+    monkeypatch.setattr(B, "SILERO_BLOCK", 7)  # many resampler and frame boundaries
+    np.testing.assert_array_equal(B.silero_scores(y, sample_rate, cfg()).scores, whole)

@@ -86,15 +86,35 @@ def _silero_session(name: str):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def _silero_frames(y: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """[T] -> (frames [F, hop], contexts [F, ctx]); the last frame is zero padded."""
+SILERO_BLOCK = 512  # frames (16 s at 16 kHz) per call of the sequence graph: bounds memory
+
+
+def _silero_frame_blocks(y: np.ndarray, sample_rate: int, rate: int, lead: int):
+    """`lead` frames of silence, then `y` resampled to `rate`, as (frames [n, hop], contexts [n, ctx])
+    blocks of SILERO_BLOCK frames (the last frame zero padded; context = the previous frame's tail).
+
+    The clip is resampled as a stream, a block at a time (soxr's stream gives exactly the samples of
+    its one-shot call), so a long recording never exists whole at `rate`: memory stays at one block
+    whatever the clip's length."""
     hop, ctx = SILERO[rate]
-    n = max(1, -(-len(y) // hop))
-    frames = np.zeros((n, hop), dtype=np.float32)
-    frames.reshape(-1)[: len(y)] = y
-    contexts = np.zeros((n, ctx), dtype=np.float32)
-    contexts[1:] = frames[:-1, -ctx:]
-    return frames, contexts
+    stream = None if sample_rate == rate else soxr.ResampleStream(sample_rate, rate, 1, dtype="float32", quality="HQ")
+    step = max(1, int(SILERO_BLOCK * hop * sample_rate / rate))  # input samples per block, about
+    buf, context, emitted, i = np.zeros(lead * hop, np.float32), np.zeros(ctx, np.float32), 0, 0
+    while True:
+        last = i + step >= len(y)
+        piece = np.ascontiguousarray(y[i : i + step], dtype=np.float32)
+        i += step
+        buf = np.concatenate([buf, piece if stream is None else stream.resample_chunk(piece, last=last)])
+        while len(buf) >= SILERO_BLOCK * hop or (last and (len(buf) or not emitted)):
+            take = min(len(buf), SILERO_BLOCK * hop)
+            frames = np.zeros((max(1, -(-take // hop)), hop), dtype=np.float32)
+            frames.reshape(-1)[:take] = buf[:take]
+            contexts = np.empty((len(frames), ctx), dtype=np.float32)
+            contexts[0], contexts[1:] = context, frames[:-1, -ctx:]
+            buf, context, emitted = buf[take:], frames[-1, -ctx:].copy(), emitted + len(frames)
+            yield frames, contexts
+        if last:
+            return
 
 
 def silero_scores(y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Frames:
@@ -108,28 +128,26 @@ def silero_scores(y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Frames:
     # opens on speech (FSDD digits) is missed without a lead-in of silence. Whole frames
     # of zeros go first and their scores are dropped, so frame i still starts at i * hop.
     lead = round(cfg.silero_lead_ms * rate / 1000 / hop)
-    y = np.concatenate([np.zeros(lead * hop, np.float32), resample(y, sample_rate, rate)])
-    frames, contexts = _silero_frames(y, rate)
+    out = []
     if rate == 16000:
         sess = _silero_session("silero_vad_16k_sequence.onnx")
         h = np.zeros((1, 1, 128), dtype=np.float32)
         c = np.zeros((1, 1, 128), dtype=np.float32)
-        out = []
-        for i in range(0, len(frames), 512):  # 512 frames (16 s) per call bounds memory
-            block = np.concatenate([contexts[i : i + 512], frames[i : i + 512]], axis=1)
-            p, h, c = sess.run(None, {"input": block, "h": h, "c": c})
+        for frames, contexts in _silero_frame_blocks(y, sample_rate, rate, lead):
+            p, h, c = sess.run(None, {"input": np.concatenate([contexts, frames], axis=1), "h": h, "c": c})
             out.append(p.reshape(-1))
-        scores = np.concatenate(out)
     else:
         sess = _silero_session("silero_vad.onnx")
         state = np.zeros((2, 1, 128), dtype=np.float32)
         sr = np.array(rate, dtype=np.int64)
-        scores = np.empty(len(frames), dtype=np.float32)
-        for i in range(len(frames)):
-            x = np.concatenate([contexts[i], frames[i]])[None, :]
-            p, state = sess.run(None, {"input": x, "state": state, "sr": sr})
-            scores[i] = p[0, 0]
-    return Frames(scores[lead:].astype(np.float32), hop, hop, rate)
+        for frames, contexts in _silero_frame_blocks(y, sample_rate, rate, lead):
+            scores = np.empty(len(frames), dtype=np.float32)
+            for i in range(len(frames)):
+                x = np.concatenate([contexts[i], frames[i]])[None, :]
+                p, state = sess.run(None, {"input": x, "state": state, "sr": sr})
+                scores[i] = p[0, 0]
+            out.append(scores)
+    return Frames(np.concatenate(out)[lead:].astype(np.float32), hop, hop, rate)
 
 
 # --------------------------------------------------------------------------- webrtc
