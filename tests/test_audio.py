@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -228,3 +230,79 @@ def test_random_crop_length(length):
             np.testing.assert_array_equal(c, y[s : s + 200])
         else:  # only the clip's own samples, no silence
             assert set(np.unique(c)) <= set(y.tolist())
+
+
+# --------------------------------------------------------------------------- bounded memory and time
+
+
+@pytest.mark.parametrize("rate", [1, 999, 384_001])
+def test_implausible_header_rate_is_refused_before_decoding(tmp_path, rate):
+    # 16000 samples claiming 1 Hz would resample to 128 M samples at 8 kHz: refused from the header
+    p = tmp_path / "rate.wav"
+    sf.write(p, tone(1.0), rate, subtype="PCM_16")
+    err = expect_error(p, "implausible sample rate", f"{rate} hz")
+    assert "1000-384000" in err.reason
+    with pytest.raises(AudioError, match="implausible"):
+        audio.load(p, 8000)
+
+
+@pytest.mark.parametrize("rate", [1000, 384_000])
+def test_edge_rates_are_accepted(tmp_path, rate):
+    p = tmp_path / "edge.wav"
+    sf.write(p, tone(0.5, sr=rate, freq=100), rate, subtype="PCM_16")
+    y, sr = audio.load(p, 8000)
+    assert sr == 8000 and abs(len(y) - 4000) <= 1
+
+
+def test_block_decoding_equals_whole_file_decoding(tmp_path, monkeypatch):
+    """Blocks of 1000 frames, mixed and resampled as a stream, give exactly what decoding the whole
+    file, mixing and resampling it in one go gives."""
+    import soxr
+
+    rng = np.random.default_rng(0)
+    src = (0.2 * rng.standard_normal((44100 * 2 + 123, 2))).astype(np.float32)
+    p = tmp_path / "stereo.wav"
+    sf.write(p, src, 44100, subtype="FLOAT")
+    whole = soxr.resample(src.mean(axis=1, dtype=np.float64).astype(np.float32), 44100, 16000, quality="HQ")
+    monkeypatch.setattr(audio, "CHUNK_FRAMES", 1000)
+    y, sr = audio.load(p, 16000)
+    assert sr == 16000 and y.dtype == np.float32 and y.flags.c_contiguous
+    np.testing.assert_array_equal(y, whole)
+    monkeypatch.setattr(audio, "CHUNK_FRAMES", 1 << 17)
+    np.testing.assert_array_equal(audio.load(p, 16000)[0], whole)
+
+
+def test_a_file_longer_than_the_limit_is_refused_before_decoding(tmp_path, monkeypatch):
+    p = tmp_path / "long.wav"
+    sf.write(p, tone(2.0), SR)
+    monkeypatch.setattr(audio, "MAX_SAMPLES", SR)  # 1 s allowed at 16 kHz: a 2 s file is "too long"
+    err = expect_error(p, "too long", "split it")
+    assert err.reason == f"too long (32000 samples = 2.0 s at {SR} Hz; at most 16000 = 1.0 s per file: split it)"
+    y, _ = audio.load(p, 8000)  # at 8 kHz it holds 16000 samples: within the limit
+    assert len(y) == 16000
+
+
+def test_a_pipe_named_like_audio_is_refused_without_waiting(tmp_path):
+    p = tmp_path / "pipe.wav"
+    os.mkfifo(p)
+    expect_error(p, "not a regular file")
+
+
+def test_a_link_loop_and_a_broken_link_say_so(tmp_path):
+    (tmp_path / "loop.wav").symlink_to(tmp_path / "loop.wav")
+    (tmp_path / "broken.wav").symlink_to(tmp_path / "absent.wav")
+    expect_error(tmp_path / "loop.wav", "symbolic link to nothing")
+    expect_error(tmp_path / "broken.wav", "symbolic link to nothing")
+
+
+def test_an_os_error_while_reading_is_the_files_audio_error(tmp_path, monkeypatch):
+    """Any OSError (permission denied, I/O error) is an AudioError naming the file; the permission case
+    itself needs a non-root user and is run in tests/test_awkward.py."""
+    p = tmp_path / "ok.wav"
+    sf.write(p, tone(0.5), SR)
+
+    def refuse(*args, **kw):
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(audio, "_wav_truncation", refuse)
+    expect_error(p, "cannot be read", "permission denied")

@@ -27,20 +27,20 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif")
 # Sample rates outside this range are a broken or crafted header: a file claiming 1 Hz would be
 # resampled to thousands of times its size. Refused from the header, before decoding.
 MIN_RATE, MAX_RATE = 1_000, 384_000
-# The most samples (at the rate they are returned) one file may hold: a file is scored whole, so
-# this bounds memory per file (2**27 float32 = 512 MiB: 4.6 h at 8 kHz, 2.3 h at 16 kHz).
-MAX_SAMPLES = 2**27
+# The most samples (at the rate they are returned) one file may hold. A file is scored whole, at
+# about 8 bytes a sample (the clip and its speech), so this bounds `predict` at about 1.2 GB
+# whatever the file (benchmarks/predict_memory.py): 2**26 samples = 2.3 h at 8 kHz, 70 min at 16 kHz.
+MAX_SAMPLES = 2**26
 CHUNK_FRAMES = 1 << 17  # source frames decoded per block
 
 
 def native_rate(path: str | Path) -> int:
-    """The file's own sample rate (header only)."""
-    try:
-        return int(sf.info(str(path)).samplerate)
-    except Exception:
-        import librosa
-
-        return int(librosa.get_samplerate(str(path)))
+    """The file's own sample rate (header only; raises AudioError when no decoder can open it)."""
+    problem = not_a_file(path)
+    if problem:
+        raise AudioError(path, problem)
+    with _open(str(path)) as (rate, _, _, _):
+        return rate
 
 
 def _wav_truncation(path: str) -> str | None:
@@ -122,10 +122,14 @@ class _Buffer:
         return self.buf
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 \
+        else f"{seconds:.1f} s"
+
+
 def _too_long(path: str, samples: float, rate: int) -> AudioError:
-    hours = MAX_SAMPLES / rate / 3600
-    return AudioError(path, f"too long ({samples / rate / 3600:.1f} h at {rate} Hz; at most {hours:.1f} h "
-                            f"({MAX_SAMPLES} samples) per file: split it)")
+    return AudioError(path, f"too long ({int(samples)} samples = {_duration(samples / rate)} at {rate} Hz; "
+                            f"at most {MAX_SAMPLES} = {_duration(MAX_SAMPLES / rate)} per file: split it)")
 
 
 def _decode(path: str, sample_rate: int | None) -> tuple[np.ndarray, int]:
