@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import typing
 
 import pytest
 
@@ -159,3 +160,68 @@ def test_scientific_notation_without_a_dot_is_a_number():
     assert C.load(None, ["train.lr=1e-4"]).train.lr == pytest.approx(1e-4)  # YAML 1.1 reads it as a string
     with pytest.raises(ConfigError, match="expected a number"):
         C.load(None, ["train.lr=fast"])
+
+
+# --------------------------------------------------------------------------- valid ranges
+
+
+def _numeric(tp) -> bool:
+    """int/float, optional or a list of them."""
+    args = typing.get_args(tp)
+    if tp in (int, float):
+        return True
+    return bool(args) and any(_numeric(a) for a in args if a is not type(None))
+
+
+def test_every_numeric_field_of_every_section_has_a_valid_range():
+    hints = {cls: typing.get_type_hints(cls) for cls in typing.get_type_hints(C.Config).values()}
+    missing = [f"{cls.__name__}.{name}" for cls, h in hints.items() for name, tp in h.items()
+               if _numeric(tp) and name not in C.LIMITS.get(cls, {}) and name not in C.CHOICES.get(cls, {})]
+    assert not missing, f"numeric fields without a range in config.LIMITS: {missing}"
+    for cls, ranges in C.LIMITS.items():  # and no stale entries
+        assert set(ranges) <= set(typing.get_type_hints(cls)), cls
+
+
+def test_defaults_lie_inside_their_ranges():
+    for section in dataclasses.fields(C.Config):
+        C.check_limits(getattr(C.Config(), section.name), section.name)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batch_size=0", "train.batch_size = 0 is out of range; valid: 1 ≤ batch_size ≤ 65536 (examples per"),
+    ("data.sample_rate=-8000", "data.sample_rate = -8000 is out of range; valid: 1000 ≤ sample_rate ≤ 384000 (Hz)"),
+    ("data.val_fraction=1", "valid: 0 < val_fraction < 1"),
+    ("augment.snr_db=[0, 500]", "augment.snr_db = 500.0 is out of range"),
+    ("model.dropout=1", "valid: 0 ≤ dropout < 1"),
+    ("train.threads=0", "train.threads = 0 is out of range"),
+    ("data.max_per_speaker=0", "data.max_per_speaker = 0 is out of range; valid: 1 ≤ max_per_speaker ("),
+    ("data.split=rand", "data.split = 'rand'; valid: auto, official, block, random, manifest"),
+    ("vad.silero_rate=11025", "vad.silero_rate = 11025; valid: 8000, 16000"),
+    ("features.fmin=5000", "fmin 5000 ≥ fmax"),
+    ("grid.models=[]", "grid.models: empty list"),
+    ("vad.neg_threshold=0.9", "neg_threshold 0.9 > threshold 0.5"),
+])
+def test_out_of_range_values_name_the_key_value_and_range(override, message):
+    extra = ["features.fmax=4000"] if "fmin" in override else []
+    with pytest.raises(ConfigError) as info:
+        C.load(None, [override, *extra])
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_optional_fields_may_stay_unset():
+    cfg = C.load(None, ["data.sample_rate=null", "train.threads=null", "eval.far=null"])
+    assert cfg.data.sample_rate is None and cfg.train.threads is None and cfg.eval.far is None
+
+
+def test_a_resolved_config_is_checked_too(tmp_path):
+    (tmp_path / "config.yaml").write_text("model: {embed_dim: 2000000000}\n")
+    with pytest.raises(ConfigError, match="embed_dim = 2000000000 is out of range"):
+        C.load_resolved(tmp_path / "config.yaml")
+
+
+def test_the_audio_reader_refuses_the_rates_the_config_refuses():
+    from voxprint import audio
+
+    rng = C.LIMITS[C.DataConfig]["sample_rate"]
+    assert (rng.lo, rng.hi) == (audio.MIN_RATE, audio.MAX_RATE)

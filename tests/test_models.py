@@ -79,3 +79,15 @@ def test_normalisation_is_part_of_the_model():
     other = build_net(ModelConfig(name="cnn"), 8, 3).eval()
     other.load_state_dict(state)
     assert torch.allclose(other.embed(x), a)
+
+
+def test_sizes_are_checked_before_anything_is_allocated():
+    from voxprint.models import MAX_PARAMS
+
+    with pytest.raises(ConfigError, match="model.options.channels = \\[1000000000\\]; valid: an integer 1-4096"):
+        build_net(ModelConfig(name="cnn", options={"channels": [1_000_000_000]}), 20, 3)
+    with pytest.raises(ConfigError, match="model.options.hidden"):
+        build_net(ModelConfig(name="lstm", options={"hidden": 2.5}), 20, 3)
+    # every size in range, but together too big: counted on the meta device, refused
+    with pytest.raises(ConfigError, match=f"at most {MAX_PARAMS:,}"):
+        build_net(ModelConfig(name="cnn", embed_dim=4096), 20, 100_000)

@@ -199,3 +199,46 @@ def test_sigkill_mid_enrolment(tmp_path, extra_delay):
 
     with ProfileStore(db, "m") as st:  # still usable after the crash
         assert st.enroll("k", np.ones((1, D))).count == count + 1
+
+
+def test_names_are_stored_nfc_and_lookalikes_refused(tmp_path):
+    import unicodedata
+
+    from voxprint.store import normalise_name
+
+    nfc, nfd = "José", unicodedata.normalize("NFD", "José")
+    assert normalise_name(nfd) == nfc and normalise_name(nfc) == nfc
+    for bad, what in [("juli\u200ba", "U+200B"), ("\u202eevil", "U+202E"), ("a\u2028b", "U+2028"),
+                      ("nul\x00", "U+0000"), ("x" * 201, "at most 200"), ("\ufeffbom", "U+FEFF")]:
+        with pytest.raises(VoxprintError, match=what.replace("+", r"\+")):
+            normalise_name(bad)
+    with ProfileStore(tmp_path / "p.db", "m") as st:
+        st.enroll(nfc, np.ones((1, D)))
+        assert st.enroll(nfd, np.ones((1, D))).count == 2  # one profile, whichever way it was typed
+        assert [p.name for p in st.profiles()] == [nfc] and st.get(nfd).count == 2
+        assert st.forget(nfd) and st.profiles() == []
+
+
+def test_a_profile_stored_before_names_were_checked_can_still_be_forgotten(tmp_path):
+    db = tmp_path / "p.db"
+    with ProfileStore(db, "m") as st:
+        st.enroll("ok", np.ones((1, D)))
+    with sqlite3.connect(db) as c:  # as an older voxprint could have written it
+        c.execute("UPDATE profiles SET name = ? WHERE name = 'ok'", ("o\u200bk",))
+    with ProfileStore(db, "m") as st:
+        assert st.forget("o\u200bk") and st.profiles() == []
+
+
+def test_a_db_that_is_a_link_is_refused(tmp_path):
+    real = tmp_path / "real.db"
+    with ProfileStore(real, "m") as st:
+        st.enroll("ann", np.ones((1, D)))
+    (tmp_path / "link.db").symlink_to(real)
+    with pytest.raises(VoxprintError, match="link.db: is a symbolic link; refused"):
+        ProfileStore(tmp_path / "link.db", "m")
+    (tmp_path / "side.db-wal").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(VoxprintError, match="side.db-wal: is a symbolic link"):
+        ProfileStore(tmp_path / "side.db", "m")
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(VoxprintError, match="not a regular file"):
+        ProfileStore(tmp_path / "dir.db", "m")

@@ -40,6 +40,23 @@ class _Skips:
         return EXIT_SKIPPED if self.count else EXIT_OK
 
 
+def _number(lo: float, hi: float, what: str, integer: bool = False, open_lo: bool = False):
+    """An argparse type: a finite number in [lo, hi] ((lo, hi] with open_lo); else a usage error
+    (argparse prints it with the usage line and exits 2)."""
+
+    def parse(text: str):
+        try:
+            v = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if integer else 'a number'}") from None
+        if not (lo < v <= hi if open_lo else lo <= v <= hi):
+            raise argparse.ArgumentTypeError(f"{text} is out of range; valid: {lo:g} {'<' if open_lo else '≤'} "
+                                             f"{what} ≤ {hi:g}")
+        return v
+
+    return parse
+
+
 def _config(args):
     from . import config as C
 
@@ -324,15 +341,16 @@ def _training_commands(sub) -> None:
 
     ev = sub.add_parser("evaluate", help="score a trained model on its test split, clean and with noise at each SNR")
     ev.add_argument("run", help="run folder (its best model) or model folder")
-    ev.add_argument("--snr", type=float, nargs="+", default=[20, 10, 5, 0], help="SNRs in dB")
+    ev.add_argument("--snr", type=_number(-60, 100, "SNR dB"), nargs="+", default=[20, 10, 5, 0], help="SNRs in dB")
     ev.add_argument("--noise", nargs="+", default=["white"],
                     help="white, pink, or noise files/folders (their held-out evaluation part is used)")
-    ev.add_argument("--seed", type=int, default=1234)
+    ev.add_argument("--seed", type=_number(0, 2**31 - 1, "seed", integer=True), default=1234)
     ev.set_defaults(func=cmd_evaluate)
 
     ca = sub.add_parser("calibrate", help="set the accept threshold from validation clips (EER point or --far)")
     ca.add_argument("run")
-    ca.add_argument("--far", type=float, help="target false-accept rate, e.g. 0.01 (default: the EER point)")
+    ca.add_argument("--far", type=_number(0, 0.999999, "far", open_lo=True),
+                    help="target false-accept rate, e.g. 0.01 (default: the EER point)")
     ca.set_defaults(func=cmd_calibrate)
 
     rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
@@ -375,14 +393,14 @@ def _speaker_commands(sub) -> None:
 
     idf = sub.add_parser("identify", help="name the enrolled speaker of each file, or 'unknown'")
     idf.add_argument("files", nargs="+")
-    idf.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    idf.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
     model_args(idf)
     idf.set_defaults(func=cmd_identify)
 
     ve = sub.add_parser("verify", help="same speaker? `verify A B` or `verify --claim NAME FILE`")
     ve.add_argument("files", nargs="+")
     ve.add_argument("--claim", help="enrolled name the speaker claims to be")
-    ve.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    ve.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
     model_args(ve)
     ve.set_defaults(func=cmd_verify)
 

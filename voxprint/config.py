@@ -250,20 +250,34 @@ LIMITS: dict[type, dict[str, Range]] = {
     EvalConfig: {
         "snr_db": SNR,
         "latency_runs": Range(1, 100_000, "timed runs per latency figure"),
-        "min_speakers": Range(2, None, "speakers the unseen-speaker study needs"),
-        "heldout_fraction": _fraction("share of speakers never seen in training"),
-        "enroll_clips": Range(1, 100_000, "clips per enrolled profile"),
+        "study_seeds": Range(1, 1000, "speaker draws of the unseen-speaker study"),
+        "enroll_clips": Range(1, 100_000, "clips that enrol a speaker"),
+        "study_max_clips": Range(1, 1_000_000, "clips per speaker in the study"),
         "far": _fraction("target false-accept rate"),
-        "verification_min_steps": Range(0, STEPS, "optimizer steps of the study's model at least"),
     },
     GridConfig: {
         "seeds": Range(1, 1000, "seeds per configuration"),
     },
+    VadConfig: {
+        "threshold": _fraction("speech probability that starts a region"),
+        "neg_threshold": _fraction("speech probability that ends a region"),
+        "silero_rate": Range(8000, 16000, "Hz of the silero model: 8000 or 16000"),
+        "silero_lead_ms": Range(0, 10_000, "ms of silence fed before the clip"),
+        "peak_db": Range(-100, 0, "dBFS of the clip's peak before detection"),
+        "webrtc_mode": Range(0, 3, "webrtc aggressiveness"),
+        "energy_db": Range(0, 200, "dB below the loud frames that still count as speech", open_lo=True),
+        "energy_floor_db": Range(0, 200, "dB above the quiet frames speech must be"),
+        "min_speech_ms": Range(0, 60_000, "ms: shorter bursts are dropped"),
+        "min_silence_ms": Range(0, 60_000, "ms: shorter pauses are bridged"),
+        "pad_ms": Range(0, 60_000, "ms kept around each region"),
+        "min_speech_seconds": Range(0, 3600, "seconds of speech a file needs"),
+    },
 }
 
-CHOICES: dict[type, dict[str, tuple[str, ...]]] = {
+CHOICES: dict[type, dict[str, tuple]] = {
     DataConfig: {"split": ("auto", "official", "block", "random", "manifest")},
     ModelConfig: {"head": ("softmax", "aam")},
+    VadConfig: {"backend": ("silero", "webrtc", "energy"), "silero_rate": (8000, 16000)},
 }
 
 
@@ -273,6 +287,8 @@ def _cross_checks(obj) -> list[str]:
     if isinstance(obj, DataConfig) and obj.val_fraction + obj.test_fraction >= 1:
         bad.append(f"val_fraction + test_fraction = {obj.val_fraction + obj.test_fraction:g} leaves no "
                    "training clips; valid: a sum below 1")
+    if isinstance(obj, VadConfig) and obj.neg_threshold is not None and obj.neg_threshold > obj.threshold:
+        bad.append(f"neg_threshold {obj.neg_threshold:g} > threshold {obj.threshold:g}; valid: neg_threshold ≤ threshold")
     if isinstance(obj, FeatureConfig) and obj.fmax is not None and obj.fmin >= obj.fmax:
         bad.append(f"fmin {obj.fmin:g} ≥ fmax {obj.fmax:g}; valid: fmin < fmax")
     if isinstance(obj, AugmentConfig) and (len(obj.snr_db) != 2 or obj.snr_db[0] > obj.snr_db[1]):
@@ -294,7 +310,7 @@ def check_limits(obj, where: str) -> None:
                 raise ConfigError(f"{where}.{key} = {v!r} is out of range; valid: {rng.text(key)} ({rng.what})")
     for key, valid in CHOICES.get(type(obj), {}).items():
         if getattr(obj, key) not in valid:
-            raise ConfigError(f"{where}.{key} = {getattr(obj, key)!r}; valid: {', '.join(valid)}")
+            raise ConfigError(f"{where}.{key} = {getattr(obj, key)!r}; valid: {', '.join(map(str, valid))}")
     for message in _cross_checks(obj):
         raise ConfigError(f"{where}.{message}")
 

@@ -106,8 +106,10 @@ class Recognizer:
         self.model = self._onnx_model() if engine == "onnx" else torch_model(self.net)
 
     def file(self, name: str) -> Path:
-        """A file of the model folder; one that is a link leading out of the folder is refused."""
-        return rundir.inside(self.dir, name)
+        """A file of the model folder, as named there (a link stays a link, for the profile store to
+        refuse); one that is a link leading out of the folder is refused here."""
+        rundir.inside(self.dir, name)
+        return self.dir / name
 
     # ------------------------------------------------------------------ identity
 

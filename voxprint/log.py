@@ -11,6 +11,9 @@ import logging
 import sys
 
 
+_reported: set[str] = set()  # paths with a skip line in this command
+
+
 class _Stderr(logging.StreamHandler):
     """A handler that writes to whatever sys.stderr is at the time of the record (so that
     redirection set up after start-up, as pytest's capture does, is honoured)."""
@@ -28,16 +31,15 @@ class _Stderr(logging.StreamHandler):
 
 
 def setup(level: int = logging.INFO) -> None:
-    """Send `voxprint.*` records to stderr, one plain line each. Idempotent."""
+    """Send `voxprint.*` records to stderr, one plain line each, and start a command's own record
+    of reported skips (see `skip_once`). Idempotent otherwise."""
+    _reported.clear()
     root = logging.getLogger("voxprint")
     root.setLevel(level)
     if not any(isinstance(h, _Stderr) for h in root.handlers):
         handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(handler)
-
-
-_reported: set[str] = set()
 
 
 def skip_once(logger: logging.Logger, path: str, reason: str) -> None:

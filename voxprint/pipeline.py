@@ -74,9 +74,12 @@ def _check_same_run(out: Path, cfg: C.Config) -> None:
     path = out / rundir.CONFIG
     if not path.exists():
         return
-    old = yaml.safe_load(path.read_text())
+    try:
+        old = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise DataError(f"{path}: not a readable run config ({e.__class__.__name__}); use another --out") from None
     new = C.to_dict(cfg)
-    if not isinstance(old, dict):
+    if not isinstance(old, dict) or not all(isinstance(v, dict) for v in old.values()):
         raise DataError(f"{path}: not a run config; use another --out")
     for d in (old, new):
         d.pop("grid", None)
@@ -182,6 +185,24 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
     return read_json(d / rundir.METRICS)
 
 
+METRIC_KEYS = ("accuracy", "macro_f1", "val_accuracy", "val_loss", "steps", "best_step", "train_seconds", "params")
+
+
+def _finished(path: Path, numbers: tuple[str, ...]) -> dict:
+    """A JSON file of a cell finished earlier (metrics.json, resources.json); one that is not what
+    run_cell writes is a DataError naming it (never a crash, never silently retrained over)."""
+    try:
+        m = read_json(path)
+        ok = isinstance(m, dict) and all(isinstance(m.get(k), (int, float)) and not isinstance(m.get(k), bool)
+                                         for k in numbers)
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        raise DataError(f"{path}: not what a finished run writes (needs numbers {', '.join(numbers)}); "
+                        f"delete {path.parent} to train that cell again")
+    return m
+
+
 def result_row(cell: Cell, m: dict) -> dict:
     return {"model": cell.model, "feature": cell.feature, "seed": cell.seed, "head": cell.head,
             "augmented": cell.augment, "accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
@@ -207,7 +228,7 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
         d = out / cell.name
         if (d / rundir.METRICS).exists():
             log.info(f"[{i}/{len(grid)}] {cell.name}: finished earlier, skipped")
-            m = read_json(d / rundir.METRICS)
+            m = _finished(d / rundir.METRICS, METRIC_KEYS)
         else:
             log.info(f"[{i}/{len(grid)}] {cell.name}: training")
             m = run_cell(cfg, cell, out, data, bar=bar is not None)
@@ -224,7 +245,7 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
     write_csv(out / rundir.RESULTS, rows, rundir.RESULT_COLUMNS)
     if rob:
         write_csv(out / rundir.ROBUSTNESS, rob, rundir.ROBUSTNESS_COLUMNS)
-    write_csv(out / rundir.RESOURCES, [read_json(out / c.name / rundir.RESOURCE) for c in grid],
+    write_csv(out / rundir.RESOURCES, [_finished(out / c.name / rundir.RESOURCE, ("params",)) for c in grid],
               _resource_columns())
     print_table(rows)
     return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import librosa
 import torch
 
+from ..errors import ConfigError
 from .base import FeatureExtractor
 
 DENOISE_QUANTILE = 0.1  # a band's noise floor: this quantile of its power over the clip's frames
@@ -26,6 +27,12 @@ class LogMel(FeatureExtractor):
 
     def __init__(self, cfg, sample_rate):
         super().__init__(cfg, sample_rate)
+        nyquist = sample_rate / 2
+        fmax = nyquist if cfg.fmax is None else cfg.fmax
+        if not 0 <= cfg.fmin < fmax <= nyquist:
+            # bands outside 0..Nyquist are empty: features would be a constant floor, not an error
+            raise ConfigError(f"features.fmin {cfg.fmin:g} / fmax {fmax:g} Hz: need 0 ≤ fmin < fmax ≤ "
+                              f"{nyquist:g} Hz (half the {sample_rate} Hz sample rate)")
         fb = librosa.filters.mel(
             sr=sample_rate, n_fft=self.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
         )

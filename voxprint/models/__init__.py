@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 
+import torch
+
 from ..errors import ConfigError
 from .cnn import CNN
 from .crnn import CRNN
@@ -31,10 +33,40 @@ def build_backbone(cfg, in_dim: int):
     bad = sorted(set(cfg.options) - set(valid))
     if bad:
         raise ConfigError(f"model.options: unknown option {', '.join(bad)} for '{cfg.name}'; valid: {', '.join(valid)}")
+    for key, value in cfg.options.items():
+        _check_size(f"model.options.{key}", value)
     return cls(in_dim=in_dim, embed_dim=cfg.embed_dim, dropout=cfg.dropout, **cfg.options)
 
 
+MAX_WIDTH = 4096  # layer sizes and counts above this are a typo or a crafted config, not a model
+
+
+def _check_size(where: str, value) -> None:
+    """Model options are layer sizes and counts: an integer 1..MAX_WIDTH, or a short list of them.
+    Checked before anything is allocated (a crafted `channels: [1000000000]` would exhaust memory)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    ok = 0 < len(items) <= 16 and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_WIDTH
+                                      for v in items)
+    if not ok:
+        raise ConfigError(f"{where} = {value!r}; valid: an integer 1-{MAX_WIDTH} or a list of up to 16 of them")
+
+
+MAX_PARAMS = 100_000_000  # 400 MB of float32 weights: far above any model here, far below a crafted size
+
+
 def build_net(cfg, in_dim: int, n_classes: int) -> SpeakerNet:
+    """The SpeakerNet of `cfg`; its size is counted on the meta device first (nothing allocated) and a
+    net over MAX_PARAMS parameters - a crafted config or label list - is refused."""
+    with torch.device("meta"):
+        probe = _net(cfg, in_dim, n_classes)
+    n = sum(p.numel() for p in probe.parameters())
+    if n > MAX_PARAMS:
+        raise ConfigError(f"model '{cfg.name}' with embed_dim {cfg.embed_dim}, options {cfg.options or {}} and "
+                          f"{n_classes} speakers would have {n:,} parameters; at most {MAX_PARAMS:,}")
+    return _net(cfg, in_dim, n_classes)
+
+
+def _net(cfg, in_dim: int, n_classes: int) -> SpeakerNet:
     return SpeakerNet(build_backbone(cfg, in_dim), in_dim, n_classes, cfg.head, cfg.aam_margin, cfg.aam_scale)
 
 

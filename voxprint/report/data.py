@@ -12,7 +12,11 @@ from pathlib import Path
 import yaml
 
 from .. import rundir
+from ..errors import DataError
 from ..io import read_csv, read_json
+
+RESOURCE_NUMBERS = ("params", "size_bytes", "onnx_size_bytes", "latency_ms_b1", "latency_ms_b1_onnx",
+                    "throughput_clips_s_b64", "train_seconds", "train_step_rss_mb")
 
 
 @dataclass
@@ -61,6 +65,23 @@ def _float(v) -> float:
         return math.nan
 
 
+def _read(path: Path, parse, kind=None):
+    """parse(path), with any sign that the file is not what voxprint writes (bad text, bad numbers,
+    missing columns, another JSON type than `kind`) turned into one DataError naming the file."""
+    try:
+        value = parse(path)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, yaml.YAMLError) as e:
+        raise DataError(f"{path}: not in the format voxprint writes ({e.__class__.__name__}: "
+                        f"{str(e).splitlines()[0][:100] if str(e) else ''})") from None
+    if kind is not None and not isinstance(value, kind):
+        raise DataError(f"{path}: not in the format voxprint writes (expected a JSON {kind.__name__})")
+    return value
+
+
+def _resources(path: Path) -> list[dict]:
+    return [r | {"run": str(r["run"])} | {k: _float(r.get(k)) for k in RESOURCE_NUMBERS} for r in read_csv(path)]
+
+
 def _confusion(path: Path) -> tuple[list[str], list[list[int]]]:
     with open(path, newline="") as f:
         rows = [r for r in csv.reader(f) if r]
@@ -100,32 +121,35 @@ def noise_uses(noise: dict) -> list[NoiseUse]:
 
 
 def collect(run: Path) -> RunData:
-    """Read a finished run folder (results.csv required; the rest optional)."""
+    """Read a finished run folder (results.csv required; the rest optional). A file that is not in
+    the format voxprint writes is one DataError naming it."""
     run = Path(run)
     rows = rundir.read_results(run)
     best = rundir.choose_best(rows)
-    text = (run / rundir.CONFIG).read_text() if (run / rundir.CONFIG).is_file() else ""
-    config = yaml.safe_load(text) or {}
-    d = RunData(run=run, dataset=str(config.get("data", {}).get("path", "unknown dataset")), config=config,
-                config_text=text, labels=read_json(run / rundir.LABELS) if (run / rundir.LABELS).is_file() else [],
-                rows=rows, groups=rundir.summarize(rows), best=best, best_group=rundir.best_group(rows))
+    text = _read(run / rundir.CONFIG, lambda p: p.read_text(encoding="utf-8")) if (run / rundir.CONFIG).is_file() else ""
+    config = _read(run / rundir.CONFIG, lambda p: yaml.safe_load(text) or {}, dict) if text else {}
+    labels = _read(run / rundir.LABELS, read_json, list) if (run / rundir.LABELS).is_file() else []
+    d = RunData(run=run, dataset=str((config.get("data") or {}).get("path", "unknown dataset")), config=config,
+                config_text=text, labels=labels, rows=rows, groups=rundir.summarize(rows), best=best,
+                best_group=rundir.best_group(rows))
     best_dir = rundir.model_dir(run, best)
     if (best_dir / rundir.METRICS).is_file():
-        d.best_metrics = read_json(best_dir / rundir.METRICS)
+        d.best_metrics = _read(best_dir / rundir.METRICS, read_json, dict)
     if (best_dir / rundir.CONFUSION).is_file():
-        d.confusion = _confusion(best_dir / rundir.CONFUSION)
-    d.robustness = _robustness(run)
+        d.confusion = _read(best_dir / rundir.CONFUSION, _confusion)
+    if (run / rundir.ROBUSTNESS).is_file():
+        d.robustness = _read(run / rundir.ROBUSTNESS, lambda p: _robustness(run))
     if (run / rundir.RESOURCES).is_file():
-        d.resources = read_csv(run / rundir.RESOURCES)
+        d.resources = _read(run / rundir.RESOURCES, _resources)
     for r in rows:
         h = rundir.model_dir(run, r) / rundir.HISTORY
         if h.is_file():
-            d.histories[rundir.cell_of(r).name] = _history(h)
+            d.histories[rundir.cell_of(r).name] = _read(h, _history)
             d.best_steps[rundir.cell_of(r).name] = r.get("best_step")
     if (run / rundir.VERIFICATION).is_file():
-        d.verification = read_json(run / rundir.VERIFICATION)
+        d.verification = _read(run / rundir.VERIFICATION, read_json, dict)
     if (run / "anchors.json").is_file():
-        d.anchors = read_json(run / "anchors.json")
+        d.anchors = _read(run / "anchors.json", read_json, dict)
     if (run / rundir.NOISE).is_file():
-        d.noise = noise_uses(read_json(run / rundir.NOISE))
+        d.noise = _read(run / rundir.NOISE, lambda p: noise_uses(read_json(p)))
     return d
