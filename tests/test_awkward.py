@@ -350,7 +350,7 @@ def _crafted(world: World, name: str, file: str, content) -> Path:
 @pytest.mark.parametrize("file, content, message", [
     ("labels.json", json.dumps(["george", "jackson", "lucas"]), "does not match config.yaml and labels.json"),
     ("labels.json", json.dumps(["ann", "ann"]), "two or more distinct speaker names"),
-    ("labels.json", json.dumps([f"s{i}" for i in range(1_000_000)]), "parameters; at most 100,000,000"),
+    ("labels.json", json.dumps([f"s{i}" for i in range(1_000_000)]), "[1000000, 128] by the config and labels"),
     ("labels.json", "{not json", "not a readable label list"),
     ("config.yaml", "data: {sample_rate: 8000\n  clip_seconds: [", "not valid YAML"),
     ("config.yaml", "data: {sample_rate: 8000}\nmodel: {embed_dim: 2000000000}\n", "embed_dim = 2000000000 is out of range"),

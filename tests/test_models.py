@@ -89,5 +89,5 @@ def test_sizes_are_checked_before_anything_is_allocated():
     with pytest.raises(ConfigError, match="model.options.hidden"):
         build_net(ModelConfig(name="lstm", options={"hidden": 2.5}), 20, 3)
     # every size in range, but together too big: counted on the meta device, refused
-    with pytest.raises(ConfigError, match=f"at most {MAX_PARAMS:,}"):
+    with pytest.raises(ConfigError, match=f"weights; at most {MAX_PARAMS:,}"):
         build_net(ModelConfig(name="cnn", embed_dim=4096), 20, 100_000)

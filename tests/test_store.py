@@ -209,7 +209,7 @@ def test_names_are_stored_nfc_and_lookalikes_refused(tmp_path):
     nfc, nfd = "José", unicodedata.normalize("NFD", "José")
     assert normalise_name(nfd) == nfc and normalise_name(nfc) == nfc
     for bad, what in [("juli\u200ba", "U+200B"), ("\u202eevil", "U+202E"), ("a\u2028b", "U+2028"),
-                      ("nul\x00", "U+0000"), ("x" * 201, "at most 200"), ("\ufeffbom", "U+FEFF")]:
+                      ("nul\x00", "U+0000"), ("x" * 201, "longer than 200"), ("\ufeffbom", "U+FEFF")]:
         with pytest.raises(VoxprintError, match=what.replace("+", r"\+")):
             normalise_name(bad)
     with ProfileStore(tmp_path / "p.db", "m") as st:

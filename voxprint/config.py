@@ -221,6 +221,7 @@ LIMITS: dict[type, dict[str, Range]] = {
         "fmin": Range(0, 192_000, "lowest Mel frequency in Hz"),
         "fmax": Range(0, 192_000, "highest Mel frequency in Hz", open_lo=True),
         "top_db": Range(0, 300, "dB of dynamic range kept", open_lo=True),
+        "denoise": Range(0, 10, "times each band's noise floor subtracted (0: off)"),
         "n_mfcc": Range(1, 512, "MFCC coefficients"),
         "lpc_order": Range(1, 100, "LPC order"),
     },
@@ -228,6 +229,7 @@ LIMITS: dict[type, dict[str, Range]] = {
         "prob": Range(0, 1, "chance that a training example gets noise"),
         "snr_db": SNR,
         "train_fraction": _fraction("leading share of each noise file that training may use"),
+        "ramp_steps": Range(0, STEPS, "optimizer steps over which noise and masks grow to full strength"),
     },
     ModelConfig: {
         "embed_dim": Range(1, 4096, "embedding size"),

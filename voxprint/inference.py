@@ -22,7 +22,7 @@ from .errors import AudioError, DataError, NothingAnswered, VoxprintError
 from .evaluate import NoClips, score_clips, torch_model
 from .features import build_feature
 from .io import read_json, write_json
-from .models import build_net
+from .models import build_net, net_shapes
 from .store import normalise_name
 
 
@@ -94,9 +94,10 @@ class Recognizer:
         self.window = int(round(self.cfg.data.clip_seconds * self.sample_rate))
         self.features = build_feature(self.cfg.features, self.sample_rate)
         state = _load_state(self.file(rundir.WEIGHTS))
-        with torch.device("meta"):  # shapes only: nothing is allocated for a crafted size
-            expected = build_net(self.cfg.model, self.features.dim, len(self.labels)).state_dict()
-        _check_shapes({k: tuple(v.shape) for k, v in expected.items()}, state, self.file(rundir.WEIGHTS))
+        # shapes first, on the meta device: weights that do not fit config and labels are one line, and
+        # nothing of a crafted size is allocated
+        _check_shapes(net_shapes(self.cfg.model, self.features.dim, len(self.labels)), state,
+                      self.file(rundir.WEIGHTS))
         self.net = build_net(self.cfg.model, self.features.dim, len(self.labels))
         self.net.load_state_dict(state)
         self.net.eval()

@@ -290,29 +290,29 @@ def _refuse_links(db: Path) -> None:
 
 
 # Unicode categories refused in names: control (Cc), format (Cf: zero-width space, bidirectional
-# overrides, ...), surrogates (Cs), private use (Co), line and paragraph separators (Zl, Zp). They
-# make names that print alike but differ, or that break one-line output.
+# overrides, ...), surrogates (Cs), private use (Co), unassigned (Cn), line and paragraph separators
+# (Zl, Zp). They make names that print alike but differ, or that break one-line output.
 REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
-                      "Cs": "a surrogate", "Co": "a private-use character", "Zl": "a line separator",
-                      "Zp": "a paragraph separator"}
+                      "Cs": "a surrogate", "Co": "a private-use character", "Cn": "an unassigned character",
+                      "Zl": "a line separator", "Zp": "a paragraph separator"}
 MAX_NAME_LENGTH = 200
 
 
-def normalise_name(name) -> str:
+def normalise_name(name, max_len: int = MAX_NAME_LENGTH) -> str:
     """A speaker name as it is stored and compared: Unicode NFC (so `José` typed as one code point or as
     `e` + combining accent is one profile). Refuses empty names, leading or trailing whitespace, names
-    over MAX_NAME_LENGTH characters, and characters of REFUSED_CATEGORIES, with a VoxprintError that says
-    which character (as U+XXXX) and where."""
+    over `max_len` characters, and characters of REFUSED_CATEGORIES (named as U+XXXX), each with a
+    one-line VoxprintError. The one rule for every way in: the CLI, the Python API and `voxprint serve`."""
     if not isinstance(name, str) or not name.strip():
-        raise VoxprintError("speaker name must be a non-empty string")
+        raise VoxprintError("speaker name is empty")
+    name = unicodedata.normalize("NFC", name)
+    if name != name.strip():
+        raise VoxprintError(f"speaker name {name!r} has leading or trailing whitespace")
+    if len(name) > max_len:
+        raise VoxprintError(f"speaker name is longer than {max_len} characters")
     for i, c in enumerate(name):
         cat = unicodedata.category(c)
         if cat in REFUSED_CATEGORIES:
             raise VoxprintError(f"speaker name {name.encode('ascii', 'backslashreplace').decode()!r} contains "
                                 f"{REFUSED_CATEGORIES[cat]} (U+{ord(c):04X}) at position {i}; refused")
-    name = unicodedata.normalize("NFC", name)
-    if name != name.strip():
-        raise VoxprintError(f"speaker name {name!r} has leading or trailing whitespace")
-    if len(name) > MAX_NAME_LENGTH:
-        raise VoxprintError(f"speaker name is {len(name)} characters long; at most {MAX_NAME_LENGTH}")
     return name

@@ -9,6 +9,8 @@ n_classes = 0); it is what is saved and exported.
 from __future__ import annotations
 
 import inspect
+import math
+import warnings
 
 import torch
 
@@ -42,8 +44,11 @@ MAX_WIDTH = 4096  # layer sizes and counts above this are a typo or a crafted co
 
 
 def _check_size(where: str, value) -> None:
-    """Model options are layer sizes and counts: an integer 1..MAX_WIDTH, or a short list of them.
-    Checked before anything is allocated (a crafted `channels: [1000000000]` would exhaust memory)."""
+    """Integer model options are layer sizes and counts: 1..MAX_WIDTH each, alone or in a list of up to
+    16. Checked before anything is allocated (a crafted `channels: [1000000000]` would exhaust memory);
+    flags (true/false) are the constructor's to check."""
+    if isinstance(value, bool):
+        return
     items = value if isinstance(value, (list, tuple)) else [value]
     ok = 0 < len(items) <= 16 and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_WIDTH
                                       for v in items)
@@ -54,15 +59,22 @@ def _check_size(where: str, value) -> None:
 MAX_PARAMS = 100_000_000  # 400 MB of float32 weights: far above any model here, far below a crafted size
 
 
+def net_shapes(cfg, in_dim: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+    """The state_dict shapes of the SpeakerNet of `cfg`, from a copy built on the meta device: nothing
+    is allocated, whatever sizes the config or label list claim."""
+    with torch.device("meta"), warnings.catch_warnings():
+        # a pretrained backbone loads its weights in __init__: on the meta device that copy is a no-op
+        warnings.filterwarnings("ignore", message=".*meta parameter.*")
+        return {k: tuple(v.shape) for k, v in _net(cfg, in_dim, n_classes).state_dict().items()}
+
+
 def build_net(cfg, in_dim: int, n_classes: int) -> SpeakerNet:
-    """The SpeakerNet of `cfg`; its size is counted on the meta device first (nothing allocated) and a
-    net over MAX_PARAMS parameters - a crafted config or label list - is refused."""
-    with torch.device("meta"):
-        probe = _net(cfg, in_dim, n_classes)
-    n = sum(p.numel() for p in probe.parameters())
+    """The SpeakerNet of `cfg`; its size is counted on the meta device first and a net over
+    MAX_PARAMS parameters - a crafted config or label list - is refused before it is allocated."""
+    n = sum(math.prod(shape) for shape in net_shapes(cfg, in_dim, n_classes).values())
     if n > MAX_PARAMS:
         raise ConfigError(f"model '{cfg.name}' with embed_dim {cfg.embed_dim}, options {cfg.options or {}} and "
-                          f"{n_classes} speakers would have {n:,} parameters; at most {MAX_PARAMS:,}")
+                          f"{n_classes} speakers would have {n:,} weights; at most {MAX_PARAMS:,}")
     return _net(cfg, in_dim, n_classes)
 
 
@@ -70,4 +82,4 @@ def _net(cfg, in_dim: int, n_classes: int) -> SpeakerNet:
     return SpeakerNet(build_backbone(cfg, in_dim), in_dim, n_classes, cfg.head, cfg.aam_margin, cfg.aam_scale)
 
 
-__all__ = ["GE2E", "MODELS", "build_backbone", "build_net", "SpeakerNet"]
+__all__ = ["GE2E", "MODELS", "build_backbone", "build_net", "net_shapes", "SpeakerNet"]
