@@ -1,6 +1,7 @@
 """Peak memory of `voxprint predict` over many files and one very long one (issue 10).
 
     python benchmarks/predict_memory.py [--run /tmp/q] [--minutes 60] [--files 50] [--rate 44100] [--channels 2]
+                                        [--readme README.md]
 
 Builds, in a temporary folder, `--files - 1` recordings of 1 to 25 FSDD clips each (8 kHz, 0.4-12 s)
 and one `--minutes`-long recording at `--rate` Hz with `--channels` channels (default: CD-rate stereo,
@@ -13,7 +14,8 @@ process, started by a small launcher process; its peak resident memory is its ow
   - `voxprint predict` on the short files, on the long file alone, and on all files in one call;
   - `voxprint predict` on a file exactly at audio.MAX_SAMPLES at the model's rate (the longest file
     voxprint reads) and on one a second longer (refused from its header: one skip line, status 3).
-Goal: every `predict` under 1.5 GB, whatever the number or length of the files.
+Goal: every `predict` under 1.5 GB, whatever the number or length of the files. --readme fills the
+README block between <!-- results:predict-memory:start/end --> with the table.
 
 If --run does not exist, a small model is trained there first with
 `voxprint run --config quick --out RUN --no-progress --no-report` (a few minutes on 2 cores).
@@ -130,6 +132,7 @@ def main(argv=None):
     ap.add_argument("--files", type=int, default=50, help="files in all, the long one included")
     ap.add_argument("--rate", type=int, default=44100, help="sample rate of the long recording")
     ap.add_argument("--channels", type=int, default=2, help="channels of the long recording")
+    ap.add_argument("--readme", type=Path, help="fill this README's results:predict-memory block")
     args = ap.parse_args(argv)
     env = os.environ | {"VOXPRINT_DATA": str(data_home())}
     run = Path(args.run)
@@ -142,10 +145,10 @@ def main(argv=None):
         env["VOXPRINT_CACHE"] = str(Path(tmp) / "cache")
         short, long = build_files(Path(tmp), args.files - 1, args.minutes, args.rate, args.channels)
         size = sum(p.stat().st_size for p in [*short, long]) / 2**20
-        print(f"{len(short)} short files ({sum(sf.info(p).duration for p in short):.0f} s in all) + one "
-              f"{args.minutes:g}-minute {args.rate} Hz {args.channels}-channel file; {size:.0f} MB on disk; "
-              f"model {run} at {rate} Hz")
-        print()
+        setup = (f"{len(short)} short files ({sum(sf.info(p).duration for p in short):.0f} s in all) + one "
+                 f"{args.minutes:g}-minute {args.rate} Hz {args.channels}-channel file; {size:.0f} MB on disk; "
+                 f"model at {rate} Hz")
+        print(setup + "\n")
         predict = [sys.executable, "-m", "voxprint.cli", "predict", "--run", str(run)]
         rows = [
             ("read long file: whole, then resample (before)", [sys.executable, "-c", OLD_READ, str(long), str(rate)]),
@@ -159,16 +162,26 @@ def main(argv=None):
         rows += [(f"predict a file at the limit ({hours:.2f} h)", predict + [str(at_limit)]),
                  ("predict a file 1 s over the limit (refused)", predict + [str(over_limit)])]
         print(f"{'measurement':<48} {'peak RSS MB':>11} {'seconds':>8} {'exit':>5} {'answers':>8}")
-        worst = 0.0
+        worst, table = 0.0, []
         for name, cmd in rows:
             mb, secs, status, out, err = measure(cmd, env)
             answers = len(out.splitlines()) if "predict" in name else "-"
             print(f"{name:<48} {mb:>11.0f} {secs:>8.1f} {status:>5} {answers:>8}", flush=True)
+            table.append(f"| {name} | {mb:.0f} | {secs:.1f} | {status} | {answers} |")
             if status != 0:
-                print("   " + "\n   ".join(line[-150:] for line in err.strip().splitlines()[-3:]))
+                tail = err.strip().splitlines()[-3:]
+                print("   " + "\n   ".join(line if len(line) <= 160 else "..." + line[-157:] for line in tail))
             if name.startswith("predict"):
                 worst = max(worst, mb)
-        print(f"\nlargest predict peak: {worst:.0f} MB (goal < {GOAL_MB} MB: {'met' if worst < GOAL_MB else 'NOT met'})")
+        verdict = f"largest predict peak: {worst:.0f} MB (goal < {GOAL_MB} MB: {'met' if worst < GOAL_MB else 'NOT met'})"
+        print("\n" + verdict)
+    if args.readme:
+        from voxprint.report.readme import fill_block
+
+        body = "\n".join([f"`python benchmarks/predict_memory.py` ({setup}; each row a fresh process, peak RSS "
+                          "= its ru_maxrss):", "", "| measurement | peak RSS MB | seconds | exit | answers |",
+                          "|---|---:|---:|---:|---:|", *table, "", verdict + "."])
+        print(f"written: {fill_block(args.readme, 'predict-memory', body)}")
 
 
 if __name__ == "__main__":
