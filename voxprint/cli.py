@@ -113,7 +113,7 @@ def cmd_export(args) -> int:
     from .inference import Recognizer
 
     rec = Recognizer(args.run)
-    out = args.out or rec.dir / "model.onnx"
+    out = args.out or rec.file("model.onnx")
     print(export_onnx(rec.net, rec.features.dim, rec.features.num_frames(rec.window), out))
     return EXIT_OK
 

@@ -33,7 +33,7 @@ from . import config as C
 from . import protocol as P
 from . import rundir
 from .datasets import discover
-from .errors import AudioError, DataError, VoxprintError
+from .errors import AudioError, DataError
 from .io import read_csv, read_json, write_csv, write_json
 from .log import skip_once
 
