@@ -33,17 +33,24 @@ test: install-dev
 bench: install
 	$(BIN)/python benchmarks/grid.py
 
-# Regenerate the README's Results section from real runs (finished runs are reused).
-results: install
-	$(BIN)/pip install -q -e '.[anchors]'
-	$(BIN)/voxprint run --out runs/fsdd --no-progress
+# Regenerate the README's Results section from real runs (finished models are reused). Hours on 2 cores.
+results: install-dev
+	$(BIN)/voxprint run --out runs/fsdd --seeds 3 --models cnn lstm crnn encoder --no-progress
 	$(BIN)/python benchmarks/anchors.py runs/fsdd --verification
 	$(BIN)/voxprint report runs/fsdd --readme README.md --section fsdd
 	$(BIN)/voxprint run --config fsdd-unseen-noise --out runs/fsdd-noise --models crnn cnn --features mel \
 		--compare-augment --seeds 3 --set eval.verification=false --no-progress
 	$(BIN)/voxprint report runs/fsdd-noise --readme README.md --section fsdd-noise
-	$(BIN)/voxprint run --config speeches5 --out runs/speeches5 --set eval.verification=false --no-progress
+	$(BIN)/voxprint run --config speeches5 --out runs/speeches5 --seeds 3 --models cnn lstm crnn encoder \
+		--set eval.verification=false --no-progress
 	$(BIN)/voxprint report runs/speeches5 --readme README.md --section speeches5
+	$(BIN)/python benchmarks/padded.py runs/fsdd runs/speeches5 --readme README.md
+	$(BIN)/python benchmarks/vad.py --readme README.md
+	$(BIN)/python benchmarks/fewshot.py --out runs/fewshot --ramp 0 300 --readme README.md
+	$(BIN)/python benchmarks/encoder.py --original --mfcc --json docs/results/encoder/encoder.json --readme README.md
+	$(BIN)/python benchmarks/serve_load.py --readme README.md
+	$(BIN)/python benchmarks/predict_memory.py --readme README.md
+	$(BIN)/python benchmarks/grid.py --baseline 126b39b --readme README.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -74,30 +74,34 @@ def run_variant(label: str, tree: Path, data: str, extra: list[str], tmp: Path) 
     return wall, summarise(out), log.stderr
 
 
-def compare(variants: dict[str, tuple[float, dict, str]]) -> None:
+def compare(variants: dict[str, tuple[float, dict, str]]) -> list[str]:
+    """The side-by-side table and totals, as lines."""
     labels = list(variants)
     cells = list(dict.fromkeys(c for _, cs, _ in variants.values() for c in cs))
     cols = ["s/epoch", "epochs", "train s", "acc", "white 0dB"]
-    print("\n" + f"{'cell':<18}" + "".join(f"{f'{c} {v}':>16}" for c in cols for v in labels))
+    out = [f"{'cell':<18}" + "".join(f"{f'{c} {v}':>16}" for c in cols for v in labels)]
     for c in cells:
         vals = []
         for key, fmt in (("s_per_epoch", ".2f"), ("epochs", ".1f"), ("train_s", ".0f"), ("acc", ".4f"),
                          ("white0", ".3f")):
             vals += [format(variants[v][1].get(c, {}).get(key, math.nan), fmt) for v in labels]
-        print(f"{c:<18}" + "".join(f"{x:>16}" for x in vals))
+        out.append(f"{c:<18}" + "".join(f"{x:>16}" for x in vals))
     for v in labels:
         wall, cs, log = variants[v]
-        print(f"\n[{v}] wall {wall / 60:.2f} min; training {sum(x['train_s'] for x in cs.values()) / 60:.2f} min; "
-              f"mean s/epoch {sum(x['s_per_epoch'] for x in cs.values()) / len(cs):.2f}; log {len(log.encode())} bytes")
+        out.append(f"[{v}] wall {wall / 60:.2f} min; training {sum(x['train_s'] for x in cs.values()) / 60:.2f} min; "
+                   f"mean s/epoch {sum(x['s_per_epoch'] for x in cs.values()) / len(cs):.2f}; "
+                   f"stderr log {len(log.encode())} bytes")
     if len(labels) == 2:
         old, new = (variants[v][0] for v in labels)
-        print(f"\nspeed-up of the whole `voxprint run` ({labels[1]} vs {labels[0]}): {old / new:.2f}x")
+        out.append(f"speed-up of the whole `voxprint run` ({labels[1]} vs {labels[0]}): {old / new:.2f}x")
+    return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", help="an older commit to time first, e.g. 126b39b")
     ap.add_argument("--data", default="fsdd")
+    ap.add_argument("--readme", help="fill this README's results:grid-time block with the table")
     ap.add_argument("extra", nargs="*", help="more `voxprint run` arguments (after --), given to every variant")
     args = ap.parse_args(argv)
     print(f"cores: {os.cpu_count()}", flush=True)
@@ -113,7 +117,14 @@ def main(argv=None):
             finally:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
         variants["new"] = run_variant("new", ROOT, args.data, args.extra, tmp)
-        compare(variants)
+        lines = compare(variants)
+        print("\n" + "\n".join(lines))
+        if args.readme:
+            from voxprint.report.readme import fill_block
+
+            cmd = "python benchmarks/grid.py" + (f" --baseline {args.baseline}" if args.baseline else "")
+            fill_block(args.readme, "grid-time", f"`{cmd} --readme README.md`, {os.cpu_count()} cores:\n\n```\n"
+                       + "\n".join(lines) + "\n```")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -66,8 +66,12 @@ class System:
 
 
 def study_settings(cfg: C.Config) -> dict:
-    """What the study's result depends on besides the data (recorded in verification.json)."""
-    return {k: getattr(cfg.eval, k) for k in C.STUDY_KEYS} | {"seed": cfg.train.seed}
+    """What the study's result depends on besides the data and the grid (recorded in
+    verification.json): its settings and the shipped encoder's weights."""
+    from .pretrained import ENCODER_DIR
+
+    encoder = read_json(ENCODER_DIR / "provenance.json")["sha256"]["model.pt"]
+    return {k: getattr(cfg.eval, k) for k in C.STUDY_KEYS} | {"seed": cfg.train.seed, "encoder": encoder}
 
 
 # --------------------------------------------------------------------------- speakers and segments
