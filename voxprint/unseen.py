@@ -277,9 +277,11 @@ def default_systems(cfg: C.Config, out: Path):
     grid = Recognizer(out)
     dataset = discover(cfg.data.path).name
     enc = Recognizer()
+    heard = {(dataset, s) for s in grid.labels}
+    if grid.cfg.model.name == "encoder":  # it started from the shipped encoder: its voices too
+        heard |= encoder_training_speakers(enc.dir)
     systems = [recognizer_system("voxprint encoder (shipped)", enc, encoder_training_speakers(enc.dir)),
-               recognizer_system(f"voxprint {rundir.cell_of(rundir.choose_best(rows)).name}", grid,
-                                 {(dataset, s) for s in grid.labels})]
+               recognizer_system(f"voxprint {rundir.cell_of(rundir.choose_best(rows)).name}", grid, heard)]
     return lambda parts, seed: systems
 
 
