@@ -48,3 +48,33 @@ def test_unknown_training_option_is_one_clear_line(tmp_path, shared_data, capsys
                  "--set", "stepz=3"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("voxprint: encoder train: unknown key 'stepz'") and "\n" not in err
+
+
+def test_a_student_starts_from_an_encoder_folder_at_its_own_frame_hop():
+    from voxprint.encoder.folder import load_net, sha256
+    from voxprint.encoder.train import EncoderTrainConfig, init_record, make_student
+    from voxprint.features import build_feature
+    from voxprint.pretrained import ENCODER_DIR
+
+    cfg = EncoderTrainConfig(init=str(ENCODER_DIR), hop_ms=20.0, denoise=1.5)
+    model_cfg, net = make_student(cfg, None, [])
+    _, ref = load_net(ENCODER_DIR)
+    assert set(net.state_dict()) == set(ref.state_dict())
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in ref.state_dict().items())
+    assert (model_cfg.features.hop_ms, model_cfg.features.denoise) == (20.0, 1.5)
+    assert build_feature(model_cfg.features, 16000)(torch.zeros(16000)).shape == (40, 51)  # 1 + 16000 // 320
+    assert init_record(str(ENCODER_DIR))["model.pt sha256"] == sha256(ENCODER_DIR / "model.pt")
+    assert init_record(None) is None
+
+
+def test_init_from_a_folder_that_is_not_a_ge2e_encoder_is_one_clear_line(tmp_path, shared_data, capsys):
+    from voxprint import config as C
+    from voxprint.encoder.folder import encoder_config
+
+    bad = tmp_path / "cnn"
+    bad.mkdir()
+    C.save(encoder_config(["model.name=cnn"]), bad / "config.yaml")
+    assert main(["encoder", "train", "--out", str(tmp_path / "x"), "--data", str(shared_data), *QUICK,
+                 "--set", f"init={bad}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"voxprint: init: {bad} holds a 'cnn' model, not a ge2e encoder"

@@ -62,6 +62,10 @@ class EncoderTrainConfig:
     student: str = "ge2e"
     student_options: dict = field(default_factory=dict)
     denoise: float = 0.0  # the student's features.denoise (spectral subtraction); the teacher hears plain input
+    # the student's frame hop in ms (None: GE2E's 10 ms; the teacher always hears 10 ms frames). 20 ms
+    # halves the recurrent steps, the bulk of the cost at batch 1
+    hop_ms: float | None = None
+    init: str | None = None  # a ge2e encoder folder to start from (default: the resemblyzer weights)
     # source -> sampling weight; "libri" = libri-dev train speakers, others are dataset specs/corpora
     sources: dict = field(default_factory=lambda: {"libri": 0.5, "speeches5": 0.3, "fsdd": 0.2})
     noise: list[str] = field(default_factory=lambda: ["white", "pink", "noise"])
@@ -199,12 +203,28 @@ def load_noise(cfg: EncoderTrainConfig, data_home: Path):
     return build_sources(entries, P.SAMPLE_RATE, "train", 0.8)
 
 
+def init_ge2e(folder: str, model_cfg) -> torch.nn.Module:
+    """A student with the weights of the ge2e encoder folder `folder` (its features may differ)."""
+    from ..config import load_resolved
+    from ..errors import ConfigError
+    from .folder import build_encoder, load_net
+
+    name = load_resolved(Path(folder) / "config.yaml").model.name
+    if name != "ge2e":
+        raise ConfigError(f"init: {folder} holds a '{name}' model, not a ge2e encoder")
+    student = build_encoder(model_cfg)
+    _, net = load_net(folder)
+    student.load_state_dict(net.state_dict())
+    return student
+
+
 def make_student(cfg: EncoderTrainConfig, teacher_cfg, pools) -> tuple:
     """(model config, student net): the GE2E itself, or a fresh CNN/CRNN over log-Mel whose
     input normalisation is fitted on clean training crops."""
     if cfg.student == "ge2e":
-        model_cfg = encoder_config([f"features.denoise={cfg.denoise}"])
-        return model_cfg, original_ge2e(model_cfg)
+        model_cfg = encoder_config([f"features.denoise={cfg.denoise}"] +
+                                   ([f"features.hop_ms={cfg.hop_ms}"] if cfg.hop_ms else []))
+        return model_cfg, (init_ge2e(cfg.init, model_cfg) if cfg.init else original_ge2e(model_cfg))
     from ..train import fit_normalisation
     from .folder import build_encoder
 
@@ -216,6 +236,13 @@ def make_student(cfg: EncoderTrainConfig, teacher_cfg, pools) -> tuple:
     crops = np.stack([audio.random_crop(p[int(rng.integers(len(p)))], P.SAMPLE_RATE, rng) for p in pools for _ in range(64)])
     net.set_normalisation(*fit_normalisation(build_feature(model_cfg.features, P.SAMPLE_RATE), torch.from_numpy(crops)))
     return model_cfg, net
+
+
+def init_record(folder: str | None) -> dict | None:
+    """What the student started from, when not the resemblyzer weights: folder and its model.pt's sha256."""
+    from .folder import sha256
+
+    return None if folder is None else {"folder": str(folder), "model.pt sha256": sha256(Path(folder) / "model.pt")}
 
 
 def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None = None,
@@ -257,6 +284,7 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
         "noise": [r for s in noise for r in s.ranges], "split": str(P.SPLIT_FILE.name),
         "dev_history": dev.history, "train_seconds": round(seconds, 1),
         "teacher": "resemblyzer 0.1.4 pretrained.pt (GE2E, Apache-2.0)",
+        "init": init_record(cfg.init),
         "torch": torch.__version__,
     }
     save_folder(out, student, model_cfg, calibration, provenance, half=cfg.half, onnx=True)
