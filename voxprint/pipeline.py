@@ -83,7 +83,8 @@ def _check_same_run(out: Path, cfg: C.Config) -> None:
         raise DataError(f"{path}: not a run config; use another --out")
     for d in (old, new):
         d.pop("grid", None)
-        d.get("train", {}).pop("progress", None)
+        for k in ("progress", "threads", "num_workers"):  # how it runs, not what it trains
+            d.get("train", {}).pop(k, None)
         for k in C.STUDY_KEYS:  # the unseen-speaker study re-runs by itself when these change
             d.get("eval", {}).pop(k, None)
     if old != new:
