@@ -363,3 +363,38 @@ def test_prepare_speeches5_capped_block_split(s5_dir):
         for n, s in kept.items():
             assert kept.get(n + 1, s) == s
     assert all(len(w) == 16000 for p in parts.values() for w in p.waves)
+
+
+def test_speechless_long_training_clips_are_skipped_short_ones_heard_whole(tmp_path, fsdd_dir):
+    """With a detector, a training/validation clip longer than a window without speech is skipped
+    with its reason; a clip that fits in one window is trained on whole (as it is heard in use); test
+    clips are all kept."""
+    from voxprint.vad import VadConfig
+
+    rng = np.random.default_rng(0)
+    rows = ["path,speaker,split"]
+    for spk in ("george", "jackson"):
+        clips = sorted((fsdd_dir / "recordings").glob(f"*_{spk}_*.wav"))[:8]
+        for i, src in enumerate(clips):
+            y, sr = sf.read(src, dtype="float32")
+            long = np.concatenate([np.zeros(sr // 2, np.float32), y, np.zeros(sr // 2, np.float32)])  # > 1 s
+            sf.write(tmp_path / f"{spk}{i}.wav", long, sr)
+            rows.append(f"{spk}{i}.wav,{spk},{'test' if i < 2 else 'val' if i < 4 else 'train'}")
+        hum = (0.01 * rng.standard_normal(int(1.6 * sr))).astype(np.float32)  # noise, no speech, > 1 s
+        hum[: sr // 10] *= np.linspace(0, 1, sr // 10, dtype=np.float32)  # no click: an abrupt onset can read as speech
+        sf.write(tmp_path / f"{spk}-hum.wav", hum, sr)
+        sf.write(tmp_path / f"{spk}-hum-short.wav", hum[: sr // 2], sr)  # fits in a window
+        sf.write(tmp_path / f"{spk}-hum-test.wav", hum, sr)
+        rows += [f"{spk}-hum.wav,{spk},train", f"{spk}-hum-short.wav,{spk},train", f"{spk}-hum-test.wav,{spk},test"]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    parts, _, skipped, _ = D.prepare(D.discover(tmp_path / "m.csv"), DataConfig(), 0, 8000, VadConfig())
+    assert {Path(s.path).name for s in skipped} == {"george-hum.wav", "jackson-hum.wav"}
+    assert all("no speech" in s.reason for s in skipped)
+    train = {Path(it.path).name for it in parts["train"].items}
+    assert {"george-hum-short.wav", "jackson-hum-short.wav"} <= train
+    assert {"george-hum-test.wav", "jackson-hum-test.wav"} <= {Path(it.path).name for it in parts["test"].items}
+    # what training hears: a long clip's speech (shorter than the padded clip), a short clip whole
+    heard = dict(zip((Path(it.path).name for it in parts["train"].items), parts["train"].heard(8000)))
+    wave = dict(zip((Path(it.path).name for it in parts["train"].items), parts["train"].waves))
+    assert len(heard["george-hum-short.wav"]) == len(wave["george-hum-short.wav"])
+    assert len(heard["george4.wav"]) < len(wave["george4.wav"]) - 8000 // 2

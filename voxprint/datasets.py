@@ -64,9 +64,12 @@ class Loaded:
     labels: np.ndarray
     speech: list = field(default_factory=list)
 
-    def speech_parts(self) -> list[np.ndarray]:
-        """Each clip's speech, regions concatenated (the whole clip when no detector ran)."""
-        return [sp.part(y) for y, sp in zip(self.waves, self.speech)] if self.speech else list(self.waves)
+    def heard(self, window: int) -> list[np.ndarray]:
+        """What a model hears of each clip, in training as in use (evaluate.listened): a clip that fits
+        in one window whole, a longer one its speech (regions concatenated)."""
+        if not self.speech:
+            return list(self.waves)
+        return [y if len(y) <= window else sp.part(y) for y, sp in zip(self.waves, self.speech)]
 
 
 # --------------------------------------------------------------------------- discovery
@@ -304,13 +307,15 @@ def _load(items: list[Item], sample_rate: int, vad_cfg) -> tuple[dict, dict, lis
     return waves, speech, skipped
 
 
-def _without_speechless(part: Loaded, min_seconds: float, skipped: list[Skipped]) -> Loaded:
-    """Training and validation clips in which the detector found no speech are skipped (they
-    would teach the model silence or applause under a speaker's name)."""
+def _without_speechless(part: Loaded, min_seconds: float, window: int, skipped: list[Skipped]) -> Loaded:
+    """Training and validation clips longer than a window in which the detector found no speech
+    are skipped (they would teach the model silence under a speaker's name). A clip that fits in one
+    window is heard whole in use, so it is trained on whole too, whatever the detector says."""
     keep = []
     for k, (it, sp) in enumerate(zip(part.items, part.speech)):
         try:
-            sp.require(min_seconds, it.path)
+            if len(part.waves[k]) > window:
+                sp.require(min_seconds, it.path)
             keep.append(k)
         except AudioError as e:
             skipped.append(Skipped(it.path, e.reason))
@@ -354,7 +359,8 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int, vad_cfg=N
         parts[split] = Loaded(its, [waves[it.path] for it in its], np.array([index[it.speaker] for it in its],
                               dtype=np.int64), [speech[it.path] for it in its])
         if vad_cfg is not None and split != "test":
-            parts[split] = _without_speechless(parts[split], vad_cfg.min_speech_seconds, skipped)
+            window = int(round(cfg.clip_seconds * sample_rate))
+            parts[split] = _without_speechless(parts[split], vad_cfg.min_speech_seconds, window, skipped)
     _check_coverage(ds, parts, labels)
     return parts, labels, skipped, mode
 

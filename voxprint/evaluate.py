@@ -223,8 +223,10 @@ def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, w
                speech: list | None = None, vad_cfg=None) -> list[dict]:
     """Accuracy at each SNR for each noise source (see `noise_draws`). The SNR is measured on
     each clip's speech (`speech`: its vad.Speech regions; whole clips without), and the model
-    finds speech in the noisy clip itself, as it would in use."""
-    refs = [sp.part(w) if sp is not None else w for w, sp in zip(waves, speech or [None] * len(waves))]
+    finds speech in the noisy clip itself, as it would in use. (A clip that fits in one window is
+    heard whole, so its SNR is over the whole clip.)"""
+    refs = [sp.part(w) if sp is not None and len(w) > window else w
+            for w, sp in zip(waves, speech or [None] * len(waves))]
     rows = []
     for si, src in enumerate(sources):
         noises = noise_draws(src, waves, seed, si)

@@ -234,9 +234,10 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     n = int(round(cfg.data.clip_seconds * sample_rate))
     features = build_feature(cfg.features, sample_rate)
     net = build_net(cfg.model, features.dim, n_classes)
-    # Crops, validation windows and normalisation come from the speech of each clip: a crop of
-    # silence under a speaker's name is label noise, and noise is mixed at an SNR over speech.
-    parts = {k: Loaded(parts[k].items, parts[k].speech_parts(), parts[k].labels) for k in ("train", "val")}
+    # Crops, validation windows and normalisation come from what the model hears in use: a long clip's
+    # speech (a crop of silence under a speaker's name is label noise; noise is mixed at an SNR over
+    # speech), a clip that fits in one window whole.
+    parts = {k: Loaded(parts[k].items, parts[k].heard(n), parts[k].labels) for k in ("train", "val")}
     if not net.fixed_input:  # pretrained encoders keep the input scale their weights expect
         net.set_normalisation(*fit_normalisation(features, center_windows(parts["train"], n)))  # training split only
     module = SpeakerModule(net, features, cfg, augment=augmenter is not None)
