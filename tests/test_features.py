@@ -293,3 +293,12 @@ def test_denoise_subtracts_each_examples_stationary_floor():
     # each example has its own floor: a batch equals its examples one by one
     batch = build_feature(FeatureConfig(**base, denoise=2.0), sr)(torch.stack([wave, 0.1 * wave]))
     assert torch.allclose(batch[0], clean) and torch.allclose(batch[1], 0.01 * clean, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 11, 101, 201, 1000])
+@pytest.mark.parametrize("q", [0.0, 0.1, 0.5, 0.93, 1.0])
+def test_quantile_last_equals_torch_quantile(n, q):
+    from voxprint.features.mel import quantile_last
+
+    x = torch.rand(2, 40, n, generator=torch.Generator().manual_seed(n)) ** 8  # power-like spread
+    torch.testing.assert_close(quantile_last(x, q), torch.quantile(x, q, dim=-1, keepdim=True), rtol=1e-6, atol=0)

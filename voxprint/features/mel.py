@@ -12,6 +12,19 @@ DENOISE_QUANTILE = 0.1  # a band's noise floor: this quantile of its power over 
 DENOISE_FLOOR = 0.02  # what subtraction leaves at least, as a fraction of the floor (no zeros)
 
 
+def quantile_last(x: torch.Tensor, q: float) -> torch.Tensor:
+    """torch.quantile(x, q, dim=-1, keepdim=True) (linear interpolation) from one or two
+    kthvalue selections: a few times faster than torch.quantile's full sort at batch 1, where
+    it was a fifth of the shipped encoder's per-clip time."""
+    n = x.shape[-1]
+    pos = q * (n - 1)
+    lo = int(pos)
+    below = x.kthvalue(lo + 1, dim=-1, keepdim=True).values
+    if lo + 1 >= n or pos == lo:
+        return below
+    return torch.lerp(below, x.kthvalue(lo + 2, dim=-1, keepdim=True).values, pos - lo)
+
+
 class LogMel(FeatureExtractor):
     """Log-Mel power spectrogram in dB (or, with cfg.log False, the mel power itself).
 
@@ -57,7 +70,7 @@ class LogMel(FeatureExtractor):
         power = spec.real.square() + spec.imag.square()  # [B, F, frames]
         mel = torch.matmul(self.mel_fb, power)  # [B, n_mels, frames]
         if self.cfg.denoise > 0:
-            floor = torch.quantile(mel, DENOISE_QUANTILE, dim=-1, keepdim=True)  # [B, n_mels, 1]
+            floor = quantile_last(mel, DENOISE_QUANTILE)  # [B, n_mels, 1]
             mel = torch.maximum(mel - self.cfg.denoise * floor, DENOISE_FLOOR * floor)
         return mel
 
