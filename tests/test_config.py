@@ -200,6 +200,7 @@ def test_defaults_lie_inside_their_ranges():
     ("features.fmin=5000", "fmin 5000 ≥ fmax"),
     ("grid.models=[]", "grid.models: empty list"),
     ("vad.neg_threshold=0.9", "neg_threshold 0.9 > threshold 0.5"),
+    ("data.min_clips=1", "data.min_clips = 1 is out of range; valid: 2 ≤ min_clips (usable clips a speaker needs"),
 ])
 def test_out_of_range_values_name_the_key_value_and_range(override, message):
     extra = ["features.fmax=4000"] if "fmin" in override else []

@@ -398,3 +398,18 @@ def test_speechless_long_training_clips_are_skipped_short_ones_heard_whole(tmp_p
     wave = dict(zip((Path(it.path).name for it in parts["train"].items), parts["train"].waves))
     assert len(heard["george-hum-short.wav"]) == len(wave["george-hum-short.wav"])
     assert len(heard["george4.wav"]) < len(wave["george4.wav"]) - 8000 // 2
+
+
+def test_two_clip_speakers_of_a_manifest_train_on_one_and_test_on_the_other(tmp_path, fsdd_dir):
+    """min_clips=2 (the few-shot benchmark's setting): a speaker with one training and one test
+    clip is kept, trained on and tested, without a validation clip; speakers with more give one."""
+    rows = ["path,speaker,split"]
+    for spk, n in (("george", 2), ("jackson", 4), ("lucas", 4)):
+        for i, src in enumerate(sorted((fsdd_dir / "recordings").glob(f"*_{spk}_*.wav"))[:n]):
+            rows.append(f"{src},{spk},{'test' if i == n - 1 else 'train'}")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    parts, labels, skipped, _ = D.prepare(D.discover(tmp_path / "m.csv"), DataConfig(min_clips=2), 0, 8000)
+    assert labels == ["george", "jackson", "lucas"] and not skipped
+    spk = {k: [it.speaker for it in p.items] for k, p in parts.items()}
+    assert spk["train"].count("george") == 1 and spk["test"].count("george") == 1 and "george" not in spk["val"]
+    assert {"jackson", "lucas"} <= set(spk["val"])

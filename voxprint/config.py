@@ -210,7 +210,9 @@ LIMITS: dict[type, dict[str, Range]] = {
         "val_fraction": _fraction("share of each speaker's clips for validation"),
         "test_fraction": _fraction("share of each speaker's clips for test"),
         "block_size": Range(2, 100_000, "clips per contiguous block; one is dropped at each boundary"),
-        "min_clips": Range(3, None, "usable clips a speaker needs: one each for train, validation and test"),
+        # 2: one to train, one to test (a manifest's split column); validation is carved out of a speaker's
+        # training clips only where it has two or more
+        "min_clips": Range(2, None, "usable clips a speaker needs: one to train and one to test"),
         "max_per_speaker": Range(1, None, "clips kept per speaker"),
     },
     FeatureConfig: {

@@ -9,6 +9,7 @@ Layouts
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import numpy as np
 from . import audio
 from .config import DataConfig
 from .errors import AudioError, DataError
+
+log = logging.getLogger(__name__)
 
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 NOISE_FOLDERS = {"noise", "_background_noise_", "background_noise"}
