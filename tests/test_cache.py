@@ -158,3 +158,32 @@ def test_no_root_always_computes(files):
 def test_key_of_missing_file_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
         cache_key([str(tmp_path / "gone.wav")], FeatureConfig())
+
+
+def test_clean_features_follow_the_speech_regions_not_just_the_settings(tmp_path, monkeypatch):
+    """Two detections of the same long clip (another detector version, say) with the same settings
+    must not share a cache entry: the key holds the regions that shaped what is heard."""
+    import soundfile as sf
+    import torch
+
+    from voxprint.config import VadConfig
+    from voxprint.evaluate import clean_features
+    from voxprint.features import build_feature
+    from voxprint.vad import Speech
+
+    monkeypatch.setenv("VOXPRINT_CACHE", str(tmp_path / "cache"))
+    sr, window = 8000, 8000
+    y = (0.1 * np.random.default_rng(0).standard_normal(3 * sr)).astype(np.float32)  # longer than a window
+    path = tmp_path / "long.wav"
+    sf.write(path, y, sr)
+    cfg = FeatureConfig(name="mel")
+    features = build_feature(cfg, sr)
+    first = Speech(np.array([[0, 2 * sr]]), len(y), sr)
+    other = Speech(np.array([[sr, 3 * sr]]), len(y), sr)
+    with torch.no_grad():
+        a, _ = clean_features(features, cfg, sr, window, [str(path)], [y], [first], VadConfig())
+        b, _ = clean_features(features, cfg, sr, window, [str(path)], [y], [other], VadConfig())
+        again, _ = clean_features(features, cfg, sr, window, [str(path)], [y], [first], VadConfig())
+    assert not np.allclose(a, b)
+    np.testing.assert_array_equal(a, again)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2

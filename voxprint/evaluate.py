@@ -7,6 +7,7 @@ unseen-speaker study, `Recognizer` - goes through `score_clips` / `score_feature
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -166,6 +167,18 @@ def score_features(model: Model, feats: np.ndarray, owner: np.ndarray,
     return pool.result()
 
 
+def _regions_digest(waves: list[np.ndarray], speech: list, window: int) -> str:
+    """SHA-256 of the speech regions that shape what is heard (clips longer than a window): the key
+    follows the regions themselves, so another detector version or setting cannot hit a stale entry."""
+    h = hashlib.sha256()
+    for y, sp in zip(waves, speech):
+        if sp is not None and len(y) > window:
+            h.update(np.ascontiguousarray(sp.regions, dtype=np.int64).tobytes() + b";")
+        else:
+            h.update(b"whole;")
+    return h.hexdigest()
+
+
 def clean_features(features, feature_cfg, sample_rate: int, window: int, paths: list[str],
                    waves: list[np.ndarray], speech: list | None = None,
                    vad_cfg=None) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +188,8 @@ def clean_features(features, feature_cfg, sample_rate: int, window: int, paths: 
     wins = [clip_windows(listened(y, window, sample_rate, vad_cfg, sp), window) for y, sp in zip(waves, speech)]
     owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(wins)])
     vad_key = vars(vad_cfg) if vad_cfg is not None and vad_cfg.enabled else None
-    key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=window, vad=vad_key)
+    key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=window, vad=vad_key,
+                    regions=_regions_digest(waves, speech, window) if vad_key else None)
     feats = FeatureCache(cache_dir()).get_or_compute(key, lambda: window_features(features, np.concatenate(wins)))
     return feats, owner
 
