@@ -413,3 +413,34 @@ def test_two_clip_speakers_of_a_manifest_train_on_one_and_test_on_the_other(tmp_
     spk = {k: [it.speaker for it in p.items] for k, p in parts.items()}
     assert spk["train"].count("george") == 1 and spk["test"].count("george") == 1 and "george" not in spk["val"]
     assert {"jackson", "lucas"} <= set(spk["val"])
+
+
+def test_a_few_unnumbered_files_among_numbered_clips_keep_the_block_split(s5_dir, tmp_path):
+    """speeches5-style numbered slices plus two stray files per speaker: still the leak-free block
+    split (said, with the count), the strays placed after the last number; a folder that is mostly
+    unnumbered gets the random split, saying how many files were numbered."""
+    root = tmp_path / "s"
+    for spk in ("Julia_Gillard", "Magaret_Tarcher"):
+        for i in range(60):
+            link(s5_dir / "audio" / spk / f"{i}.wav", root / spk / f"{i}.wav")
+        for name in ("take-b.wav", "zz-extra.wav"):
+            link(s5_dir / "audio" / spk / "100.wav", root / spk / name)
+    ds = D.discover(root)
+    mode, why = D.split_mode(ds, DataConfig())
+    assert mode == "block" and "4 file(s) not numbered" in why
+    cfg = DataConfig(block_size=10)
+    out = D.assign_splits(ds.items, "block", cfg, 0)
+    for spk in ("Julia_Gillard", "Magaret_Tarcher"):
+        seq = [out.get(str(root / spk / f"{i}.wav")) for i in range(60)] + \
+              [out.get(str(root / spk / n)) for n in ("take-b.wav", "zz-extra.wav")]
+        kept = [s for s in seq if s is not None]
+        assert len(set(kept)) == 3  # train, val and test all drawn
+        for a, b in zip(seq, seq[1:]):  # a split changes only across a dropped guard clip
+            assert a is None or b is None or a == b, (spk, seq)
+    mostly = tmp_path / "m"
+    for spk in ("A", "B"):
+        for i in range(5):
+            link(s5_dir / "audio" / "Julia_Gillard" / f"{i}.wav", mostly / spk / f"take{i}.wav")
+        link(s5_dir / "audio" / "Julia_Gillard" / "9.wav", mostly / spk / "9.wav")
+    mode, why = D.split_mode(D.discover(mostly), DataConfig())
+    assert mode == "random" and "2 of 12 files are numbered" in why

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 NOISE_FOLDERS = {"noise", "_background_noise_", "background_noise"}
 SPLITS = ("train", "val", "test")
+BLOCK_MAJORITY = 0.8  # share of numbered files from which a folder is split in blocks
 
 
 @dataclass
@@ -216,11 +217,17 @@ def split_mode(ds: Dataset, cfg: DataConfig, items: list[Item] | None = None) ->
     if ds.layout == "manifest" and any(it.split for it in items):
         return "manifest", "the manifest's split column"
     # Numbered clips (0.wav, 1.wav, ...) are consecutive slices of long recordings:
-    # neighbours overlap, so a per-clip random split would leak.
-    if items and all(it.order is not None for it in items):
-        return "block", (f"numbered clips are consecutive slices: contiguous blocks of {cfg.block_size} clip "
-                         "numbers, one guard clip dropped at each boundary")
-    return "random", "stratified random split per speaker"
+    # neighbours overlap, so a per-clip random split would leak. A few files named otherwise among
+    # them (a stray take, a silent file) must not switch the split: they form one more block.
+    numbered = sum(it.order is not None for it in items)
+    if items and numbered >= BLOCK_MAJORITY * len(items):
+        why = (f"numbered clips are consecutive slices: contiguous blocks of {cfg.block_size} clip numbers, "
+               "one guard clip dropped at each boundary")
+        others = len(items) - numbered
+        return "block", why + (f"; {others} file(s) not numbered go after the last number" if others else "")
+    why = "stratified random split per speaker"
+    return "random", why + (f" ({numbered} of {len(items)} files are numbered, too few for the block split)"
+                            if numbered else "")
 
 
 def assign_splits(items: list[Item], mode: str, cfg: DataConfig, seed: int) -> dict[str, str]:
@@ -259,11 +266,16 @@ def assign_splits(items: list[Item], mode: str, cfg: DataConfig, seed: int) -> d
     return out
 
 
+def _block_order(it: Item) -> tuple:
+    """Numbered clips by number, then any file not numbered, by name."""
+    return (0, it.order, "") if it.order is not None else (1, 0, it.path)
+
+
 def _block_split(group: list[Item], cfg: DataConfig, rng) -> dict[str, str]:
     """Contiguous blocks of clip numbers go whole to one split; one clip at each
     boundary between different splits is dropped so overlapping neighbours never
     straddle two splits."""
-    group = sorted(group, key=lambda it: it.order)
+    group = sorted(group, key=_block_order)
     blocks = [group[i : i + cfg.block_size] for i in range(0, len(group), cfg.block_size)]
     nb = len(blocks)
     n_test = max(1, round(nb * cfg.test_fraction))
