@@ -33,6 +33,8 @@ def test_encoder_train_writes_a_model_folder(tmp_path, shared_data, capsys):
     assert not any("running_tap" in r.get("file", "") for r in prov["noise"])
     assert np.isfinite(read_json(out / "calibration.json")["threshold"])
     assert read_json(out / "labels.json") == []
+    notice = (out / "NOTICE").read_text()  # derived from GE2E: its Apache-2.0 notice travels with it
+    assert "Resemble.AI" in notice and "Apache License" in notice and "TERMS AND CONDITIONS" in notice
 
     segs = P.segments(shared_file("libri-dev"), P.load_split()["test"][:1])
     waves = [s.wave for s in segs[:3]]

@@ -45,3 +45,55 @@ def test_study_settings_do_not_invalidate_the_grid(tmp_path):
     _check_same_run(tmp_path, C.load(None, ["eval.enroll_clips=5", "grid.seeds=3", "train.progress=false"]))
     with pytest.raises(DataError, match="eval.snr_db"):
         _check_same_run(tmp_path, C.load(None, ["eval.snr_db=[5.0]"]))
+
+
+def test_the_encoder_gets_one_cell_per_seed_with_the_shipped_features_and_rate():
+    from voxprint.models.encoder import Encoder
+
+    cfg = C.load(None, ["grid.models=[cnn,encoder]", "grid.features=[mfcc,lpc]", "grid.seeds=2"])
+    names = [c.name for c in cells(cfg)]
+    assert names == ["cnn-mfcc-s0", "cnn-lpc-s0", "encoder-mel-s0", "cnn-mfcc-s1", "cnn-lpc-s1", "encoder-mel-s1"]
+    enc = cell_config(cfg, cells(cfg)[2])
+    assert enc.data.sample_rate == Encoder.SAMPLE_RATE == 16000
+    assert C.to_dict(enc)["features"] == Encoder.fixed_features()  # what the shipped weights expect
+    cnn = cell_config(cfg, cells(cfg)[0])
+    assert cnn.data.sample_rate is None and cnn.features.name == "mfcc"  # the others keep the dataset's rate
+
+
+def test_a_pretrained_backbone_learns_at_its_lr_scale_and_the_head_at_the_full_rate():
+    import torch
+
+    from voxprint.models import build_net
+    from voxprint.models.encoder import Encoder
+    from voxprint.train import SpeakerModule
+
+    cfg = C.load(None, ["train.lr=0.01"])
+    cfg.model.name = "encoder"
+    net = build_net(cfg.model, 40, 3)
+    opt = SpeakerModule(net, torch.nn.Identity(), cfg, augment=False).configure_optimizers()["optimizer"]
+    lrs = sorted(g["lr"] for g in opt.param_groups)
+    assert lrs == pytest.approx([0.01 * Encoder.lr_scale, 0.01])
+    backbone = {id(p) for p in net.backbone.parameters()}
+    slow = next(g for g in opt.param_groups if g["lr"] < 0.01)
+    assert {id(p) for p in slow["params"]} == backbone
+
+
+def test_an_encoder_cell_trains_from_the_shipped_weights_and_keeps_their_notice(tmp_path, shared_data):
+    """A real (tiny) encoder cell: FSDD resampled to 16 kHz for it, a folder Recognizer opens, and the
+    Apache-2.0 NOTICE of the GE2E weights beside the fine-tuned ones."""
+    from voxprint.cli import main
+    from voxprint.inference import Recognizer
+
+    out = tmp_path / "run"
+    args = ["run", "--out", str(out), "--models", "encoder", "--no-progress", "--no-report",
+            "--set", "data.speakers=[george,jackson]", "--set", "data.max_per_speaker=30",
+            "--set", "train.max_steps=4", "--set", "train.min_steps=2", "--set", "train.val_every_steps=2",
+            "--set", "train.batch_size=8", "--set", "eval.robustness=false", "--set", "eval.verification=false",
+            "--set", "eval.latency_runs=2"]
+    assert main(args) == 0
+    (row,) = rundir.read_results(out)
+    assert rundir.cell_of(row).name == "encoder-mel-s0" and int(row["steps"]) == 4
+    cell = out / "encoder-mel-s0"
+    assert "Apache License" in (cell / "NOTICE").read_text()
+    rec = Recognizer(cell)
+    assert rec.sample_rate == 16000 and rec.labels == ["george", "jackson"]

@@ -162,6 +162,11 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
     write_json(d / rundir.LABELS, labels)
     n = int(round(ccfg.data.clip_seconds * sr))
     net, info = train(ccfg, parts, len(labels), sr, d, augmenter if cell.augment else None, cell.name, bar)
+    if getattr(net.backbone, "from_ge2e", False):  # weights derived from GE2E keep its Apache-2.0 notice
+        from .pretrained import write_notice
+
+        write_notice(d, f"the general speaker encoder that ships with voxprint, fine-tuned by `voxprint run` with "
+                        f"a classifier head on {cfg.data.path} (config.yaml beside this file)")
     features = build_feature(ccfg.features, sr)
     test, val = parts["test"], parts["val"]
     probs, _ = _scores(net, features, ccfg, sr, test)

@@ -69,6 +69,10 @@ def save_folder(out: str | Path, net: SpeakerNet, cfg: C.Config, calibration: di
         from .quantize import export_int8
 
         export_int8(Recognizer(out), out / "model.onnx")
+    from ..pretrained import write_notice
+
+    write_notice(out, provenance.get("notice", "trained by `voxprint encoder train` from GE2E (or distilled from "
+                                     "it); provenance.json beside this file gives the command, data, seed and steps."))
     files = {name: sha256(out / name) for name in FOLDER_FILES if (out / name).exists()}
     write_json(out / "provenance.json", {**provenance, "stored_dtype": "float16" if half else "float32",
                                          "sha256": files})

@@ -28,6 +28,7 @@ class GE2E(nn.Module):
     """[B, D=40, T] mel power -> L2-normalised embedding [B, embed_dim=256]."""
 
     fixed_input = True  # SpeakerNet's feat_mean/std stay identity: the weights fix the input scale
+    from_ge2e = True  # trained weights descend from resemblyzer's (Apache-2.0): their folders carry its NOTICE
 
     def __init__(self, in_dim: int = 40, embed_dim: int = 256, dropout: float = 0.0, hidden: int = 256,
                  layers: int = 3):
