@@ -308,8 +308,9 @@ def score_trial_files(run: Path, name: str, embed_one) -> None:
         for d in sorted(p for p in seed_dir.iterdir() if p.is_dir()):
             segs = {"test": [], "dev": []}
             for r in read_csv(d / "segments.csv"):
-                y = audio.load(r["path"], STUDY_RATE)[0][int(float(r["start_s"]) * STUDY_RATE):
-                                                         int(float(r["end_s"]) * STUDY_RATE)]
+                # round, not int: 1.9999999 s is sample 32000 (int() dropped the last sample of some segments)
+                y = audio.load(r["path"], STUDY_RATE)[0][round(float(r["start_s"]) * STUDY_RATE):
+                                                         round(float(r["end_s"]) * STUDY_RATE)]
                 segs[r["role"]].append(P.Segment(r["id"], r["speaker"], 0, r["enrol"] == "True", y, r["path"]))
             files[d.name] = segs["test"]
             dev += [(d.name, s) for s in segs["dev"]]
