@@ -20,7 +20,7 @@ from .. import rundir
 from ..errors import DataError
 from ..io import atomic_write_text, write_json
 from . import html as H
-from .data import RunData, collect
+from .data import RunData, collect, verification_rows
 
 __all__ = ["write_report", "draw_charts", "collect", "REPORT_NAME", "RESULTS_NAME", "CHARTS"]
 
@@ -185,7 +185,6 @@ def resources_section(d: RunData, charts: dict) -> str:
 
 
 def verification_section(d: RunData, charts: dict) -> str:
-    from .readme import verification_rows
 
     if not d.verification:
         return H.note("No unseen-speaker study in this run (eval.verification is off).")

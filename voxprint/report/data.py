@@ -153,3 +153,14 @@ def collect(run: Path) -> RunData:
     if (run / rundir.NOISE).is_file():
         d.noise = _read(run / rundir.NOISE, lambda p: noise_uses(read_json(p)))
     return d
+
+
+def verification_rows(v: dict) -> tuple[list[str], list[list]]:
+    """The unseen-speaker table of a verification.json: one row per system x dataset x condition."""
+    head = ["system", "dataset", "condition", "EER", "minDCF (p=0.01)", "open-set: enrolled named",
+            "open-set: unknown rejected", "seeds", "trials (target / non-target)"]
+    rows = [[s["name"], s["dataset"], s["condition"], rundir.format_mean_std(s["eer"], 3),
+             rundir.format_mean_std(s["min_dcf"], 3), rundir.format_mean_std(s.get("known_accuracy", []), 3),
+             rundir.format_mean_std(s.get("unknown_rejection", []), 3), len(s["eer"]),
+             f"{s['n_target']} / {s['n_nontarget']}"] for s in v.get("systems", [])]
+    return head, rows

@@ -19,7 +19,7 @@ from .. import rundir
 from ..errors import VoxprintError
 from ..io import atomic_write_text
 from . import CHARTS, write_report
-from .data import RunData, collect
+from .data import RunData, collect, verification_rows
 
 
 def _f(v, digits=3) -> str:
@@ -95,17 +95,6 @@ def resources_table(d: RunData) -> str:
 def resources_sentence(d: RunData) -> str:
     return (f"Resources. Latency and throughput cover features + model on one thread; latency is the median of "
             f"{d.latency_runs} batch-1 calls on a one-window clip; throughput is batch 64.")
-
-
-def verification_rows(v: dict) -> tuple[list[str], list[list]]:
-    """The unseen-speaker table of a verification.json: one row per system x dataset x condition."""
-    head = ["system", "dataset", "condition", "EER", "minDCF (p=0.01)", "open-set: enrolled named",
-            "open-set: unknown rejected", "seeds", "trials (target / non-target)"]
-    rows = [[s["name"], s["dataset"], s["condition"], rundir.format_mean_std(s["eer"], 3),
-             rundir.format_mean_std(s["min_dcf"], 3), rundir.format_mean_std(s.get("known_accuracy", []), 3),
-             rundir.format_mean_std(s.get("unknown_rejection", []), 3), len(s["eer"]),
-             f"{s['n_target']} / {s['n_nontarget']}"] for s in v.get("systems", [])]
-    return head, rows
 
 
 def anchors_md(d: RunData) -> str:
