@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from voxprint import audio, rundir  # noqa: E402
-from voxprint.augment import build_sources, mix_at_snr  # noqa: E402
+from voxprint.augment import build_sources  # noqa: E402
 from voxprint.config import load_resolved  # noqa: E402
-from voxprint.evaluate import noise_draws  # noqa: E402
+from voxprint.evaluate import noise_draws, noisy_copies, snr_references  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
 from voxprint.io import read_csv, write_json  # noqa: E402
 from voxprint.resources import median_ms  # noqa: E402
@@ -150,7 +150,18 @@ def _load_split(run: Path, sr: int, labels: list[str], split: str, cap: int | No
     if cap:
         rows = rows[:: max(1, len(rows) // cap)][:cap]
     index = {s: i for i, s in enumerate(labels)}
-    return [audio.load(r["path"], sr)[0] for r in rows], np.array([index[r["speaker"]] for r in rows])
+    return [r["path"] for r in rows], [audio.load(r["path"], sr)[0] for r in rows], \
+        np.array([index[r["speaker"]] for r in rows])
+
+
+def _grid_references(rec: Recognizer, paths: list[str], waves: list[np.ndarray]) -> list[np.ndarray]:
+    """The grid's SNR references for these test clips (their speech when longer than a window, found
+    with the model's vad settings through the region cache), so the noisy audio is the grid's too."""
+    from voxprint import vad
+
+    speech = [vad.file_speech(p, rec.sample_rate, rec.cfg.vad, y=w) if len(w) > rec.window else None
+              for p, w in zip(paths, waves)]
+    return snr_references(waves, speech, rec.window)
 
 
 def _systems(run: Path, sr: int) -> list:
@@ -173,10 +184,11 @@ def main(argv=None):
     torch.set_num_threads(1)
     systems = _systems(run, sr := load_resolved(voxprint_model_dir(run) / rundir.CONFIG).data.sample_rate)
     labels = systems[-1].rec.labels
-    train_w, train_y = _load_split(run, sr, labels, "train", args.max_train)
-    test_w, test_y = _load_split(run, sr, labels, "test")
+    _, train_w, train_y = _load_split(run, sr, labels, "train", args.max_train)
+    test_paths, test_w, test_y = _load_split(run, sr, labels, "test")
     (white,) = build_sources(["white"], sr, "eval", 0.8)
     noises = noise_draws(white, test_w, ROBUSTNESS_SEED, _white_index(run))
+    refs = _grid_references(systems[-1].rec, test_paths, test_w)
     print(f"run {run} ({systems[-1].rec.name}), {len(labels)} speakers, train {len(train_w)} / test {len(test_w)} "
           f"clips, {sr} Hz", flush=True)
     one = audio.wrap_pad(test_w[0], sr)
@@ -185,8 +197,7 @@ def main(argv=None):
         t = time.perf_counter()
         s.fit(train_w, train_y)
         clean = float(np.mean(s.decide(test_w) == test_y))
-        noisy = [float(np.mean(s.decide([mix_at_snr(w, z, snr) for w, z in zip(test_w, noises)]) == test_y))
-                 for snr in SNRS]
+        noisy = [float(np.mean(s.decide(list(noisy_copies(test_w, noises, snr, refs))) == test_y)) for snr in SNRS]
         ms = median_ms(lambda: s.decide([one]), CALLS)
         out.append({"system": s.name, "clean": clean, "noisy": noisy, "ms_per_clip": round(ms, 4),
                     "size_bytes": s.size, "params": s.params, "noise_trained": s.noise_trained})

@@ -69,6 +69,12 @@ def _write_run(root: Path, optional: bool = True) -> Path:
                                             latency_ms_b1=1.2, latency_ms_b1_onnx=0.3, throughput_clips_s_b64=900,
                                             train_seconds=25, train_step_rss_mb=300)
                                        for m in ("cnn", "lstm") for f in ("mfcc", "mel")])
+    write_json(root / "anchors.json", {
+        "protocol": "an anchors protocol sentence.", "conditions": [{"noise": "white", "snr_db": 10.0}],
+        "systems": [{"system": "resemblyzer+LR", "clean": 0.99, "noisy": [0.67], "ms_per_clip": 8.4,
+                     "size_bytes": 17 * 1024 * 1024, "params": 1423616, "noise_trained": False},
+                    {"system": "voxprint lstm-mel-s1 [onnx]", "clean": 1.0, "noisy": [0.993], "ms_per_clip": 0.25,
+                     "size_bytes": 166 * 1024, "params": 40694, "noise_trained": True}]})
     rng = np.random.default_rng(0)
     target, nontarget = rng.normal(2.0, 1.0, 300), rng.normal(0.0, 1.0, 3000)
     th = np.sort(np.concatenate([target, nontarget]))
@@ -148,6 +154,9 @@ def test_readme_block_is_generated_from_the_run(full_report: Path, tmp_path: Pat
     assert "a protocol sentence written by the study" in block
     assert "| voxprint encoder | libri-dev | clean | 0.050 ± 0.014 |" in block
     assert "90 / 2610" in block
+    assert "an anchors protocol sentence." in block and "| white 10 dB |" in block
+    assert "| resemblyzer+LR | 0.990 | 0.670 | 8.400 | 17408 | 1423616 | no |" in block
+    assert "| voxprint lstm-mel-s1 [onnx] | 1.000 | 0.993 | 0.250 | 166 | 40694 | yes |" in block
     for name in CHARTS.values():
         assert (tmp_path / "docs" / "results" / "demo" / name).read_bytes().startswith(PNG_MAGIC)
     with pytest.raises(Exception, match="markers"):

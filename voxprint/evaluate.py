@@ -1,5 +1,6 @@
 """Evaluation: the one way a clip is scored (windows -> features -> model -> per-clip average),
-classification metrics, and robustness (accuracy vs SNR) with noise held out from training.
+classification metrics, and robustness (accuracy vs SNR) with evaluation noise: fresh draws of
+synthetic noise, and recorded noise from the time range of each file that training never used.
 
 Every caller that turns clips into scores - the grid's test and validation, robustness, the
 unseen-speaker study, `Recognizer` - goes through `score_clips` / `score_features`.
@@ -232,6 +233,18 @@ def noise_draws(source: NoiseSource, waves: list[np.ndarray], seed: int, index: 
     return [source.sample(len(w), np.random.default_rng([seed, index, i])) for i, w in enumerate(waves)]
 
 
+def snr_references(waves: list[np.ndarray], speech: list | None, window: int) -> list[np.ndarray]:
+    """What each clip's SNR is measured on: its speech (`speech`: vad.Speech regions) when it is longer
+    than a window, else the whole clip (heard whole). Every table of accuracy vs SNR uses this."""
+    return [sp.part(w) if sp is not None and len(w) > window else w
+            for w, sp in zip(waves, speech or [None] * len(waves))]
+
+
+def noisy_copies(waves, noises, snr: float, refs) -> Iterable[np.ndarray]:
+    """Each clip with its noise draw mixed in at exactly `snr` dB over its reference (a generator)."""
+    return (mix_at_snr(w, z, snr, reference=r) for w, z, r in zip(waves, noises, refs))
+
+
 def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, window: int,
                sources: list[NoiseSource], snrs: list[float], labels: list[str], seed: int = 1234,
                speech: list | None = None, vad_cfg=None) -> list[dict]:
@@ -239,14 +252,12 @@ def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, w
     each clip's speech (`speech`: its vad.Speech regions; whole clips without), and the model
     finds speech in the noisy clip itself, as it would in use. (A clip that fits in one window is
     heard whole, so its SNR is over the whole clip.)"""
-    refs = [sp.part(w) if sp is not None and len(w) > window else w
-            for w, sp in zip(waves, speech or [None] * len(waves))]
+    refs = snr_references(waves, speech, window)
     rows = []
     for si, src in enumerate(sources):
         noises = noise_draws(src, waves, seed, si)
         for snr in snrs:
-            noisy = (mix_at_snr(w, z, snr, reference=r) for w, z, r in zip(waves, noises, refs))
-            probs, _ = score_clips(model, features, noisy, window, vad_cfg)
+            probs, _ = score_clips(model, features, noisy_copies(waves, noises, snr, refs), window, vad_cfg)
             m = classification_metrics(y, probs.argmax(1), labels)
             rows.append({"noise": src.name, "snr_db": float(snr), "accuracy": round(m["accuracy"], 4),
                          "macro_f1": round(m["macro_f1"], 4)})

@@ -8,7 +8,8 @@ grid cell. Everything that reads a run folder goes through this module, so that:
 - `predict`, the report, the README and the benchmarks name the same best model, chosen by
   `choose_best` on validation data only - never on the test split.
 
-This is a leaf module: it imports nothing else from voxprint but errors and io.
+This is a leaf module: it imports nothing else from voxprint but errors, io and (for the
+default model folder) the pretrained package's path.
 """
 
 from __future__ import annotations
