@@ -96,3 +96,23 @@ def padded(tmp_path_factory, shared_data):
         return padded_set(root, name, kind, **kw)
 
     return make
+
+
+def encode_av(path: Path, y, sr: int, container: str, codec: str, rate: int = 48000) -> Path:
+    """Write mono float32 `y` at `sr` as `container`/`codec` (e.g. webm/libopus as browsers' MediaRecorder
+    makes it, mp4/aac as phones do) with PyAV's FFmpeg: test input for the decoders, never committed."""
+    import av
+    import numpy as np
+
+    out = av.open(str(path), "w", format=container)
+    stream = out.add_stream(codec, rate=rate)
+    stream.layout = "mono"
+    frame = av.AudioFrame.from_ndarray((np.clip(y, -1, 1)[None] * 32767).astype(np.int16), format="s16", layout="mono")
+    frame.sample_rate = sr
+    for f in av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=rate).resample(frame):
+        for packet in stream.encode(f):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    return path

@@ -306,3 +306,24 @@ def test_an_os_error_while_reading_is_the_files_audio_error(tmp_path, monkeypatc
 
     monkeypatch.setattr(audio, "_wav_truncation", refuse)
     expect_error(p, "cannot be read", "permission denied")
+
+
+@pytest.mark.parametrize("container, codec, name", [("webm", "libopus", "rec.webm"), ("mp4", "aac", "phone.m4a")])
+def test_browser_and_phone_recordings_decode_through_pyav(tmp_path, shared_data, container, codec, name):
+    """WebM/Opus (browsers' MediaRecorder) and m4a/AAC (phones), which soundfile cannot read: PyAV's
+    FFmpeg decodes them, resampled to the rate asked, with the recording's level and length."""
+    from conftest import encode_av
+
+    y, sr = sf.read(shared_data / "speeches5" / "audio" / "Julia_Gillard" / "5.wav", dtype="float32")
+    path = encode_av(tmp_path / name, y, sr, container, codec)
+    out, rate = audio.load(path, 16000)
+    assert rate == 16000 and out.dtype == np.float32
+    assert abs(len(out) - len(y)) < 0.05 * sr  # codec padding/priming only
+    level = lambda x: 10 * np.log10(np.mean(np.square(x, dtype=np.float64)))  # noqa: E731
+    assert abs(level(out) - level(y)) < 1.0
+
+
+def test_a_text_file_named_webm_is_one_clear_line(tmp_path):
+    p = tmp_path / "fake.webm"
+    p.write_text("not a recording at all, just text " * 20)
+    expect_error(p, "not readable as audio")

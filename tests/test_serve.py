@@ -389,6 +389,74 @@ def test_eight_concurrent_enrolments_http_and_cli_lose_nothing(server):
 # ----------------------------------------------------------------------------------------- start-up
 
 
+def test_any_format_and_rate_the_cli_reads_is_identified(server, tmp_path):
+    """The same recording as WAV at 8 kHz, FLAC at 44.1 kHz, Ogg/Vorbis at 16 kHz and WebM/Opus at 48 kHz
+    (what browsers' MediaRecorder sends): every upload is decoded, resampled and scored alike."""
+    import soxr
+
+    from conftest import encode_av
+
+    http = server.http
+    assert enrol(http, "george", *(clip("george", d, 5) for d in range(3))).status_code == 200
+    assert enrol(http, "jackson", *(clip("jackson", d, 5) for d in range(3))).status_code == 200
+    src = clip("george", 7, 2)
+    y, sr = sf.read(src, dtype="float32")
+    flac, ogg = tmp_path / "take.flac", tmp_path / "take.ogg"
+    sf.write(flac, soxr.resample(y, sr, 44100), 44100, format="FLAC")
+    sf.write(ogg, soxr.resample(y, sr, 16000), 16000, format="OGG", subtype="VORBIS")
+    webm = encode_av(tmp_path / "take.webm", y, sr, "webm", "libopus")
+    base = http.post("/v1/identify", files=files(src)).json()
+    for path, mime in ((flac, "audio/flac"), (ogg, "audio/ogg"), (webm, "audio/webm")):
+        r = http.post("/v1/identify", files=[("audio", (path.name, path.read_bytes(), mime))])
+        assert r.status_code == 200, (path.name, r.text)
+        out = r.json()
+        assert out["top"][0]["name"] == base["top"][0]["name"] == "george", (path.name, out)
+        assert abs(out["score"] - base["score"]) < 0.05, (path.name, out["score"], base["score"])
+    for name in ("george", "jackson"):
+        assert http.delete(f"/v1/speakers/{name}", headers=AUTH).status_code == 200
+
+
+def test_token_from_the_environment_and_a_stranger_below_the_threshold(model, tmp_path):
+    """VOXPRINT_TOKEN alone guards writes; --threshold is the accept threshold: a speaker who was
+    never enrolled is answered `unknown`, an enrolled one still closest."""
+    env_token = "env-" + secrets.token_hex(8)
+    os.environ["VOXPRINT_TOKEN"] = env_token
+    try:
+        proc, url = start_server(model, tmp_path / "p.db", tmp_path / "log", "--threshold", "0.99")
+    finally:
+        os.environ.pop("VOXPRINT_TOKEN")
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            assert http.get("/v1/health").json()["token_required"] is True
+            error(http.post("/v1/enroll", data={"name": "lucas"}, files=files(clip("lucas", 0, 5))), 401,
+                  "unauthorized")
+            ok = http.post("/v1/enroll", data={"name": "lucas"}, files=files(*(clip("lucas", d, 5) for d in range(3))),
+                           headers={"Authorization": f"Bearer {env_token}"})
+            assert ok.status_code == 200, ok.text
+            out = http.post("/v1/identify", files=files(clip("nicolas", 4, 1))).json()
+            assert out["speaker"] == "unknown" and out["score"] < out["threshold"] == 0.99
+            assert out["top"][0]["name"] == "lucas"  # the closest profile is still reported
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_shipped_encoder_serves_without_predict(tmp_path):
+    """The default model is a pure encoder: identify/verify/enroll work, predict (closed-set classes) is 404."""
+    from voxprint.pretrained import ENCODER_DIR
+
+    proc, url = start_server(ENCODER_DIR, tmp_path / "p.db", tmp_path / "log")
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            h = http.get("/v1/health").json()
+            assert h["classifier"] is False and h["sample_rate"] == 16000
+            assert "/v1/predict" not in http.get("/openapi.json").json()["paths"]
+            error(http.post("/v1/predict", files=files(clip("george", 0, 1))), 404, "not_found")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_refuses_a_public_address_without_a_token(model, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "VOXPRINT_TOKEN"}
     r = subprocess.run([sys.executable, "-m", "voxprint.cli", "serve", "--run", str(model), "--host", "0.0.0.0",

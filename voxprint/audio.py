@@ -23,7 +23,7 @@ from .errors import AudioError
 
 MIN_SECONDS = 0.1
 SILENCE_RMS = 1e-5  # about -100 dBFS: digital silence or a dead microphone
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".webm", ".opus")
 # Sample rates outside this range are a broken or crafted header: a file claiming 1 Hz would be
 # resampled to thousands of times its size. Refused from the header, before decoding.
 MIN_RATE, MAX_RATE = 1_000, 384_000
@@ -76,13 +76,48 @@ def _first_line(e: Exception) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
+def _av_open(path: str):
+    """(container, its first audio stream) through PyAV (FFmpeg libraries in its wheel: WebM/Opus from
+    browsers, m4a/AAC from phones), or None when PyAV is not installed or cannot open the file."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        container = av.open(path)
+    except Exception:  # noqa: BLE001 - not a container FFmpeg knows
+        return None
+    if not container.streams.audio:
+        container.close()
+        return None
+    return container, container.streams.audio[0]
+
+
+def _av_blocks(container, stream):
+    """[n, channels] float32 blocks of one audio stream, decoded frame by frame."""
+    import av
+
+    resampler = av.AudioResampler(format="fltp")  # planar float32, the stream's own rate and channels
+    for frame in container.decode(stream):
+        for out in resampler.resample(frame):
+            yield out.to_ndarray().T
+
+
 @contextlib.contextmanager
 def _open(path: str):
     """Open for block decoding -> (rate, declared frames or 0, channels, blocks [n, channels] float32).
-    soundfile first; audioread (the decoders librosa falls back to) for the rest."""
+    soundfile first; then PyAV when installed (`pip install 'voxprint[webm]'`); then audioread (the
+    decoders librosa falls back to)."""
     try:
         f = sf.SoundFile(path)
     except Exception as sf_error:  # noqa: BLE001 - any refusal means "try the other decoder"
+        opened = _av_open(path)
+        if opened is not None:
+            container, stream = opened
+            with container:
+                ch = max(1, int(stream.codec_context.channels or 1))
+                yield int(stream.codec_context.sample_rate or 0), 0, ch, _av_blocks(container, stream)
+            return
         try:
             with warnings.catch_warnings():  # audioread imports stdlib modules deprecated in 3.11
                 warnings.simplefilter("ignore")
