@@ -47,6 +47,13 @@ def test_tiny_run_learns_and_writes_the_run_folder(tiny_run):
         assert (r["split"] == "test") == (idx <= 4)
     rob = read_csv(d / "robustness.csv")
     assert [r["noise"] for r in rob] == ["none", "white"]
+    # every file's speech fraction, found by the detector (FSDD clips are mostly speech, never none)
+    speech = read_csv(tiny_run / "speech.csv")
+    assert sorted(r["path"] for r in speech) == sorted(r["path"] for r in read_csv(tiny_run / "split.csv"))
+    fractions = [float(r["speech_fraction"]) for r in speech]
+    assert all(0 < f <= 1 for f in fractions) and 0.5 < np.median(fractions) < 1.0
+    # the step budget: never stopped before train.min_steps (60), never past train.max_steps (150)
+    assert 60 <= int(rows[0]["steps"]) <= 150
 
 
 def test_predict_from_the_model_folder_alone(tiny_run, tmp_path, capsys):
@@ -218,3 +225,40 @@ def test_evaluate_with_noise_at_each_snr(tiny_run, capsys, shared_data):
     assert main(["evaluate", str(tiny_run), "--snr", "20", "0", "--noise", "white"]) == 0
     again = {(r["noise"], r["snr_db"]): float(r["accuracy"]) for r in read_csv(tiny_run / "cnn-mel-s0" / "evaluate.csv")}
     assert again[("white", "0.0")] == acc[("white", "0.0")]
+
+
+@pytest.mark.parametrize("min_steps, expect", [(1, lambda s: s == 4), (12, lambda s: s == 12)])
+def test_early_stopping_waits_for_min_steps(tmp_path, min_steps, expect):
+    """An LSTM (no batch statistics) at a learning rate too small to move a float32 weight: the validation
+    loss never improves, so early stopping with patience 0 stops at the second validation (step 4)...
+    unless train.min_steps holds it back: then it stops at the first validation past min_steps."""
+    out = tmp_path / "run"
+    args = ["run", "--out", str(out), "--models", "lstm", "--features", "mfcc", "--no-progress", "--no-report",
+            "--set", "data.speakers=[george,jackson]", "--set", "data.max_per_speaker=20",
+            "--set", "train.lr=1e-12", "--set", "train.patience=0", "--set", "train.val_every_steps=2",
+            "--set", f"train.min_steps={min_steps}", "--set", "train.max_steps=30", "--set", "train.batch_size=8",
+            "--set", "eval.robustness=false", "--set", "eval.verification=false", "--set", "eval.latency_runs=2"]
+    assert main(args) == 0
+    steps = int(read_csv(out / "results.csv")[0]["steps"])
+    assert expect(steps), steps
+
+
+def test_the_augmentation_ramp_grows_linearly_to_full_strength():
+    from voxprint import config as C
+    from voxprint.train import SpeakerModule
+
+    class Steps(SpeakerModule):
+        step = 0
+
+        @property
+        def global_step(self):
+            return self.step
+
+    for ramp, expected in ((0, [1.0, 1.0, 1.0, 1.0]), (300, [0.0, 0.5, 1.0, 1.0])):
+        cfg = C.load(None, [f"augment.ramp_steps={ramp}"])
+        m = Steps(torch.nn.Linear(1, 1), torch.nn.Identity(), cfg, augment=True)
+        got = []
+        for step in (0, 150, 300, 900):
+            m.step = step
+            got.append(m.strength())
+        assert got == pytest.approx(expected)
