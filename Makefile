@@ -44,7 +44,7 @@ results: install-dev
 	$(BIN)/voxprint run --config speeches5 --out runs/speeches5 --seeds 3 --models cnn lstm crnn encoder \
 		--set eval.verification=false --no-progress
 	$(BIN)/voxprint report runs/speeches5 --readme README.md --section speeches5
-	$(BIN)/python benchmarks/padded.py runs/fsdd runs/speeches5 --readme README.md
+	$(BIN)/python benchmarks/padded.py runs/fsdd runs/speeches5 --train runs/padded --readme README.md
 	$(BIN)/python benchmarks/vad.py --readme README.md
 	$(BIN)/python benchmarks/fewshot.py --out runs/fewshot --ramp 0 300 --readme README.md
 	$(BIN)/python benchmarks/encoder.py --original --mfcc --json docs/results/encoder/encoder.json --readme README.md
