@@ -36,21 +36,32 @@ def padded_waves(waves: list[np.ndarray], sr: int, seconds: float, kind: str) ->
     return [pad_clip(y, pad, None if bed is None else bed(len(y) + 2 * pad, rng)) for y in waves]
 
 
+OTHER_BACKENDS = ("webrtc", "energy")  # scored beside the model folder's own detector, for the choice
+
+
 def measure(run: Path, seconds: float) -> dict:
+    """Test accuracy of the run's chosen model on its test clips, padded or not: with its own detector,
+    with each other backend in its place, and with none."""
     rec = Recognizer(run)
     rows = [r for r in read_csv(run / rundir.SPLIT) if r["split"] == "test"]
     waves = [audio.load(r["path"], rec.sample_rate)[0] for r in rows]
     y = np.array([rec.labels.index(r["speaker"]) for r in rows])
-    no_vad = copy.deepcopy(rec)
-    no_vad.cfg.vad.enabled = False
-    out = {"run": run.name, "model": rec.name, "seconds": seconds, "n": len(rows), "rows": []}
+    variants = {"with_vad": rec}
+    for backend in OTHER_BACKENDS:
+        if backend != rec.cfg.vad.backend:
+            variants[backend] = copy.deepcopy(rec)
+            variants[backend].cfg.vad.backend = backend
+    variants["without_vad"] = copy.deepcopy(rec)
+    variants["without_vad"].cfg.vad.enabled = False
+    out = {"run": run.name, "model": rec.name, "seconds": seconds, "n": len(rows), "backend": rec.cfg.vad.backend,
+           "rows": []}
     print(f"{rec.name} on {len(rows)} test clips of {run}, padding {seconds:g} s each side")
-    print(f"{'padding':<10} {'with VAD':>9} {'without':>9}")
+    print(f"{'padding':<10}" + "".join(f"{k if k != 'with_vad' else rec.cfg.vad.backend:>12}" for k in variants))
     for kind in ("none", "silence", "room"):
         padded = padded_waves(waves, rec.sample_rate, seconds, kind)
-        acc = [float(np.mean(r.score_waves(padded)[0].argmax(1) == y)) for r in (rec, no_vad)]
-        out["rows"].append({"padding": kind, "with_vad": acc[0], "without_vad": acc[1]})
-        print(f"{kind:<10} {acc[0]:>9.4f} {acc[1]:>9.4f}")
+        acc = {k: float(np.mean(r.score_waves(padded)[0].argmax(1) == y)) for k, r in variants.items()}
+        out["rows"].append({"padding": kind, **acc})
+        print(f"{kind:<10}" + "".join(f"{a:>12.4f}" for a in acc.values()), flush=True)
     write_json(run / "padded.json", out)
     return out
 
@@ -95,15 +106,15 @@ def markdown(results: list[dict]) -> str:
     seconds = results[0]["seconds"]
     lines = [f"Each run's chosen model on its own test clips, as they are and with {seconds:g} s of digital silence, "
              f"or of a room-noise bed (`exercise_bike`'s held-out end at -55 dBFS), before and after every clip; "
-             "with the speech detector of the model folder (what `voxprint predict` does) and without it "
-             "(`python benchmarks/padded.py RUN ... --readme README.md`).", "",
-             "| run | model | test clips | as they are | silence-padded | room-padded | silence-padded, no VAD | "
-             "room-padded, no VAD |", "|---|---|---|---|---|---|---|---|"]
+             "with the speech detector of the model folder (what `voxprint predict` does), with each other detector "
+             "in its place, and with none (`python benchmarks/padded.py RUN ... --readme README.md`).", "",
+             "| run | model | test clips | padding | its detector | " + " | ".join(OTHER_BACKENDS) + " | no detector |",
+             "|---|---|---|---|---|" + "---|" * len(OTHER_BACKENDS) + "---|"]
     for r in results:
-        acc = {x["padding"]: x for x in r["rows"]}
-        lines.append(f"| {r['run']} | {r['model']} | {r['n']} | {acc['none']['with_vad']:.4f} | "
-                     f"{acc['silence']['with_vad']:.4f} | {acc['room']['with_vad']:.4f} | "
-                     f"{acc['silence']['without_vad']:.4f} | {acc['room']['without_vad']:.4f} |")
+        for x in r["rows"]:
+            others = " | ".join(f"{x[b]:.4f}" if b in x else "(its own)" for b in OTHER_BACKENDS)
+            lines.append(f"| {r['run']} | {r['model']} | {r['n']} | {x['padding']} | {r['backend']}: "
+                         f"{x['with_vad']:.4f} | {others} | {x['without_vad']:.4f} |")
     trained = [(r, t) for r in results for t in r.get("trained", [])]
     if trained:
         lines += ["", "The same configuration trained again on a padded copy of its dataset (silence in the training "
