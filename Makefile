@@ -48,6 +48,7 @@ results: install-dev
 	$(BIN)/python benchmarks/vad.py --readme README.md
 	$(BIN)/python benchmarks/fewshot.py --out runs/fewshot --ramp 0 300 --readme README.md
 	$(BIN)/python benchmarks/encoder.py --original --mfcc --json docs/results/encoder/encoder.json --readme README.md
+	$(BIN)/python benchmarks/encoder_routes.py --readme README.md
 	$(BIN)/python benchmarks/serve_load.py --readme README.md
 	$(BIN)/python benchmarks/predict_memory.py --readme README.md
 	$(BIN)/python benchmarks/grid.py --baseline 126b39b --readme README.md
