@@ -48,13 +48,26 @@ def dev_row(name: str, folder: Path) -> dict:
     prov = read_json(folder / "provenance.json")
     best = min(prov["dev_history"], key=lambda h: h["mean_eer"])
     rec = Recognizer(folder, engine="onnx")
-    clip = np.random.default_rng(0).standard_normal(P.SAMPLE_RATE).astype(np.float32) * 0.1
-    torch.set_num_threads(1)
-    ms = median_ms(lambda: rec.score_waves([clip]), 100)
-    params = sum(p.numel() for p in rec.net.parameters())
     return {"route": name, "steps": prov["steps"], "best_step": best["step"], "clean": best["clean"],
-            "white-5dB": best["white-5dB"], "white-0dB": best["white-0dB"], "ms": ms, "params": params,
+            "white-5dB": best["white-5dB"], "white-0dB": best["white-0dB"], "rec": rec,
+            "params": sum(p.numel() for p in rec.net.parameters()),
             "onnx_mb": (folder / "model.onnx").stat().st_size / 1e6}
+
+
+def time_rows(rows: list[dict], runs: int = 100, warmup: int = 10) -> None:
+    """ms per 1-s clip of each row's encoder, timed round-robin (one call of each in turn) so that the
+    shared machine's load hits every route alike."""
+    torch.set_num_threads(1)
+    clip = np.random.default_rng(0).standard_normal(P.SAMPLE_RATE).astype(np.float32) * 0.1
+    calls = [lambda rec=r["rec"]: rec.score_waves([clip]) for r in rows]
+    for call in calls:
+        median_ms(call, 1, warmup)
+    times = [[] for _ in rows]
+    for _ in range(runs):
+        for k, call in enumerate(calls):
+            times[k].append(median_ms(call, 1, 0))
+    for r, t in zip(rows, times):
+        r["ms"] = float(np.median(t))
 
 
 def main(argv=None):
@@ -75,6 +88,7 @@ def main(argv=None):
             if voxprint(cmd) != 0:
                 sys.exit(f"{name}: training failed")
         rows.append(dev_row(name, folder))
+    time_rows(rows)
     head = f"{'':<40}{'steps':>6}{'best':>6}{'clean':>8}{'5 dB':>8}{'0 dB':>8}{'ms/1s':>8}{'params':>10}{'MB':>6}"
     print("\nlibri-dev DEV speakers' EER at each route's best dev step; ms per 1-s clip (onnx, one thread)\n" + head)
     for r in rows:
