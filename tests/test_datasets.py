@@ -444,3 +444,27 @@ def test_a_few_unnumbered_files_among_numbered_clips_keep_the_block_split(s5_dir
         link(s5_dir / "audio" / "Julia_Gillard" / "9.wav", mostly / spk / "9.wav")
     mode, why = D.split_mode(D.discover(mostly), DataConfig())
     assert mode == "random" and "2 of 12 files are numbered" in why
+
+
+def test_a_speaker_whose_training_clips_hold_no_speech_is_skipped_not_fatal(tmp_path, fsdd_dir):
+    """Every long training clip of 'hum' holds noise only: that speaker is listed as skipped and
+    the run goes on with the others (labels renumbered), as for any other unusable speaker."""
+    from voxprint.vad import VadConfig
+
+    rng = np.random.default_rng(1)
+    rows = ["path,speaker,split"]
+    for spk in ("george", "jackson"):
+        for i, src in enumerate(sorted((fsdd_dir / "recordings").glob(f"*_{spk}_*.wav"))[:6]):
+            rows.append(f"{src},{spk},{'test' if i == 0 else 'val' if i == 1 else 'train'}")
+    for i in range(6):
+        hum = (0.01 * rng.standard_normal(int(1.6 * 8000))).astype(np.float32)
+        hum[:800] *= np.linspace(0, 1, 800, dtype=np.float32)  # no click at the start
+        sf.write(tmp_path / f"hum{i}.wav", hum, 8000)
+        rows.append(f"hum{i}.wav,ahum,{'test' if i == 0 else 'val' if i == 1 else 'train'}")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    parts, labels, skipped, _ = D.prepare(D.discover(tmp_path / "m.csv"), DataConfig(), 0, 8000, VadConfig())
+    assert labels == ["george", "jackson"]
+    assert "<speaker ahum>" in {s.path for s in skipped}
+    for p in parts.values():
+        assert {it.speaker for it in p.items} <= {"george", "jackson"}
+        assert [labels[k] for k in p.labels] == [it.speaker for it in p.items]

@@ -306,3 +306,15 @@ def test_silero_on_a_long_clip_streams_and_gives_the_whole_clip_scores(fsdd_clip
     np.testing.assert_array_equal(streamed, whole)
     monkeypatch.setattr(B, "SILERO_BLOCK", 7)  # many resampler and frame boundaries
     np.testing.assert_array_equal(B.silero_scores(y, sample_rate, cfg()).scores, whole)
+
+
+@pytest.mark.parametrize("n", [1, 199, 400, 401, 16003])
+def test_frame_db_is_each_frames_power_with_a_zero_padded_tail(n):
+    from voxprint.vad.backends import frame_db
+
+    y = (0.1 * np.random.default_rng(n).standard_normal(n)).astype(np.float32)
+    win, hop = 400, 160
+    frames = -(-n // hop)
+    padded = np.concatenate([y.astype(np.float64), np.zeros((frames - 1) * hop + win)])
+    direct = [10 * np.log10(np.mean(padded[i * hop : i * hop + win] ** 2) + 1e-12) for i in range(frames)]
+    np.testing.assert_allclose(frame_db(y, win, hop), direct, atol=1e-9)

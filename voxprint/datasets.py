@@ -73,7 +73,7 @@ class Loaded:
         in one window whole, a longer one its speech (regions concatenated)."""
         if not self.speech:
             return list(self.waves)
-        return [y if len(y) <= window else sp.part(y) for y, sp in zip(self.waves, self.speech)]
+        return [sp.heard(y, window) for y, sp in zip(self.waves, self.speech)]
 
 
 # --------------------------------------------------------------------------- discovery
@@ -376,8 +376,25 @@ def prepare(ds: Dataset, cfg: DataConfig, seed: int, sample_rate: int, vad_cfg=N
         if vad_cfg is not None and split != "test":
             window = int(round(cfg.clip_seconds * sample_rate))
             parts[split] = _without_speechless(parts[split], vad_cfg.min_speech_seconds, window, skipped)
+    # a speaker whose every training clip held no speech is skipped like any other unusable speaker
+    silent = sorted(set(labels) - {it.speaker for it in parts["train"].items})
+    if silent and vad_cfg is not None:
+        skipped += [Skipped(f"<speaker {s}>", "no training clip with speech") for s in silent]
+        labels = [s for s in labels if s not in silent]
+        if len(labels) < 2:
+            raise DataError(f"{ds.root}: need at least 2 speakers with training speech, found {len(labels)}")
+        parts = {k: _only(p, labels) for k, p in parts.items()}
     _check_coverage(ds, parts, labels)
     return parts, labels, skipped, mode
+
+
+def _only(part: Loaded, labels: list[str]) -> Loaded:
+    """The clips of `labels`' speakers, labelled by their index in `labels`."""
+    index = {s: i for i, s in enumerate(labels)}
+    keep = [k for k, it in enumerate(part.items) if it.speaker in index]
+    return Loaded([part.items[k] for k in keep], [part.waves[k] for k in keep],
+                  np.array([index[part.items[k].speaker] for k in keep], dtype=np.int64),
+                  [part.speech[k] for k in keep] if part.speech else [])
 
 
 def _check_coverage(ds: Dataset, parts: dict[str, Loaded], labels: list[str]) -> None:

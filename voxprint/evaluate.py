@@ -100,7 +100,7 @@ def listened(y: np.ndarray, window: int, sample_rate: int, vad_cfg=None, speech=
     from . import vad
 
     speech = speech if speech is not None else vad.detect(y, sample_rate, vad_cfg)
-    return speech.or_all(vad_cfg.min_speech_seconds).part(y)
+    return speech.heard(y, window, vad_cfg.min_speech_seconds)
 
 
 def clip_windows(y: np.ndarray, window: int) -> np.ndarray:
@@ -236,8 +236,7 @@ def noise_draws(source: NoiseSource, waves: list[np.ndarray], seed: int, index: 
 def snr_references(waves: list[np.ndarray], speech: list | None, window: int) -> list[np.ndarray]:
     """What each clip's SNR is measured on: its speech (`speech`: vad.Speech regions) when it is longer
     than a window, else the whole clip (heard whole). Every table of accuracy vs SNR uses this."""
-    return [sp.part(w) if sp is not None and len(w) > window else w
-            for w, sp in zip(waves, speech or [None] * len(waves))]
+    return [w if sp is None else sp.heard(w, window) for w, sp in zip(waves, speech or [None] * len(waves))]
 
 
 def noisy_copies(waves, noises, snr: float, refs) -> Iterable[np.ndarray]:

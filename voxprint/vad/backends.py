@@ -188,10 +188,14 @@ def webrtc_scores(y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Frames:
 def frame_db(y: np.ndarray, win: int, hop: int) -> np.ndarray:
     """Power in dBFS of frames [i * hop, i * hop + win) -> [F]; the tail frame is zero padded."""
     n = max(1, -(-len(y) // hop))
-    padded = np.zeros((n - 1) * hop + win, dtype=np.float64)
-    padded[: len(y)] = y
-    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[::hop][:n]
-    return 10.0 * np.log10(np.mean(np.square(frames), axis=1) + 1e-12)
+    # running sum of squares: O(T) memory, no [F, win] frame matrix (a long clip's would be gigabytes);
+    # past the clip's end it stays flat (zero padding)
+    y = y[: (n - 1) * hop + win]
+    total = np.zeros((n - 1) * hop + win + 1, dtype=np.float64)
+    total[1 : len(y) + 1] = np.cumsum(np.square(y, dtype=np.float64))
+    total[len(y) + 1 :] = total[len(y)]
+    starts = np.arange(n) * hop
+    return 10.0 * np.log10((total[starts + win] - total[starts]) / win + 1e-12)
 
 
 def energy_scores(y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Frames:

@@ -135,6 +135,14 @@ class Speech:
             return y[:0]
         return np.concatenate([y[s:e] for s, e in self.regions])
 
+    def heard(self, y: np.ndarray, window: int, min_seconds: float | None = None) -> np.ndarray:
+        """What a model hears of clip `y`, in training as in use - the one rule: a clip that fits in one
+        window whole; a longer one its speech (`part`), or with `min_seconds` the whole clip when less
+        speech than that was found (`or_all`: for clips that cannot be skipped)."""
+        if len(y) <= window:
+            return y
+        return (self if min_seconds is None else self.or_all(min_seconds)).part(y)
+
     def require(self, min_seconds: float, path: str = "<clip>") -> Speech:
         """Self, or NoSpeechError naming `path` when there is less than `min_seconds` of speech."""
         if self.seconds < min_seconds:
