@@ -169,3 +169,37 @@ def test_open_set():
 def test_needs_both_classes():
     with pytest.raises(VoxprintError):
         eer(np.array([0.1, 0.2]), np.array([1, 1]))
+
+
+def _exact_det(scores, labels):
+    """Reference: every distinct score as a threshold, plus one above the largest."""
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    pos, neg = np.sort(s[y]), np.sort(s[~y])
+    thr = np.append(np.unique(s), np.nextafter(s.max(), np.inf))
+    return (neg.size - np.searchsorted(neg, thr, "left")) / neg.size, np.searchsorted(pos, thr, "left") / pos.size, thr
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_det_eer_and_min_dcf_agree_with_an_exact_curve_and_thresholds_stay_finite(seed):
+    """Small score sets with ties, the highest score a non-target or the lowest a target: the cases in which
+    scikit-learn's curve starts late or ends at +inf. Thresholds stay finite and ascending; EER and minDCF
+    equal those of the exact curve."""
+    from voxprint.verification import det_curve, eer, min_dcf
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 12))
+    scores = np.round(rng.normal(size=n), 1)  # coarse: ties
+    labels = rng.random(n) < 0.4
+    labels[0], labels[1] = True, False
+    fpr, fnr, thr = det_curve(scores, labels)
+    assert np.all(np.isfinite(thr)) and np.all(np.diff(thr) >= 0)
+    assert (fpr[0], fnr[0], fpr[-1], fnr[-1]) == (1.0, 0.0, 0.0, 1.0)
+    e, t = eer(scores, labels)
+    xf, xn, xt = _exact_det(scores, labels)
+    d = xn - xf
+    i = int(np.argmax(d >= 0))
+    ref = xf[i] if d[i] == 0 or i == 0 else xf[i - 1] + (-d[i - 1] / (d[i] - d[i - 1])) * (xf[i] - xf[i - 1])
+    assert e == pytest.approx(ref) and np.isfinite(t)
+    c, t2 = min_dcf(scores, labels, p_target=0.2)
+    cost = (0.2 * xn + 0.8 * xf) / 0.2
+    assert c == pytest.approx(cost.min()) and np.isfinite(t2)

@@ -50,6 +50,9 @@ def det_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     s = np.concatenate([pos, neg])
     y = np.concatenate([np.ones(pos.size, bool), np.zeros(neg.size, bool)])
     fpr, fnr, thr = sk_det_curve(y, s)
+    # scikit-learn ends the curve at threshold +inf (reject all); that point is ours, at a finite threshold
+    keep = np.isfinite(thr)
+    fpr, fnr, thr = fpr[keep], fnr[keep], thr[keep]
     lo, hi = s.min(), np.nextafter(s.max(), np.inf)
     fpr = np.concatenate([[1.0], fpr, [0.0]])
     fnr = np.concatenate([[0.0], fnr, [1.0]])
