@@ -37,7 +37,7 @@ from voxprint.augment import build_sources  # noqa: E402
 from voxprint.config import load_resolved  # noqa: E402
 from voxprint.evaluate import noise_draws, noisy_copies, snr_references  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
-from voxprint.io import read_csv, write_json  # noqa: E402
+from voxprint.io import read_csv, read_json, write_json  # noqa: E402
 from voxprint.resources import median_ms  # noqa: E402
 
 SNRS = [10.0, 0.0]
@@ -140,9 +140,12 @@ class Voxprint:
 
 
 def _white_index(run: Path) -> int:
-    """Position of white noise in the run's evaluation noise list: its draws are seeded by it."""
-    noises = load_resolved(run / rundir.CONFIG).eval.noise
-    return noises.index("white") if "white" in noises else 0
+    """Position of white noise among the run's evaluation noise sources, as the grid built them (noise.json
+    lists them in order; an entry that found no file is not among them): its draws are seeded by it."""
+    names = list(dict.fromkeys(r["name"] for r in read_json(run / rundir.NOISE)["eval"]))
+    if "white" not in names:
+        sys.exit(f"{run}: its robustness evaluation has no white noise; the anchors compare on the grid's draws")
+    return names.index("white")
 
 
 def _load_split(run: Path, sr: int, labels: list[str], split: str, cap: int | None = None):
@@ -161,7 +164,7 @@ def _grid_references(rec: Recognizer, paths: list[str], waves: list[np.ndarray])
 
     speech = [vad.file_speech(p, rec.sample_rate, rec.cfg.vad, y=w) if len(w) > rec.window else None
               for p, w in zip(paths, waves)]
-    return snr_references(waves, speech, rec.window)
+    return snr_references(waves, speech, rec.window, rec.cfg.vad.min_speech_seconds)
 
 
 def _systems(run: Path, sr: int) -> list:

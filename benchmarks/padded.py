@@ -23,7 +23,7 @@ import numpy as np
 
 from voxprint import audio, rundir
 from voxprint.inference import Recognizer
-from voxprint.io import read_csv, write_json
+from voxprint.io import read_csv, read_json, write_json
 from voxprint.padding import RoomBed, default_room_noise, pad_clip
 
 
@@ -39,37 +39,50 @@ def padded_waves(waves: list[np.ndarray], sr: int, seconds: float, kind: str) ->
 OTHER_BACKENDS = ("webrtc", "energy")  # scored beside the model folder's own detector, for the choice
 
 
-def measure(run: Path, seconds: float) -> dict:
-    """Test accuracy of the run's chosen model on its test clips, padded or not: with its own detector,
-    with each other backend in its place, and with none."""
-    rec = Recognizer(run)
-    rows = [r for r in read_csv(run / rundir.SPLIT) if r["split"] == "test"]
-    waves = [audio.load(r["path"], rec.sample_rate)[0] for r in rows]
-    y = np.array([rec.labels.index(r["speaker"]) for r in rows])
-    variants = {"with_vad": rec}
+def _variants(rec: Recognizer) -> dict[str, Recognizer]:
+    """The model with its own detector, with each other backend in its place, and with none."""
+    out = {"with_vad": rec}
     for backend in OTHER_BACKENDS:
         if backend != rec.cfg.vad.backend:
-            variants[backend] = copy.deepcopy(rec)
-            variants[backend].cfg.vad.backend = backend
-    variants["without_vad"] = copy.deepcopy(rec)
-    variants["without_vad"].cfg.vad.enabled = False
-    out = {"run": run.name, "model": rec.name, "seconds": seconds, "n": len(rows), "backend": rec.cfg.vad.backend,
-           "rows": []}
-    print(f"{rec.name} on {len(rows)} test clips of {run}, padding {seconds:g} s each side")
-    print(f"{'padding':<10}" + "".join(f"{k if k != 'with_vad' else rec.cfg.vad.backend:>12}" for k in variants))
-    for kind in ("none", "silence", "room"):
-        padded = padded_waves(waves, rec.sample_rate, seconds, kind)
-        acc = {k: float(np.mean(r.score_waves(padded)[0].argmax(1) == y)) for k, r in variants.items()}
-        out["rows"].append({"padding": kind, **acc})
-        print(f"{kind:<10}" + "".join(f"{a:>12.4f}" for a in acc.values()), flush=True)
+            out[backend] = copy.deepcopy(rec)
+            out[backend].cfg.vad.backend = backend
+    out["without_vad"] = copy.deepcopy(rec)
+    out["without_vad"].cfg.vad.enabled = False
+    return out
+
+
+def _split_clips(run: Path, rec: Recognizer, split: str):
+    rows = [r for r in read_csv(run / rundir.SPLIT) if r["split"] == split]
+    return [audio.load(r["path"], rec.sample_rate)[0] for r in rows], np.array([rec.labels.index(r["speaker"]) for r in rows])
+
+
+def measure(run: Path, seconds: float) -> dict:
+    """Accuracy of the run's chosen model on clips as they are and padded: on its TEST clips with its own
+    detector and with none (the figures); on its VALIDATION clips with each detector in its place (the
+    comparison a detector choice may look at: not the test split)."""
+    rec = Recognizer(run)
+    variants = _variants(rec)
+    out = {"run": run.name, "model": rec.name, "seconds": seconds, "backend": rec.cfg.vad.backend, "rows": [],
+           "val_rows": []}
+    for split, names in (("test", ("with_vad", "without_vad")), ("val", tuple(variants))):
+        waves, y = _split_clips(run, rec, split)
+        out["n" if split == "test" else "n_val"] = len(y)
+        print(f"{rec.name} on {len(y)} {split} clips of {run}, padding {seconds:g} s each side")
+        print(f"{'padding':<10}" + "".join(f"{k if k != 'with_vad' else rec.cfg.vad.backend:>12}" for k in names))
+        for kind in ("none", "silence", "room"):
+            padded = padded_waves(waves, rec.sample_rate, seconds, kind)
+            acc = {k: float(np.mean(variants[k].score_waves(padded)[0].argmax(1) == y)) for k in names}
+            out["rows" if split == "test" else "val_rows"].append({"padding": kind, **acc})
+            print(f"{kind:<10}" + "".join(f"{a:>12.4f}" for a in acc.values()), flush=True)
     write_json(run / "padded.json", out)
     return out
 
 
 def train_on_padded(run: Path, seconds: float, work: Path) -> list[dict]:
-    """The run's chosen cell trained and tested again on padded copies of its dataset."""
+    """The run's chosen cell trained and tested again on padded copies of its dataset: the same config,
+    cell and seed (so the same split), only the audio padded."""
     from voxprint import config as C
-    from voxprint.pipeline import run_grid
+    from voxprint.pipeline import run_cell, setup
     from voxprint.padding import padded_copy
 
     best = rundir.choose_best(rundir.read_results(run))
@@ -80,17 +93,19 @@ def train_on_padded(run: Path, seconds: float, work: Path) -> list[dict]:
         data = work / f"{run.name}-{kind}-data"
         if not data.exists():
             padded_copy(cfg.data.path, data, kind, seconds, max_per_speaker=cfg.data.max_per_speaker,
-                        speakers=cfg.data.speakers, noise_file=default_room_noise())
+                        speakers=cfg.data.speakers, noise_file=default_room_noise(),
+                        train_fraction=cfg.augment.train_fraction)
         c = copy.deepcopy(cfg)
         c.data.path = str(data)
-        c.train.seed = cfg.train.seed + cell.seed  # the chosen cell's own seed, as its grid cell 0
-        c.grid = C.GridConfig(models=[cell.model], features=[cell.feature], seeds=1, heads=[cell.head],
-                              augment=[cell.augment])
         c.eval.robustness = c.eval.verification = False
-        (row,) = run_grid(c, work / f"{run.name}-{kind}-run")
-        out.append({"padding": kind, "cell": cell.name, "accuracy": float(row["accuracy"]),
-                    "unpadded": float(best["accuracy"])})
-        print(f"{cell.name} trained and tested on {kind}-padded {cfg.data.path}: {float(row['accuracy']):.4f} "
+        folder = work / f"{run.name}-{kind}-run"
+        done = folder / cell.name / rundir.METRICS
+        if not done.exists():
+            c, grid_data = setup(c, folder)
+            run_cell(c, cell, folder, grid_data)
+        acc = float(read_json(done)["accuracy"])
+        out.append({"padding": kind, "cell": cell.name, "accuracy": acc, "unpadded": float(best["accuracy"])})
+        print(f"{cell.name} trained and tested on {kind}-padded {cfg.data.path}: {acc:.4f} "
               f"(unpadded {float(best['accuracy']):.4f})", flush=True)
     return out
 
@@ -106,15 +121,21 @@ def markdown(results: list[dict]) -> str:
     seconds = results[0]["seconds"]
     lines = [f"Each run's chosen model on its own test clips, as they are and with {seconds:g} s of digital silence, "
              f"or of a room-noise bed (`exercise_bike`'s held-out end at -55 dBFS), before and after every clip; "
-             "with the speech detector of the model folder (what `voxprint predict` does), with each other detector "
-             "in its place, and with none (`python benchmarks/padded.py RUN ... --readme README.md`).", "",
-             "| run | model | test clips | padding | its detector | " + " | ".join(OTHER_BACKENDS) + " | no detector |",
-             "|---|---|---|---|---|" + "---|" * len(OTHER_BACKENDS) + "---|"]
+             "with the speech detector of the model folder (what `voxprint predict` does) and with none "
+             "(`python benchmarks/padded.py RUN ... --readme README.md`).", "",
+             "| run | model | test clips | padding | with its detector | with none |", "|---|---|---|---|---|---|"]
     for r in results:
         for x in r["rows"]:
-            others = " | ".join(f"{x[b]:.4f}" if b in x else "(its own)" for b in OTHER_BACKENDS)
             lines.append(f"| {r['run']} | {r['model']} | {r['n']} | {x['padding']} | {r['backend']}: "
-                         f"{x['with_vad']:.4f} | {others} | {x['without_vad']:.4f} |")
+                         f"{x['with_vad']:.4f} | {x['without_vad']:.4f} |")
+    lines += ["", "The detectors side by side, on the VALIDATION clips (what a choice may look at):", "",
+              "| run | validation clips | padding | " + " | ".join(["its own", *OTHER_BACKENDS, "none"]) + " |",
+              "|---|---|---|" + "---|" * (len(OTHER_BACKENDS) + 2)]
+    for r in results:
+        for x in r["val_rows"]:
+            cells = [f"{r['backend']}: {x['with_vad']:.4f}"] + [f"{x[b]:.4f}" if b in x else "(its own)"
+                                                                 for b in OTHER_BACKENDS] + [f"{x['without_vad']:.4f}"]
+            lines.append(f"| {r['run']} | {r['n_val']} | {x['padding']} | " + " | ".join(cells) + " |")
     trained = [(r, t) for r in results for t in r.get("trained", [])]
     if trained:
         lines += ["", "The same configuration trained again on a padded copy of its dataset (silence in the training "

@@ -76,13 +76,13 @@ def test_numbers_are_coerced_where_harmless(tmp_path):
 
 
 def test_override_applied(tmp_path):
-    p = write(tmp_path, "train: {max_steps: 40, patience: 3}\n")
-    cfg = C.load(p, ["train.max_steps=5", "data.path=speeches5", "augment.snr_db=[5, 15]"])
-    assert cfg.train.max_steps == 5
+    p = write(tmp_path, "train: {max_steps: 40, val_every_steps: 5, min_steps: 5, patience: 3}\n")
+    cfg = C.load(p, ["train.max_steps=10", "data.path=speeches5", "augment.snr_db=[5, 15]"])
+    assert cfg.train.max_steps == 10
     assert cfg.train.patience == 3  # the rest of the section is kept
     assert cfg.data.path == "speeches5"
     assert cfg.augment.snr_db == [5.0, 15.0]
-    assert C.load(None, ["train.max_steps=5"]).train.max_steps == 5
+    assert C.load(None, ["train.max_steps=1000"]).train.max_steps == 1000
 
 
 @pytest.mark.parametrize(
@@ -201,6 +201,9 @@ def test_defaults_lie_inside_their_ranges():
     ("grid.models=[]", "grid.models: empty list"),
     ("vad.neg_threshold=0.9", "neg_threshold 0.9 > threshold 0.5"),
     ("data.min_clips=1", "data.min_clips = 1 is out of range; valid: 2 ≤ min_clips (usable clips a speaker needs"),
+    ("train.max_steps=20", "train.max_steps 20 is not a multiple of val_every_steps 50"),
+    ("train.max_steps=130", "train.max_steps 130 is not a multiple of val_every_steps 50"),
+    ("train.min_steps=700", "train.min_steps 700 > max_steps 600"),
 ])
 def test_out_of_range_values_name_the_key_value_and_range(override, message):
     extra = ["features.fmax=4000"] if "fmin" in override else []

@@ -57,3 +57,23 @@ def test_unknown_kind_is_rejected(tmp_path):
 
     with pytest.raises(ValueError, match="kind"):
         padded_copy("fsdd", tmp_path / "x", "hum")
+
+
+def test_a_bad_clip_is_left_out_of_the_copy_and_a_manifest_is_refused(tmp_path, shared_data):
+    import soundfile as sf
+
+    from voxprint.errors import DataError
+    from voxprint.padding import padded_copy
+
+    src = tmp_path / "src"
+    for spk in ("a", "b"):
+        (src / spk).mkdir(parents=True)
+        for i in range(3):
+            y, sr = sf.read(shared_data / "fsdd" / "recordings" / f"{i}_george_{spk == 'b' and 7 or 5}.wav")
+            sf.write(src / spk / f"{i}.wav", y, sr)
+    sf.write(src / "a" / "silent.wav", np.zeros(8000, np.float32), 8000)
+    out = padded_copy(src, tmp_path / "out", "silence", 0.5)
+    assert sorted(p.name for p in (out / "audio" / "a").iterdir()) == ["0.wav", "1.wav", "2.wav"]
+    (tmp_path / "m.csv").write_text("path,speaker,split\nsrc/a/0.wav,a,train\nsrc/b/0.wav,b,test\n")
+    with pytest.raises(DataError, match="manifest"):
+        padded_copy(tmp_path / "m.csv", tmp_path / "out2", "silence")

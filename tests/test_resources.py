@@ -62,3 +62,12 @@ def test_throughput_is_64_clips_over_the_timed_batch(model_folder, monkeypatch):
     out = R.measure(net, features, 8000, d, runs=3)
     assert (out["latency_ms_b1"], out["latency_ms_b1_onnx"]) == (0.5, 0.25)
     assert out["throughput_clips_s_b64"] == 8000.0  # 64 clips in 8 ms
+
+
+def test_measuring_leaves_the_callers_model_as_it_was(model_folder):
+    net, features, d = model_folder
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    R.measure(net, features, 8000, d, runs=2)
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # batch-norm statistics included
+    assert not net.training

@@ -318,3 +318,39 @@ def test_frame_db_is_each_frames_power_with_a_zero_padded_tail(n):
     padded = np.concatenate([y.astype(np.float64), np.zeros((frames - 1) * hop + win)])
     direct = [10 * np.log10(np.mean(padded[i * hop : i * hop + win] ** 2) + 1e-12) for i in range(frames)]
     np.testing.assert_allclose(frame_db(y, win, hop), direct, atol=1e-9)
+
+
+def test_what_a_model_hears_and_what_snr_is_measured_on():
+    """Speech.heard: a clip that fits in a window whole; a longer one its speech; with min_seconds, the
+    whole clip when (almost) no speech was found - so a test clip of applause still gets a finite SNR."""
+    from voxprint.evaluate import snr_references
+    from voxprint.vad import Speech
+
+    sr, window = 8000, 8000
+    y = np.arange(3 * sr, dtype=np.float32)
+    talk = Speech(np.array([[100, 900], [sr, sr + 500]]), len(y), sr)
+    none = Speech(np.zeros((0, 2), np.int64), len(y), sr)
+    assert len(talk.heard(y[:window], window)) == window  # fits: whole, whatever the regions
+    np.testing.assert_array_equal(talk.heard(y, window), np.concatenate([y[100:900], y[sr:sr + 500]]))
+    assert len(none.heard(y, window)) == 0 and len(none.heard(y, window, 0.1)) == len(y)
+    refs = snr_references([y, y], [talk, none], window, 0.1)
+    assert len(refs[0]) == 1300 and len(refs[1]) == len(y)
+
+
+def test_regions_never_reach_into_digital_silence(shared_data):
+    """A clip with a second of exact zeros each side: silero's frames and pad_ms would spill into the
+    zeros; the regions stop at the first and last non-zero sample instead (zeros are never speech)."""
+    import soundfile as sf
+
+    from voxprint.vad import VadConfig, detect
+    from voxprint.vad.regions import without_digital_silence
+
+    y, sr = sf.read(shared_data / "fsdd" / "recordings" / "3_george_5.wav", dtype="float32")
+    pad = np.zeros(sr, np.float32)
+    padded = np.concatenate([pad, y, pad])
+    speech = detect(padded, sr, VadConfig())
+    assert len(speech.regions)
+    for s, e in speech.regions:
+        assert sr <= s and e <= sr + len(y) and padded[s] != 0 and padded[e - 1] != 0
+    x = np.array([0, 0, 1, 2, 0, 3, 0, 0, 0, 0], np.float32)
+    np.testing.assert_array_equal(without_digital_silence(np.array([[0, 7], [7, 10]]), x), [[2, 6]])

@@ -297,6 +297,13 @@ def _cross_checks(obj) -> list[str]:
         bad.append(f"fmin {obj.fmin:g} ≥ fmax {obj.fmax:g}; valid: fmin < fmax")
     if isinstance(obj, AugmentConfig) and (len(obj.snr_db) != 2 or obj.snr_db[0] > obj.snr_db[1]):
         bad.append(f"snr_db {obj.snr_db}: expected [low, high] with low ≤ high")
+    if isinstance(obj, TrainConfig):
+        if obj.max_steps % obj.val_every_steps:
+            # the best checkpoint is a validated one: steps after the last validation would be thrown away
+            bad.append(f"max_steps {obj.max_steps} is not a multiple of val_every_steps {obj.val_every_steps}; "
+                       "valid: max_steps = k × val_every_steps")
+        if obj.min_steps > obj.max_steps:
+            bad.append(f"min_steps {obj.min_steps} > max_steps {obj.max_steps}; valid: min_steps ≤ max_steps")
     if isinstance(obj, GridConfig):
         bad += [f"{k}: empty list; valid: at least one entry" for k in ("models", "features", "heads", "augment")
                 if not getattr(obj, k)]

@@ -233,10 +233,14 @@ def noise_draws(source: NoiseSource, waves: list[np.ndarray], seed: int, index: 
     return [source.sample(len(w), np.random.default_rng([seed, index, i])) for i, w in enumerate(waves)]
 
 
-def snr_references(waves: list[np.ndarray], speech: list | None, window: int) -> list[np.ndarray]:
-    """What each clip's SNR is measured on: its speech (`speech`: vad.Speech regions) when it is longer
-    than a window, else the whole clip (heard whole). Every table of accuracy vs SNR uses this."""
-    return [w if sp is None else sp.heard(w, window) for w, sp in zip(waves, speech or [None] * len(waves))]
+def snr_references(waves: list[np.ndarray], speech: list | None, window: int,
+                   min_seconds: float = 0.0) -> list[np.ndarray]:
+    """What each clip's SNR is measured on: what the model hears of it (vad.Speech.heard: its speech
+    when it is longer than a window, the whole clip when it fits in one or when less than
+    `min_seconds` of speech was found - a test clip is never skipped). Every accuracy-vs-SNR table
+    uses this."""
+    return [w if sp is None else sp.heard(w, window, min_seconds)
+            for w, sp in zip(waves, speech or [None] * len(waves))]
 
 
 def noisy_copies(waves, noises, snr: float, refs) -> Iterable[np.ndarray]:
@@ -251,7 +255,7 @@ def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, w
     each clip's speech (`speech`: its vad.Speech regions; whole clips without), and the model
     finds speech in the noisy clip itself, as it would in use. (A clip that fits in one window is
     heard whole, so its SNR is over the whole clip.)"""
-    refs = snr_references(waves, speech, window)
+    refs = snr_references(waves, speech, window, vad_cfg.min_speech_seconds if vad_cfg is not None else 0.0)
     rows = []
     for si, src in enumerate(sources):
         noises = noise_draws(src, waves, seed, si)

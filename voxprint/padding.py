@@ -12,6 +12,7 @@ non-speech: benchmarks/vad.py scores detectors on it, tests check models are not
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,10 @@ import soundfile as sf
 from . import audio
 from .augment import build_sources
 from .datasets import _cap, dataset_rate, discover
-from .errors import DataError
+from .errors import AudioError, DataError
 from .io import atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 KINDS = ("silence", "room")
 ROOM_NOISE = "exercise_bike.wav"  # a steady machine hum, the closest of the shared noises to room tone
@@ -70,30 +73,44 @@ def _write_wav(path: Path, y: np.ndarray, sample_rate: int) -> None:
 
 def padded_copy(src: str | Path, out: str | Path, kind: str = "silence", seconds: float = 1.0,
                 max_per_speaker: int | None = None, speakers: list[str] | None = None,
-                level_db: float = ROOM_LEVEL_DB, noise_file: str | Path | None = None, seed: int = 0) -> Path:
+                level_db: float = ROOM_LEVEL_DB, noise_file: str | Path | None = None, seed: int = 0,
+                train_fraction: float = 0.8) -> Path:
     """Write a padded copy of data set `src` ("fsdd", a folder) under `out`; returns `out`.
 
     FSDD keeps its file names under out/recordings/; folder layouts keep
     out/audio/<speaker>/<name>, and a dataset noise folder is linked as out/noise.
-    Clips keep their own sample rate; they are written as 16-bit PCM WAV.
+    Clips keep their own sample rate; they are written as 16-bit PCM WAV. A file that cannot be
+    used is left out with a warning (as a run would skip it). The room bed comes from the part of
+    its noise file after `train_fraction` (pass the run's augment.train_fraction): never noise
+    trained on. A manifest (whose split column a folder layout would lose) is refused.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     ds = discover(src)
+    if ds.layout == "manifest":
+        raise DataError(f"{src}: padded copies keep folder layouts and FSDD names, not a manifest's split column")
     items = [it for it in ds.items if not speakers or it.speaker in speakers]
     if max_per_speaker:
         items = _cap(items, max_per_speaker, ds)
     out = Path(out)
     sr = dataset_rate(ds)
-    bed = RoomBed(noise_file or default_room_noise(), sr, level_db) if kind == "room" else None
+    bed = RoomBed(noise_file or default_room_noise(), sr, level_db, train_fraction) if kind == "room" else None
     rng = np.random.default_rng(seed)
+    written: set[Path] = set()
     for it in items:
-        y, _ = audio.load(it.path, sr)
+        rel = Path(it.path).name if ds.layout == "fsdd" else Path(it.speaker) / Path(it.path).name
+        target = (out / ("recordings" if ds.layout == "fsdd" else "audio") / rel).with_suffix(".wav")
+        if target in written:  # a.flac and a.wav of one speaker would land on one name
+            raise DataError(f"{it.path}: its padded copy {target} would overwrite another clip's")
+        try:
+            y, _ = audio.load(it.path, sr)
+        except AudioError as e:
+            log.warning(f"padded copy: skip {e}")
+            continue
         pad = round(seconds * sr)
         noise = bed(len(y) + 2 * pad, rng) if bed else None
-        rel = Path(it.path).name if ds.layout == "fsdd" else Path(it.speaker) / Path(it.path).name
-        target = out / ("recordings" if ds.layout == "fsdd" else "audio") / rel
-        _write_wav(target.with_suffix(".wav"), pad_clip(y, pad, noise), sr)
+        _write_wav(target, pad_clip(y, pad, noise), sr)
+        written.add(target)
     if ds.noise_dir is not None and not (out / "noise").exists():
         (out / "noise").symlink_to(Path(ds.noise_dir).resolve(), target_is_directory=True)
     return out

@@ -7,6 +7,7 @@ throughput is clips per second at batch 64. Both for PyTorch and onnxruntime.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from pathlib import Path
@@ -52,12 +53,11 @@ def train_step_rss_mb(net, features, window: int, batch: int = 64) -> float:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         return float("nan")
+    net = copy.deepcopy(net)  # a training step moves batch-norm statistics: never the caller's model's
     before = _rss_mb("VmRSS")
     net.train()
     emb = net.embed(features(torch.randn(batch, window) * 0.1))
     emb.square().mean().backward()  # any loss: the graph and gradients are what cost memory
-    net.zero_grad(set_to_none=True)
-    net.eval()
     return max(0.0, _rss_mb("VmHWM") - before)
 
 

@@ -21,7 +21,7 @@ from .. import audio
 from ..config import VadConfig
 from .backends import BACKENDS, frame_scores
 from .cache import RegionCache, default_root, region_key
-from .regions import NoSpeechError, Speech, to_regions
+from .regions import NoSpeechError, Speech, to_regions, without_digital_silence
 
 _DEFAULT_ROOT = object()
 
@@ -34,7 +34,7 @@ def detect(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> Spe
         whole = np.array([[0, n]] if n else [], dtype=np.int64).reshape(-1, 2)
         return Speech(whole, n, sample_rate)
     frames = frame_scores(y, sample_rate, cfg)
-    return Speech(to_regions(frames, n, sample_rate, cfg), n, sample_rate)
+    return Speech(without_digital_silence(to_regions(frames, n, sample_rate, cfg), y), n, sample_rate)
 
 
 def speech_regions(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> np.ndarray:

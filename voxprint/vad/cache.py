@@ -25,7 +25,7 @@ from .backends import backend_version
 from .regions import Speech
 
 log = logging.getLogger(__name__)
-VERSION = 1
+VERSION = 2  # 2: regions exclude digital silence at their edges
 # Fields that only decide what a caller does with the regions, not the regions themselves.
 NOT_IN_KEY = ("enabled", "min_speech_seconds")
 
