@@ -21,6 +21,7 @@ enrolled speakers and rejection of unknown ones at the dev threshold; mean and s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -160,7 +161,9 @@ def score_system(system: System, name: str, segs: list[P.Segment], enrolled: lis
 
 def dev_threshold(system: System, dev: list[tuple[str, P.Segment]]) -> float | None:
     """EER-point threshold on the dev speakers this system never trained on (None if too few)."""
-    segs = [s for name, s in dev if (name, s.speaker) not in system.trained_on]
+    # named by dataset too: two datasets' "speaker_1" are two speakers, and their segment ids two segments
+    segs = [dataclasses.replace(s, id=f"{name}:{s.id}", speaker=f"{name}:{s.speaker}")
+            for name, s in dev if (name, s.speaker) not in system.trained_on]
     if len({s.speaker for s in segs}) < 2:
         return None
     return P.calibrate(system.embed, segs)["threshold"]
@@ -304,17 +307,20 @@ def score_trial_files(run: Path, name: str, embed_one) -> None:
     rows = []
     for seed_dir in sorted((run / "verification").glob("s*")):
         seed = int(seed_dir.name[1:])
-        files, dev = {}, []
+        files, dev, loaded = {}, [], {}
         for d in sorted(p for p in seed_dir.iterdir() if p.is_dir()):
             segs = {"test": [], "dev": []}
             for r in read_csv(d / "segments.csv"):
+                if r["path"] not in loaded:  # an utterance gives several segments: read it once
+                    loaded[r["path"]] = audio.load(r["path"], STUDY_RATE)[0]
                 # round, not int: 1.9999999 s is sample 32000 (int() dropped the last sample of some segments)
-                y = audio.load(r["path"], STUDY_RATE)[0][round(float(r["start_s"]) * STUDY_RATE):
-                                                         round(float(r["end_s"]) * STUDY_RATE)]
+                y = loaded[r["path"]][round(float(r["start_s"]) * STUDY_RATE):round(float(r["end_s"]) * STUDY_RATE)]
                 segs[r["role"]].append(P.Segment(r["id"], r["speaker"], 0, r["enrol"] == "True", y, r["path"]))
             files[d.name] = segs["test"]
             dev += [(d.name, s) for s in segs["dev"]]
         threshold = dev_threshold(system, dev)
+        if threshold is None:
+            raise DataError(f"{seed_dir}: fewer than two dev speakers in its trial files; no threshold to score at")
         for dname, test in files.items():
             enrolled = sorted({e for e, _, _ in P.read_trials(run / "verification" / seed_dir.name / dname / "trials.txt")})
             rows += score_system(system, dname, test, enrolled, threshold, P.NoiseBank(P.NOISE_SEED))

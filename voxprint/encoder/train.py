@@ -233,7 +233,8 @@ def make_student(cfg: EncoderTrainConfig, teacher_cfg, pools) -> tuple:
     model_cfg.model.options = dict(cfg.student_options)
     net = build_encoder(model_cfg)
     rng = np.random.default_rng(cfg.seed)
-    crops = np.stack([audio.random_crop(p[int(rng.integers(len(p)))], P.SAMPLE_RATE, rng) for p in pools for _ in range(64)])
+    crops = np.stack([audio.random_crop(D.clip(p[int(rng.integers(len(p)))]), P.SAMPLE_RATE, rng)
+                      for p in pools for _ in range(64)])  # D.clip: a big corpus's pool holds paths
     net.set_normalisation(*fit_normalisation(build_feature(model_cfg.features, P.SAMPLE_RATE), torch.from_numpy(crops)))
     return model_cfg, net
 
