@@ -98,6 +98,7 @@ def server(model, tmp_path_factory):
     assert proc.wait(timeout=30) in (0, -15)  # uvicorn shuts down, then re-raises SIGTERM
     log = (folder / "server.log").read_text()
     assert "Traceback" not in log and "stopped; upload folder removed" in log, log[-3000:]
+    assert log.count("stopped; upload folder removed") == 1  # each line once (no second, root handler)
 
 
 def error(r: httpx.Response, status: int, code: str) -> str:
@@ -387,6 +388,34 @@ def test_eight_concurrent_enrolments_http_and_cli_lose_nothing(server):
 
 
 # ----------------------------------------------------------------------------------------- start-up
+
+
+def test_a_bad_file_in_an_enrolment_enrols_nothing_and_long_cli_names_stay_reachable(server, tmp_path):
+    http = server.http
+    huge = tmp_path / "huge.wav"
+    sf.write(huge, (0.5e30 * np.sin(np.arange(8000))).astype(np.float32), 8000, subtype="FLOAT")  # finite, absurd
+    r = http.post("/v1/enroll", data={"name": "lucas"}, files=files(clip("lucas", 1, 5)) + files(huge),
+                  headers=AUTH)
+    if r.status_code == 400:  # rejected: naming the file, and nothing of the request enrolled
+        assert "huge.wav" in r.json()["message"]
+        assert "lucas" not in {p["name"] for p in http.get("/v1/speakers").json()["speakers"]}
+    else:  # the decoder already refused such samples upstream: still nothing half-enrolled
+        assert r.status_code == 200 and r.json()["added"] == 2
+        assert http.delete("/v1/speakers/lucas", headers=AUTH).status_code == 200
+    long_name = "n" * 100  # the CLI allows 200 characters, the server enrols at most 64
+    assert main(["enroll", long_name, str(clip("nicolas", 0, 5)), "--run", str(server.run), "--db", str(server.db)]) == 0
+    assert http.post("/v1/verify", data={"name": long_name}, files=files(clip("nicolas", 1, 5))).status_code == 200
+    assert http.delete(f"/v1/speakers/{long_name}", headers=AUTH).status_code == 200
+    error(http.post("/v1/enroll", data={"name": "m" * 65}, files=files(clip("nicolas", 1, 5)), headers=AUTH), 400,
+          "invalid_name")
+
+
+def test_serve_options_are_checked_before_anything_starts(capsys):
+    for args in (["--max-seconds", "nan"], ["--max-upload-mb", "inf"], ["--threshold", "2"], ["--port", "70000"]):
+        with pytest.raises(SystemExit) as info:
+            main(["serve", *args])
+        assert info.value.code == 2, args
+        assert "out of range" in capsys.readouterr().err, args
 
 
 def test_any_format_and_rate_the_cli_reads_is_identified(server, tmp_path):

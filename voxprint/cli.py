@@ -227,7 +227,7 @@ def cmd_enroll(args) -> int:
 def cmd_speakers(args) -> int:
     from .inference import Recognizer
 
-    rec = Recognizer(args.run)
+    rec = Recognizer(args.run, engine="torch")  # only its weights' id and db: no ONNX session
     with rec.store(args.db) as s:
         profiles = s.profiles()
     if not profiles:
@@ -240,7 +240,7 @@ def cmd_speakers(args) -> int:
 def cmd_forget(args) -> int:
     from .inference import Recognizer
 
-    rec = Recognizer(args.run)
+    rec = Recognizer(args.run, engine="torch")  # only its weights' id and db: no ONNX session
     with rec.store(args.db) as s:
         if not s.forget(args.name):
             raise VoxprintError(f"no enrolled speaker '{args.name}'")
@@ -409,14 +409,17 @@ def _speaker_commands(sub) -> None:
 def _serve_command(sub) -> None:
     sv = sub.add_parser("serve", help="HTTP API and browser page: identify, verify, enrol (see /docs)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--port", type=_number(0, 65535, "port", integer=True), default=8000)
     sv.add_argument("--token", help="bearer token that writes need (default $VOXPRINT_TOKEN; required off loopback)")
     sv.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
                     help="auto (default): onnxruntime if the model exports, else torch")
-    sv.add_argument("--threshold", type=float, help="override the calibrated threshold")
-    sv.add_argument("--max-upload-mb", type=float, default=20.0, help="request body limit in MB (default 20)")
-    sv.add_argument("--max-seconds", type=float, default=300.0, help="audio per file limit (default 300)")
-    sv.add_argument("--workers", type=int, default=0, help="inference jobs at once (default: the cores)")
+    sv.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
+    sv.add_argument("--max-upload-mb", type=_number(0, 100_000, "MB", open_lo=True), default=20.0,
+                    help="request body limit in MB (default 20)")
+    sv.add_argument("--max-seconds", type=_number(0, 86_400, "seconds", open_lo=True), default=300.0,
+                    help="audio per file limit (default 300)")
+    sv.add_argument("--workers", type=_number(0, 1024, "workers", integer=True), default=0,
+                    help="inference jobs at once (default: the cores)")
     sv.add_argument("--run", help="run or model folder (default: the general speaker encoder that ships with voxprint)")
     sv.add_argument("--db", help="profile database (default: as `voxprint enroll`)")
     sv.set_defaults(func=cmd_serve)

@@ -72,11 +72,6 @@ def _check_shapes(expected: dict, state: dict, path: Path) -> None:
                             f"{list(state[key].shape)} in the weights, {list(shape)} by the config and labels)")
 
 
-def default_model_dir() -> Path:
-    """The general speaker encoder that ships with voxprint (voxprint/pretrained/encoder)."""
-    return rundir.resolve_model_dir(None)
-
-
 class Recognizer:
     """A model folder as an object whose methods are the CLI's subcommands. `Recognizer()` opens the
     general speaker encoder that ships with voxprint; `Recognizer("runs/fsdd")` a run's best model.

@@ -30,16 +30,17 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
-def setup(level: int = logging.INFO) -> None:
-    """Send `voxprint.*` records to stderr, one plain line each, and start a command's own record
-    of reported skips (see `skip_once`). Idempotent otherwise."""
+def setup(level: int = logging.INFO, fmt: str = "%(message)s") -> None:
+    """Send `voxprint.*` records to stderr, one line each in `fmt` (plain by default), and start a
+    command's own record of reported skips (see `skip_once`). Idempotent otherwise."""
     _reported.clear()
     root = logging.getLogger("voxprint")
     root.setLevel(level)
-    if not any(isinstance(h, _Stderr) for h in root.handlers):
+    handler = next((h for h in root.handlers if isinstance(h, _Stderr)), None)
+    if handler is None:
         handler = _Stderr()
-        handler.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(handler)
+    handler.setFormatter(logging.Formatter(fmt))
 
 
 def skip_once(logger: logging.Logger, path: str, reason: str) -> None:

@@ -57,7 +57,6 @@ def create_app(recognizer, db=None, token: str | None = None, limits: Limits | N
                   description="Speaker recognition: identify, verify, enrol. Errors are "
                               '`{"error": "<code>", "message": "..."}`.')
     install_handlers(app)
-    app.state.engine = engine
     _routes(app, engine, token)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Guard, token=token, max_bytes=limits.max_bytes, loopback_only=loopback_only,
@@ -75,7 +74,7 @@ def _routes(app: FastAPI, engine: Engine, token: str | None) -> None:
 
     @app.get("/v1/health", response_model=S.Health, summary="model, sample rate, speakers enrolled")
     async def health():
-        return {**await engine.run(engine.health), "token_required": bool(token)}
+        return {**await engine.read(engine.health), "token_required": bool(token)}
 
     @app.post("/v1/identify", response_model=S.Identify, summary="who is speaking (or 'unknown')")
     async def identify(audio: UploadFile = File(..., description=audio_doc)):
@@ -84,7 +83,7 @@ def _routes(app: FastAPI, engine: Engine, token: str | None) -> None:
     @app.post("/v1/verify", response_model=S.Verify, summary="is this the claimed enrolled speaker")
     async def verify(name: str = Form(..., description="enrolled name claimed"),
                      audio: UploadFile = File(..., description=audio_doc)):
-        return await engine.run(engine.verify, engine.name(name), _files(audio))
+        return await engine.run(engine.verify, engine.known_name(name), _files(audio))
 
     if engine.has_classifier:
 
@@ -100,9 +99,9 @@ def _routes(app: FastAPI, engine: Engine, token: str | None) -> None:
 
     @app.get("/v1/speakers", response_model=S.Speakers, summary="enrolled speakers")
     async def speakers():
-        return await engine.run(engine.speakers)
+        return await engine.read(engine.speakers)
 
     @app.delete("/v1/speakers/{name}", response_model=S.Deleted, dependencies=[Security(_bearer)],
                 summary="forget a speaker (token when configured)")
     async def forget(name: str):
-        return await engine.run(engine.forget, engine.name(name))
+        return await engine.run(engine.forget, engine.known_name(name))

@@ -18,6 +18,7 @@ import anyio
 import numpy as np
 
 from ..errors import VoxprintError
+from ..store import MAX_NAME_LENGTH
 from .errors import ApiError
 from .limits import Limits
 from .names import clean_name
@@ -32,10 +33,10 @@ class Engine:
     """What the routes call. `files` arguments are lists of (file object, client file name)."""
 
     def __init__(self, recognizer, db: str | Path | None, limits: Limits, threshold: float | None = None):
-        self.rec, self.db, self.limits = recognizer, db, limits
+        self.rec, self.limits = recognizer, limits
         self.threshold = float(recognizer.threshold if threshold is None else threshold)
         self.db_path = Path(db) if db else recognizer.default_db
-        self.cache = ProfileCache(recognizer.store(db))
+        self.cache = ProfileCache(recognizer.store(self.db_path))
         self.spool = Spool()
         self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
         self.in_flight = 0
@@ -61,16 +62,29 @@ class Engine:
         finally:
             self.in_flight -= 1
 
+    async def read(self, fn: Callable[..., Any], *args) -> Any:
+        """fn(*args) in a thread, not behind inference: health and the speaker list answer under load."""
+        return await anyio.to_thread.run_sync(fn, *args)
+
     def name(self, raw: str) -> str:
+        """A name to enrol: the server's own length limit (limits.max_name)."""
         return clean_name(raw, self.limits.max_name)
+
+    def known_name(self, raw: str) -> str:
+        """A name to look up (verify, forget): the store's limit, so whatever the CLI enrolled is reachable."""
+        return clean_name(raw, MAX_NAME_LENGTH)
 
     # ---------------------------------------------------------------- worker-thread side
 
-    def _waves(self, files) -> list[np.ndarray]:
+    def _decoded(self, files):
+        """The uploads decoded one at a time (a generator: one file's audio in memory at a time)."""
         if not files:
             raise ApiError(400, "missing_field", "no audio file in the request (form field 'audio')")
-        return [decode(self.spool, f, fn, self.rec.load, self.rec.sample_rate, self.limits.max_seconds)
-                for f, fn in files]
+        for f, fn in files:
+            yield decode(self.spool, f, fn, self.rec.load, self.rec.sample_rate, self.limits.max_seconds)
+
+    def _waves(self, files) -> list[np.ndarray]:
+        return list(self._decoded(files))
 
     def _embedding(self, files) -> tuple[np.ndarray | None, np.ndarray, float]:
         """One clip -> (probabilities [K], or None for a pure encoder; unit embedding [E]; seconds)."""
@@ -121,16 +135,19 @@ class Engine:
     def enroll(self, name: str, files) -> dict:
         if len(files) > self.limits.max_files:
             raise ApiError(413, "too_many_files", f"{len(files)} files; at most {self.limits.max_files} per enrolment")
-        waves = self._waves(files)
-        _, emb = self.rec.score_waves(waves)
-        with self.rec.store(self.db) as store:
+        _, emb = self.rec.score_waves(self._decoded(files))
+        bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
+        if bad.size:  # nothing is enrolled from a request with a bad file
+            raise ApiError(400, "bad_audio", f"{files[bad[0]][1]}: the model's scores are not finite "
+                                             "(absurd sample values?)")
+        with self.rec.store(self.db_path) as store:
             prof = store.enroll(name, emb)
-        log.info("enrolled %r: +%d clip(s), %d in profile", name, len(waves), prof.count)
-        return {"name": prof.name, "added": len(waves), "clips": prof.count, "enrolled": prof.created,
+        log.info("enrolled %r: +%d clip(s), %d in profile", name, len(emb), prof.count)
+        return {"name": prof.name, "added": len(emb), "clips": prof.count, "enrolled": prof.created,
                 "updated": prof.updated}
 
     def forget(self, name: str) -> dict:
-        with self.rec.store(self.db) as store:
+        with self.rec.store(self.db_path) as store:
             if not store.forget(name):
                 raise ApiError(404, "unknown_speaker", f"no enrolled speaker '{name}'")
         log.info("forgot %r", name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -32,8 +33,7 @@ class Limits:
     def __post_init__(self):
         if self.workers <= 0:
             object.__setattr__(self, "workers", _cores())
-        for key in ("max_bytes", "max_files", "max_name", "max_queue"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"{key} must be positive")
-        if self.max_seconds <= 0:
-            raise ValueError("max_seconds must be positive")
+        for key in ("max_bytes", "max_files", "max_name", "max_queue", "max_seconds"):
+            v = getattr(self, key)
+            if not (math.isfinite(v) and v > 0):  # nan would switch a limit off silently
+                raise ValueError(f"{key} must be a positive finite number, got {v}")

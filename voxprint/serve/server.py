@@ -66,7 +66,10 @@ def serve(run, db=None, host: str = "127.0.0.1", port: int = 8000, token: str | 
     check_exposure(host, token)
     if not 0 <= port <= 65535:
         raise VoxprintError(f"port {port} is not between 0 and 65535")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..log import setup
+
+    # timestamps on voxprint's own handler (a root handler from basicConfig printed every line twice)
+    setup(fmt="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import torch
 
     # One intra-op thread per request: `limits.workers` requests at once then use that many cores,
