@@ -103,6 +103,13 @@ def listened(y: np.ndarray, window: int, sample_rate: int, vad_cfg=None, speech=
     return speech.heard(y, window, vad_cfg.min_speech_seconds)
 
 
+def answered(probs: np.ndarray | None, emb: np.ndarray) -> np.ndarray:
+    """[N] bool: clips whose scores are an answer - finite, and a unit embedding (absurd samples, 1e30,
+    overflow the features into a zero vector, which would match nobody and corrupt a profile)."""
+    ok = np.isfinite(emb).all(axis=1) & (np.linalg.norm(emb, axis=1) > 0.5)
+    return ok if probs is None else ok & np.isfinite(probs).all(axis=1)
+
+
 def clip_windows(y: np.ndarray, window: int) -> np.ndarray:
     """The windows a clip is scored on -> [W, window]."""
     return audio.windows(y, window)

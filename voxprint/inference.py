@@ -19,7 +19,7 @@ import torch
 from . import audio, rundir
 from .config import load_resolved
 from .errors import AudioError, DataError, NothingAnswered, VoxprintError
-from .evaluate import NoClips, score_clips, torch_model
+from .evaluate import NoClips, answered, score_clips, torch_model
 from .features import build_feature
 from .io import read_json, write_json
 from .models import build_net, net_shapes
@@ -192,7 +192,7 @@ class Recognizer:
             probs, emb = self.score_waves(waves())
         except NoClips:  # no usable file at all
             return [], None, None
-        good = np.isfinite(emb).all(axis=1) & (True if probs is None else np.isfinite(probs).all(axis=1))
+        good = answered(probs, emb)
         for k in np.flatnonzero(~good):
             fail(AudioError(ok[k], "the model's scores are not finite (absurd sample values?)"))
         keep = np.flatnonzero(good)

@@ -18,6 +18,7 @@ import anyio
 import numpy as np
 
 from ..errors import VoxprintError
+from ..evaluate import answered
 from ..store import MAX_NAME_LENGTH
 from .errors import ApiError
 from .limits import Limits
@@ -90,7 +91,7 @@ class Engine:
         """One clip -> (probabilities [K], or None for a pure encoder; unit embedding [E]; seconds)."""
         (y,) = self._waves(files)
         probs, emb = self.rec.score_waves([y])
-        if not np.isfinite(emb).all():
+        if not answered(probs, emb).all():
             raise ApiError(400, "bad_audio", "the model's scores are not finite (absurd sample values?)")
         return (None if probs is None else probs[0]), emb[0], len(y) / self.rec.sample_rate
 
@@ -136,7 +137,7 @@ class Engine:
         if len(files) > self.limits.max_files:
             raise ApiError(413, "too_many_files", f"{len(files)} files; at most {self.limits.max_files} per enrolment")
         _, emb = self.rec.score_waves(self._decoded(files))
-        bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
+        bad = np.flatnonzero(~answered(None, emb))
         if bad.size:  # nothing is enrolled from a request with a bad file
             raise ApiError(400, "bad_audio", f"{files[bad[0]][1]}: the model's scores are not finite "
                                              "(absurd sample values?)")
