@@ -242,3 +242,30 @@ def test_a_db_that_is_a_link_is_refused(tmp_path):
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(VoxprintError, match="not a regular file"):
         ProfileStore(tmp_path / "dir.db", "m")
+
+
+def test_a_version_1_db_gets_nfc_names_and_folded_duplicates_merged(tmp_path):
+    """Version 1 kept names as typed: 'José' decomposed and precomposed were two profiles, neither found by
+    a lookup that normalises. Opening converts: one profile, the sums and counts of both."""
+    db = tmp_path / "old.db"
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal((n, 8)) for n in (2, 3, 1))
+    with ProfileStore(db, "m") as s:
+        s.enroll("ann", c)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    con = sqlite3.connect(db)
+    for name, emb in (("Jose\u0301", a), ("Jos\u00e9", b), ("Zoe\u0308", a)):
+        con.execute("INSERT INTO profiles VALUES (?,?,?,?,?,?,?)", (name, "m", 8, unit(emb).sum(0).astype("<f8").tobytes(),
+                                                                   len(emb), "2026-01-01", "2026-01-02"))
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with ProfileStore(db, "m") as s:
+        names = [p.name for p in s.profiles()]
+        assert names == sorted(["ann", "Jos\u00e9", "Zo\u00eb"])
+        jose = s.get("Jose\u0301")  # typed either way, found
+        assert jose.count == 5
+        np.testing.assert_allclose(jose.mean, unit((unit(a).sum(0) + unit(b).sum(0))[None])[0])
+        assert s.forget("Zoe\u0308") and s.get("Zo\u00eb") is None
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)

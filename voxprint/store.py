@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import VoxprintError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: names in Unicode NFC (a version-1 db is converted when opened)
 BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
@@ -92,21 +92,44 @@ class ProfileStore:
                 for stmt in filter(str.strip, _SCHEMA.split(";")):
                     self._conn.execute(stmt)
                 row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if row is None:
-                    self._conn.execute(
-                        "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                    )
-                elif int(row[0]) > SCHEMA_VERSION:
+                if row is not None and int(row[0]) > SCHEMA_VERSION:
                     raise VoxprintError(
                         f"{self.db_path}: profile db schema version {row[0]} is newer than this voxprint "
                         f"understands ({SCHEMA_VERSION}); upgrade voxprint or use --db"
                     )
+                if row is not None and int(row[0]) < 2:
+                    self._names_to_nfc()
+                self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                                   (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as e:
             self._close_quietly()
             raise VoxprintError(f"{self.db_path}: cannot open profile db: {e}") from None
         except BaseException:
             self._close_quietly()
             raise
+
+    def _names_to_nfc(self) -> None:
+        """Version 1 stored names as typed: 'José' with a combining accent and with a precomposed one could be
+        two profiles, and neither reachable once lookups normalise. Rename each to NFC; where two fold into
+        one name of the same model and size, merge their sums and counts (the mean of all their clips)."""
+        rows = self._conn.execute("SELECT name, model_id, dim, sum, count, created, updated FROM profiles").fetchall()
+        for name, model_id, dim, blob, count, created, updated in rows:
+            nfc = unicodedata.normalize("NFC", name)
+            if nfc == name:
+                continue
+            other = self._conn.execute("SELECT model_id, dim, sum, count, created, updated FROM profiles "
+                                       "WHERE name = ?", (nfc,)).fetchone()
+            if other is None:
+                self._conn.execute("UPDATE profiles SET name = ? WHERE name = ?", (nfc, name))
+            elif other[0] == model_id and other[1] == dim:
+                total = np.frombuffer(blob, "<f8", count=dim) + np.frombuffer(other[2], "<f8", count=dim)
+                self._conn.execute("UPDATE profiles SET sum = ?, count = ?, created = ?, updated = ? WHERE name = ?",
+                                   (total.astype("<f8").tobytes(), count + other[3], min(created, other[4]),
+                                    max(updated, other[5]), nfc))
+                self._conn.execute("DELETE FROM profiles WHERE name = ?", (name,))
+            else:
+                continue  # made by other weights: left as it is (forget removes it by its stored name)
+            self._conn.execute("UPDATE enrollments SET name = ? WHERE name = ?", (nfc, name))
 
     def _close_quietly(self) -> None:
         if getattr(self, "_conn", None) is not None:
@@ -216,13 +239,14 @@ class ProfileStore:
 
     def forget(self, name: str) -> bool:
         # Allowed whatever model made the profile: it is how a user cleans out stale profiles.
+        typed = name
         try:
             name = normalise_name(name)
         except VoxprintError:
             pass  # a name stored before names were checked can still be removed as it was typed
         with self._write():
-            cur = self._conn.execute("DELETE FROM profiles WHERE name = ?", (name,))
-            self._conn.execute("DELETE FROM enrollments WHERE name = ?", (name,))
+            cur = self._conn.execute("DELETE FROM profiles WHERE name IN (?, ?)", (name, typed))
+            self._conn.execute("DELETE FROM enrollments WHERE name IN (?, ?)", (name, typed))
         return cur.rowcount > 0
 
     def data_version(self) -> int:
