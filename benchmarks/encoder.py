@@ -22,9 +22,9 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_
     os.environ[_v] = "1"  # one thread for every system, set before numpy/torch are imported
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -40,30 +40,18 @@ SHIPPED = REPO / "voxprint" / "pretrained" / "encoder"
 LATENCY_RUNS = 100
 
 
-class Resemblyzer:
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anchors import MfccSvm, Resemblyzer as _Resemblyzer  # noqa: E402  (one copy of each system's embedding)
+
+
+class Resemblyzer(_Resemblyzer):
     """Standard usage: preprocess_wav (volume to -30 dBFS, webrtcvad silence trimming) +
-    embed_utterance (1.6-s partials averaged)."""
+    embed_utterance (1.6-s partials averaged): benchmarks/anchors.py's, at 16 kHz."""
+
+    name = "resemblyzer 0.1.4"
 
     def __init__(self):
-        warnings.filterwarnings("ignore")
-        import resemblyzer
-        from resemblyzer import VoiceEncoder, preprocess_wav
-
-        self.name = "resemblyzer 0.1.4"
-        self.enc, self.pre = VoiceEncoder("cpu", verbose=False), preprocess_wav
-        self.size = (Path(resemblyzer.__file__).parent / "pretrained.pt").stat().st_size
-        self.params = sum(p.numel() for p in self.enc.parameters())
-
-    def embed_one(self, w: np.ndarray) -> np.ndarray:
-        y = self.pre(w, source_sr=P.SAMPLE_RATE)
-        if len(y) < 1600:  # its VAD trimmed nearly everything: the whole clip, volume-normalised
-            from resemblyzer.audio import audio_norm_target_dBFS, normalize_volume
-
-            y = audio.wrap_pad(normalize_volume(w, audio_norm_target_dBFS, increase_only=True), 1600)
-        return self.enc.embed_utterance(y)
-
-    def embed(self, waves):
-        return np.stack([self.embed_one(w) for w in waves])
+        super().__init__(P.SAMPLE_RATE)
 
 
 class Voxprint:
@@ -84,19 +72,17 @@ class Voxprint:
         return self.rec.score_waves(waves)[1]
 
 
-class Mfcc:
-    """MFCC (20, librosa defaults) mean and std over the clip, scored by cosine."""
+class Mfcc(MfccSvm):
+    """MFCC (20, librosa defaults) mean and std over the clip (anchors.MfccSvm's), scored by cosine."""
 
-    name, size, params = "MFCC mean/std", 0, 0
+    name = "MFCC mean/std"
+
+    def __init__(self):
+        super().__init__(P.SAMPLE_RATE)
+        self.size = self.params = 0
 
     def embed_one(self, w):
-        import librosa
-
-        m = librosa.feature.mfcc(y=w, sr=P.SAMPLE_RATE, n_mfcc=20)
-        return np.concatenate([m.mean(1), m.std(1)])
-
-    def embed(self, waves):
-        return np.stack([self.embed_one(w) for w in waves])
+        return self.embed([w])[0]
 
 
 def original_folder(tmp: Path) -> Path:

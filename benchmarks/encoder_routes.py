@@ -34,9 +34,9 @@ from voxprint.cli import main as voxprint  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
 from voxprint.io import read_json  # noqa: E402
 from voxprint.pretrained import ENCODER_DIR  # noqa: E402
-from voxprint.resources import median_ms  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
 COMMON = ["batch_size=16", "clean_batch=8", "crop_s=[1.0,1.6]", "denoise=2.0", "threads=1"]
 ROUTES = {  # name -> (folder under --out, `voxprint encoder train --set` values)
     "route 2: CRNN student (distilled)": ("crnn-student", ["student=crnn", "lr=1e-3"]),
@@ -54,20 +54,21 @@ def dev_row(name: str, folder: Path) -> dict:
             "onnx_mb": (folder / "model.onnx").stat().st_size / 1e6}
 
 
-def time_rows(rows: list[dict], runs: int = 100, warmup: int = 10) -> None:
-    """ms per 1-s clip of each row's encoder, timed round-robin (one call of each in turn) so that the
-    shared machine's load hits every route alike."""
+def time_rows(rows: list[dict], runs: int = 100) -> None:
+    """ms per 1-s clip of each row's encoder, timed round-robin by benchmarks/encoder.py's `latencies`."""
+    from encoder import latencies
+
+    class System:
+        def __init__(self, rec):
+            self.rec = rec
+
+        def embed_one(self, w):
+            return self.rec.score_waves([w])[1][0]
+
     torch.set_num_threads(1)
     clip = np.random.default_rng(0).standard_normal(P.SAMPLE_RATE).astype(np.float32) * 0.1
-    calls = [lambda rec=r["rec"]: rec.score_waves([clip]) for r in rows]
-    for call in calls:
-        median_ms(call, 1, warmup)
-    times = [[] for _ in rows]
-    for _ in range(runs):
-        for k, call in enumerate(calls):
-            times[k].append(median_ms(call, 1, 0))
-    for r, t in zip(rows, times):
-        r["ms"] = float(np.median(t))
+    for r, ms in zip(rows, latencies([System(r["rec"]) for r in rows], clip, runs)):
+        r["ms"] = ms
 
 
 def main(argv=None):
