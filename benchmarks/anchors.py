@@ -35,14 +35,13 @@ import torch  # noqa: E402
 from voxprint import audio, rundir  # noqa: E402
 from voxprint.augment import build_sources  # noqa: E402
 from voxprint.config import load_resolved  # noqa: E402
-from voxprint.evaluate import noise_draws, noisy_copies, snr_references  # noqa: E402
+from voxprint.evaluate import ROBUSTNESS_SEED, noise_draws, noisy_copies, snr_references  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
 from voxprint.io import read_csv, read_json, write_json  # noqa: E402
 from voxprint.resources import median_ms  # noqa: E402
 
 SNRS = [10.0, 0.0]
 CALLS = 200  # timed calls per system, after a warm-up
-ROBUSTNESS_SEED = 1234  # voxprint.evaluate.robustness's default: the grid's noise draws
 
 
 def voxprint_model_dir(run: Path) -> Path:

@@ -31,7 +31,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from voxprint import audio  # noqa: E402
-from voxprint.download import data_home  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.io import write_json  # noqa: E402
 
@@ -42,6 +41,7 @@ LATENCY_RUNS = 100
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anchors import MfccSvm, Resemblyzer as _Resemblyzer  # noqa: E402  (one copy of each system's embedding)
+from common import DATA  # noqa: E402
 
 
 class Resemblyzer(_Resemblyzer):
@@ -224,7 +224,7 @@ def main(argv=None):
                     "(default: $VOXPRINT_DATA, else ../shared/data beside the checkout)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    home = args.data or (data_home() if os.environ.get("VOXPRINT_DATA") else REPO.parent / "shared" / "data")
+    home = args.data or DATA
     root = home / "libri-dev"
     split = P.load_split()
     segs = P.segments(root, split[args.speakers])

@@ -29,6 +29,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from common import DATA  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.cli import main as voxprint  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
@@ -75,7 +76,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "encoder-routes")
     ap.add_argument("--steps", type=int, default=1200)
-    ap.add_argument("--data", default=os.environ.get("VOXPRINT_DATA") or str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--readme", help="fill this README's results:encoder-routes block")
     args = ap.parse_args(argv)
     rows = [dev_row("route 1: GE2E fine-tuned (shipped)", ENCODER_DIR)]

@@ -49,7 +49,9 @@ print(len(audio.load(sys.argv[1], int(sys.argv[2]))[0]))
 
 
 def data_home() -> Path:
-    return Path(os.environ.get("VOXPRINT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    from common import DATA
+
+    return DATA
 
 
 def build_files(folder: Path, n_short: int, minutes: float, rate: int, channels: int) -> tuple[list[Path], Path]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(os.environ.get("VOXPRINT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+from common import DATA  # noqa: E402
 BOUNDARY = "voxprintbench" + uuid.uuid4().hex
 
 

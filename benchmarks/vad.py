@@ -321,7 +321,9 @@ def main(argv=None):
 
 def run(args):
     if args.data or not os.environ.get("VOXPRINT_DATA"):
-        os.environ["VOXPRINT_DATA"] = str(args.data or Path(__file__).resolve().parents[2] / "shared" / "data")
+        from common import DATA
+
+        os.environ["VOXPRINT_DATA"] = str(args.data or DATA)
     root = data_home()
     sets = load_sets(root, args.fsdd, args.speeches5, args.libri)
     print("variants: " + "  ".join(f"[{i + 1}] {v}" for i, v in enumerate(args.variants)))

@@ -23,6 +23,7 @@ from .io import atomic_write_text, write_json
 
 # A model as the scorer sees it: features [W, D, T] -> (logits [W, K] or None, embeddings [W, E]).
 Model = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray]]
+ROBUSTNESS_SEED = 1234  # evaluation noise draws: the same for every model, SNR and benchmark
 BATCH_WINDOWS = 256  # windows per forward pass: bounds memory whatever the number or length of clips
 
 
@@ -256,7 +257,7 @@ def noisy_copies(waves, noises, snr: float, refs) -> Iterable[np.ndarray]:
 
 
 def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, window: int,
-               sources: list[NoiseSource], snrs: list[float], labels: list[str], seed: int = 1234,
+               sources: list[NoiseSource], snrs: list[float], labels: list[str], seed: int = ROBUSTNESS_SEED,
                speech: list | None = None, vad_cfg=None) -> list[dict]:
     """Accuracy at each SNR for each noise source (see `noise_draws`). The SNR is measured on
     each clip's speech (`speech`: its vad.Speech regions; whole clips without), and the model
