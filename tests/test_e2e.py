@@ -262,3 +262,34 @@ def test_the_augmentation_ramp_grows_linearly_to_full_strength():
             m.step = step
             got.append(m.strength())
         assert got == pytest.approx(expected)
+
+
+def test_loader_workers_see_the_ramp_grow(tmp_path):
+    """CropDataset in a worker process reads the strength the module writes (shared memory), so
+    the ramp works with train.num_workers > 0 too."""
+    from voxprint import config as C
+    from voxprint.datasets import Loaded
+    from voxprint.train import CropDataset, SpeakerModule
+
+    cfg = C.load(None, ["augment.ramp_steps=100"])
+    m = SpeakerModule(torch.nn.Linear(1, 1), torch.nn.Identity(), cfg, augment=True)
+    assert float(m.shared_strength[0]) == 0.0
+    seen = []
+
+    class Spy:  # an augmenter that records the strength the worker saw
+        def __call__(self, y, rng):
+            return y
+
+    class Probe(CropDataset):
+        def __getitem__(self, i):
+            return float(self.strength[0])
+
+    part = Loaded([None] * 4, [np.zeros(8000, np.float32)] * 4, np.zeros(4, np.int64))
+    dl = torch.utils.data.DataLoader(Probe(part, 8000, Spy(), 0, m.shared_strength), batch_size=1, num_workers=1,
+                                     persistent_workers=True)
+    it = iter(dl)
+    seen.append(float(next(it)))
+    m.shared_strength[0] = 0.7  # what on_train_batch_start writes at step 70
+    for batch in it:
+        seen.append(float(batch))
+    assert seen[0] == 0.0 and seen[-1] == pytest.approx(0.7)

@@ -33,10 +33,13 @@ HISTORY_COLUMNS = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_
 
 class CropDataset(Dataset):
     """Training examples: a fresh random crop (and maybe noise) every time an item is read,
-    so each epoch sees new crops and new noise, not a fixed augmented copy. `strength()` (0..1)
-    scales the chance of noise (the augmentation ramp)."""
+    so each epoch sees new crops and new noise, not a fixed augmented copy. `strength` (a shared
+    one-element tensor, 0..1, written by the training module each step; None: always 1) scales the
+    chance of noise (the augmentation ramp). It is shared memory so that loader worker processes,
+    which hold copies of this dataset, read the current value too."""
 
-    def __init__(self, part: Loaded, n: int, augmenter: Augmenter | None, seed: int, strength=lambda: 1.0):
+    def __init__(self, part: Loaded, n: int, augmenter: Augmenter | None, seed: int,
+                 strength: torch.Tensor | None = None):
         self.waves, self.labels, self.n, self.augmenter, self.seed = part.waves, part.labels, n, augmenter, seed
         self.rng = np.random.default_rng(seed)
         self.strength = strength
@@ -49,7 +52,7 @@ class CropDataset(Dataset):
 
     def __getitem__(self, i: int):
         y = audio.random_crop(self.waves[i], self.n, self.rng)
-        strength = self.strength()
+        strength = 1.0 if self.strength is None else float(self.strength[0])
         if self.augmenter is not None and (strength >= 1.0 or self.rng.random() < strength):
             y = self.augmenter(y, self.rng)
         return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)), int(self.labels[i])
@@ -94,6 +97,11 @@ class SpeakerModule(L.LightningModule):
         self.net, self.features, self.cfg, self.augment = net, features, cfg, augment
         self.mask_rng = torch.Generator().manual_seed(cfg.train.seed)
         self.running = [0.0, 0.0, 0]  # train loss sum, correct, examples since the last validation
+        # the ramp's current strength, where loader workers (other processes) read it (CropDataset)
+        self.shared_strength = torch.full((1,), self.strength()).share_memory_()
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self.shared_strength[0] = self.strength()
 
     def _feats(self, wave: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -209,7 +217,8 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", pattern)
 
 
-def _loaders(cfg: Config, parts: dict[str, Loaded], n: int, augmenter, strength) -> tuple[DataLoader, DataLoader]:
+def _loaders(cfg: Config, parts: dict[str, Loaded], n: int, augmenter,
+             strength: torch.Tensor | None) -> tuple[DataLoader, DataLoader]:
     t = cfg.train
     train_ds = CropDataset(parts["train"], n, augmenter, t.seed, strength)
     train_dl = DataLoader(train_ds, batch_size=t.batch_size, shuffle=True, drop_last=len(train_ds) > t.batch_size,
@@ -241,7 +250,7 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     if not net.fixed_input:  # pretrained encoders keep the input scale their weights expect
         net.set_normalisation(*fit_normalisation(features, center_windows(parts["train"], n)))  # training split only
     module = SpeakerModule(net, features, cfg, augment=augmenter is not None)
-    train_dl, val_dl = _loaders(cfg, parts, n, augmenter, module.strength)
+    train_dl, val_dl = _loaders(cfg, parts, n, augmenter, module.shared_strength)
 
     ckpt_dir = out_dir / "ckpt"
     shutil.rmtree(ckpt_dir, ignore_errors=True)
