@@ -7,7 +7,7 @@
     the log-Mel and MFCC extraction (voxprint.features, 1-s windows) of the same audio,
     at 8 kHz (FSDD) and 16 kHz (libri-dev).
 (b) Accuracy: FSDD training clips (8 kHz), speeches5 clips (16 kHz) and libri-dev
-    utterances (16 kHz, natural pauses), as they are ("unpadded": what the pipeline sees)
+    utterances of train and dev speakers (16 kHz, natural pauses; never the test speakers), as they are ("unpadded": what the pipeline sees)
     and with 1.0 s of known non-speech before and after: digital silence; a quiet recorded-noise bed (-55 dBFS); or white,
     pink or recorded noise over the whole padded clip at 20/10/5/0 dB SNR, the SNR
     measured on the original clip. Noise comes from the evaluation part of each noise
@@ -75,6 +75,16 @@ def parse_variant(spec: str) -> VadConfig:
 # --------------------------------------------------------------------------- data
 
 
+def _libri_choosable(root: Path) -> list[Path]:
+    """libri-dev utterances of the encoder split's train and dev speakers: a detector is a choice,
+    and choices never look at the test speakers."""
+    from voxprint import protocol as P
+
+    split = P.load_split()
+    keep = set(split["train"]) | set(split["dev"])
+    return [p for p in sorted((root / "libri-dev").glob("*/*.flac")) if p.parent.name in keep]
+
+
 def load_sets(root: Path, n_fsdd: int, n_s5: int, n_libri: int) -> dict[str, tuple[int, list[np.ndarray]]]:
     """{set: (rate, clips)}. FSDD clips come from the official training indices (5-49): the
     test clips never take part in choosing anything. speeches5 picks are spread over each speaker."""
@@ -91,7 +101,7 @@ def load_sets(root: Path, n_fsdd: int, n_s5: int, n_libri: int) -> dict[str, tup
         files = sorted(d.glob("*.wav"), key=lambda p: int(p.stem))
         s5 += [load(p, 16000)[0] for p in files[:: max(1, len(files) // n_s5)][:n_s5]]
     sets["speeches5"] = (16000, s5)
-    libri = sorted((root / "libri-dev").glob("*/*.flac"))
+    libri = _libri_choosable(root)
     sets["libri-dev"] = (16000, [load(p, 16000)[0] for p in libri[:: max(1, len(libri) // n_libri)][:n_libri]])
     return sets
 
@@ -173,7 +183,7 @@ def survey_files(root: Path) -> dict[str, tuple[int, list[Path]]]:
     fsdd = [p for p in sorted((root / "fsdd" / "recordings").glob("*.wav")) if int(p.stem.split("_")[2]) >= 5]
     return {"fsdd (train idx)": (8000, fsdd),
             "speeches5": (16000, sorted((root / "speeches5" / "audio").glob("*/*.wav"))),
-            "libri-dev": (16000, sorted((root / "libri-dev").glob("*/*.flac")))}
+            "libri-dev": (16000, _libri_choosable(root))}
 
 
 def survey(root: Path, variants: list[str], min_speech: float) -> None:
