@@ -118,11 +118,12 @@ def segments(root: str | Path, speakers: list[str]) -> list[Segment]:
     return out
 
 
-def trials(segs: list[Segment]) -> list[tuple[str, str, str]]:
+def trials(segs: list[Segment], enrolled: list[str] | None = None) -> list[tuple[str, str, str]]:
     """(enrolment id = speaker, test segment id, "target" | "nontarget"): every test segment
-    against every enrolled speaker. Speakers with no test segment are not enrolled."""
+    against every enrolled speaker - by default every speaker with a test segment (one with none is
+    not enrolled); in an open-set study, the `enrolled` ones only."""
     tests = [s for s in segs if not s.enrol]
-    enrolled = sorted({s.speaker for s in tests})
+    enrolled = sorted({s.speaker for s in tests}) if enrolled is None else enrolled
     return [(e, t.id, "target" if t.speaker == e else "nontarget") for t in tests for e in enrolled]
 
 

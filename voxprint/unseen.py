@@ -128,11 +128,6 @@ def dataset_segments(spec: str, speakers: list[str], ev: C.EvalConfig, seed: int
     return _clip_segments(spec, speakers, ev.enroll_clips, ev.study_max_clips, seed)
 
 
-def trials(segs: list[P.Segment], enrolled: list[str]) -> list[tuple[str, str, str]]:
-    """Every test segment against every enrolled speaker: (speaker, segment id, target|nontarget)."""
-    return [(e, s.id, "target" if s.speaker == e else "nontarget") for s in segs if not s.enrol for e in enrolled]
-
-
 # --------------------------------------------------------------------------- scoring
 
 
@@ -141,7 +136,7 @@ def score_system(system: System, name: str, segs: list[P.Segment], enrolled: lis
     """One row per condition: EER, minDCF, open-set figures at `threshold`, DET points."""
     from .verification import det_curve, eer, min_dcf
 
-    rows_t = trials(segs, enrolled)
+    rows_t = P.trials(segs, enrolled)
     ids = P.enrolment(segs)
     out = []
     for cond in CONDITIONS:
@@ -171,7 +166,7 @@ def dev_threshold(system: System, dev: list[tuple[str, P.Segment]]) -> float | N
 
 def _write_trial_files(folder: Path, name: str, segs: list[P.Segment], enrolled: list[str], dev_segs) -> None:
     d = folder / name
-    P.write_trials(d / "trials.txt", trials(segs, enrolled))
+    P.write_trials(d / "trials.txt", P.trials(segs, enrolled))
     write_csv(d / "segments.csv", [{"id": s.id, "speaker": s.speaker, "enrol": s.enrol, "role": role,
                                     "path": s.source, "start_s": s.start_s, "end_s": s.end_s}
                                    for role, group in (("test", segs), ("dev", dev_segs)) for s in group],
@@ -191,6 +186,11 @@ def _one_seed(cfg: C.Config, out: Path, systems_for, seed: int) -> list[dict]:
         segs[name] = {role: dataset_segments(spec, parts[name][role], ev, seed) for role in ("dev", "test")}
     systems = systems_for(parts, seed)
     dev = [(n, s) for n in segs for s in segs[n]["dev"]]
+    enrolled = {}
+    for name in segs:  # once per seed, every dataset: the files any system (an anchor too) scores
+        enrolled[name], _ = P.open_set_speakers(sorted({s.speaker for s in segs[name]["test"]}), seed)
+        _write_trial_files(out / "verification" / f"s{seed}", name, segs[name]["test"], enrolled[name],
+                           [s for n, s in dev if n == name])
     rows = []
     for system in systems:
         threshold = dev_threshold(system, dev)
@@ -198,10 +198,7 @@ def _one_seed(cfg: C.Config, out: Path, systems_for, seed: int) -> list[dict]:
             test = segs[name]["test"]
             if threshold is None or any((name, s) in system.trained_on for s in parts[name]["test"]):
                 continue  # it heard these speakers, or has no dev speakers for a threshold
-            enrolled, unknown = P.open_set_speakers(sorted({s.speaker for s in test}), seed)
-            _write_trial_files(out / "verification" / f"s{seed}", name, test, enrolled,
-                               [s for n, s in dev if n == name])
-            rows += score_system(system, name, test, enrolled, threshold, P.NoiseBank(P.NOISE_SEED))
+            rows += score_system(system, name, test, enrolled[name], threshold, P.NoiseBank(P.NOISE_SEED))
             log.info(f"study seed {seed}: {system.name} on {name}: EER clean {rows[-2]['eer']:.3f}, "
                      f"5 dB {rows[-1]['eer']:.3f}")
     return rows
