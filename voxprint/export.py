@@ -49,3 +49,13 @@ def export_onnx(net, feature_dim: int, frames: int, path: str | Path, opset: int
         )
     atomic_write_bytes(path, buf.getvalue())
     return Path(path)
+
+
+def onnx_session(path: str | Path):
+    """An onnxruntime session of a voxprint export on one intra-op and one inter-op thread (a call scores
+    one small batch; callers run as many of them at once as there are cores)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

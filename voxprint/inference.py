@@ -121,18 +121,13 @@ class Recognizer:
     # ------------------------------------------------------------------ core
 
     def _onnx_model(self):
-        import onnxruntime as ort
+        from .export import export_onnx, onnx_session
 
         path = self.file(rundir.ONNX)
         if not path.exists():
-            from .export import export_onnx
-
             export_onnx(self.net, self.features.dim, self.features.num_frames(self.window), path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
         try:
-            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            session = onnx_session(path)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own classes for a bad file
             raise DataError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:120]}); "
                             f"delete it and rerun to export it again") from None

@@ -62,11 +62,9 @@ def train_step_rss_mb(net, features, window: int, batch: int = 64) -> float:
 
 
 def _onnx_model(path: Path):
-    import onnxruntime as ort
+    from .export import onnx_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = onnx_session(path)
     return lambda x: session.run(None, {"features": x})
 
 

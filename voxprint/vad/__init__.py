@@ -37,16 +37,6 @@ def detect(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> Spe
     return Speech(without_digital_silence(to_regions(frames, n, sample_rate, cfg), y), n, sample_rate)
 
 
-def speech_regions(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> np.ndarray:
-    """[R, 2] int64 half-open sample ranges [start, end) of speech at `sample_rate`."""
-    return detect(y, sample_rate, cfg).regions
-
-
-def speech_mask(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> np.ndarray:
-    """[T] bool, True on speech samples of `y`."""
-    return detect(y, sample_rate, cfg).mask()
-
-
 def speech_fraction(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> float:
     """Share of `y` that is speech, in [0, 1]."""
     return detect(y, sample_rate, cfg).fraction
@@ -82,4 +72,4 @@ def file_speech(path: str | Path, sample_rate: int | None = None, cfg: VadConfig
 
 
 __all__ = ["BACKENDS", "NoSpeechError", "RegionCache", "Speech", "VadConfig", "detect", "file_speech",
-           "region_key", "speech_fraction", "speech_mask", "speech_part", "speech_regions"]
+           "region_key", "speech_fraction", "speech_part"]
