@@ -6,6 +6,7 @@
     speech = vad.file_speech(path, sr, cfg.vad)  # the same for a file, through the region cache
     speech.require(cfg.vad.min_speech_seconds, path)  # NoSpeechError (an AudioError): skip the file
     speech.or_all(cfg.vad.min_speech_seconds)  # a clip that cannot be skipped: whole clip if none
+    speech.heard(y, window[, min_seconds])      # what a model hears: whole if it fits a window, else speech
 
 With `cfg.enabled` false every sample counts as speech, so callers need no second code
 path. Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
