@@ -47,11 +47,12 @@ def test_tiny_run_learns_and_writes_the_run_folder(tiny_run):
         assert (r["split"] == "test") == (idx <= 4)
     rob = read_csv(d / "robustness.csv")
     assert [r["noise"] for r in rob] == ["none", "white"]
-    # every file's speech fraction, found by the detector (FSDD clips are mostly speech, never none)
+    # every file's speech fraction, found by the detector (FSDD clips are mostly speech, never none; some
+    # have silence at an edge)
     speech = read_csv(tiny_run / "speech.csv")
     assert sorted(r["path"] for r in speech) == sorted(r["path"] for r in read_csv(tiny_run / "split.csv"))
     fractions = [float(r["speech_fraction"]) for r in speech]
-    assert all(0 < f <= 1 for f in fractions) and 0.5 < np.median(fractions) < 1.0
+    assert all(0 < f <= 1 for f in fractions) and np.median(fractions) > 0.5 and min(fractions) < 1.0
     # the step budget: never stopped before train.min_steps (60), never past train.max_steps (150)
     assert 60 <= int(rows[0]["steps"]) <= 150
 
