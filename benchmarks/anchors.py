@@ -38,7 +38,7 @@ from voxprint.config import load_resolved  # noqa: E402
 from voxprint.evaluate import ROBUSTNESS_SEED, noise_draws, noisy_copies, snr_references  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
 from voxprint.io import read_csv, read_json, write_json  # noqa: E402
-from voxprint.resources import median_ms  # noqa: E402
+from voxprint.resources import round_robin_ms  # noqa: E402
 
 SNRS = [10.0, 0.0]
 CALLS = 200  # timed calls per system, after a warm-up
@@ -200,10 +200,11 @@ def main(argv=None):
         s.fit(train_w, train_y)
         clean = float(np.mean(s.decide(test_w) == test_y))
         noisy = [float(np.mean(s.decide(list(noisy_copies(test_w, noises, snr, refs))) == test_y)) for snr in SNRS]
-        ms = median_ms(lambda: s.decide([one]), CALLS)
-        out.append({"system": s.name, "clean": clean, "noisy": noisy, "ms_per_clip": round(ms, 4),
-                    "size_bytes": s.size, "params": s.params, "noise_trained": s.noise_trained})
+        out.append({"system": s.name, "clean": clean, "noisy": noisy, "size_bytes": s.size, "params": s.params,
+                    "noise_trained": s.noise_trained})
         print(f"{s.name}: done in {time.perf_counter() - t:.1f} s", flush=True)
+    for r, ms in zip(out, round_robin_ms([lambda s=s: s.decide([one]) for s in systems], CALLS)):
+        r["ms_per_clip"] = round(ms, 4)
     report(run, sr, out)
     if args.verification:
         verification_anchor(run, next((s for s in systems if isinstance(s, Resemblyzer)), None))
@@ -220,7 +221,7 @@ def report(run: Path, sr: int, out: list[dict]) -> None:
                 f"robustness table (seed {ROBUSTNESS_SEED}); trained with white noise among their augmentation noises: "
                 f"{trained}; the others were fitted on clean training clips. Time: waveform at {sr} Hz to decision "
                 f"(resampling, voice activity detection where the system has one, features, model, classifier), "
-                f"batch 1, one thread, median of {CALLS} calls each.")
+                f"batch 1, one thread, median of {CALLS} calls each, the systems timed in turn.")
     write_json(run / "anchors.json", {"protocol": protocol, "conditions": [{"noise": "white", "snr_db": s} for s in SNRS],
                                       "systems": out})
 

@@ -130,18 +130,10 @@ def open_set(system, dev_segs, segs, conds) -> dict:
 
 
 def latencies(systems: list, clip: np.ndarray, runs: int, warmup: int = 10) -> list[float]:
-    """Median ms per call of each system's embed_one(clip), timed round-robin (one call of each
-    system in turn) so that a change of machine load hits every system alike."""
-    for s in systems:
-        for _ in range(warmup):
-            s.embed_one(clip)
-    times = [[] for _ in systems]
-    for _ in range(runs):
-        for k, s in enumerate(systems):
-            t = time.perf_counter()
-            s.embed_one(clip)
-            times[k].append(time.perf_counter() - t)
-    return [float(np.median(t)) * 1e3 for t in times]
+    """Median ms per call of each system's embed_one(clip), timed round-robin (resources.round_robin_ms)."""
+    from voxprint.resources import round_robin_ms
+
+    return round_robin_ms([lambda s=s: s.embed_one(clip) for s in systems], runs, warmup)
 
 
 def print_open_set(results: list[dict]) -> None:

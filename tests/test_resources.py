@@ -71,3 +71,10 @@ def test_measuring_leaves_the_callers_model_as_it_was(model_folder):
     after = net.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # batch-norm statistics included
     assert not net.training
+
+
+def test_round_robin_times_the_systems_in_turn():
+    order = []
+    out = R.round_robin_ms([lambda: order.append("a"), lambda: order.append("b")], runs=3, warmup=2)
+    assert order == ["a", "a", "b", "b"] + ["a", "b"] * 3  # warm-ups first, then one call of each in turn
+    assert len(out) == 2 and all(v >= 0 for v in out)
