@@ -36,7 +36,8 @@ def round_robin_ms(calls: list, runs: int, warmup: int = 10) -> list[float]:
     """Median ms of each call, timed one call of each in turn, so that a shared machine's changing load
     hits every system alike (timed one after the other, a busy minute would favour whoever ran first)."""
     for call in calls:
-        median_ms(call, 1, warmup)
+        for _ in range(warmup):
+            call()
     times = [[median_ms(call, 1, 0) for call in calls] for _ in range(runs)]
     return [float(np.median(col)) for col in zip(*times)]
 
