@@ -207,7 +207,7 @@ def main(argv=None):
         r["ms_per_clip"] = round(ms, 4)
     report(run, sr, out)
     if args.verification:
-        verification_anchor(run, next((s for s in systems if isinstance(s, Resemblyzer)), None))
+        verification_anchor(run)
 
 
 def report(run: Path, sr: int, out: list[dict]) -> None:
@@ -226,11 +226,14 @@ def report(run: Path, sr: int, out: list[dict]) -> None:
                                       "systems": out})
 
 
-def verification_anchor(run: Path, enc) -> None:
-    """Resemblyzer on the unseen-speaker study's trial files (added to verification.json)."""
-    from voxprint.unseen import score_trial_files
+def verification_anchor(run: Path) -> None:
+    """Resemblyzer on the unseen-speaker study's trial files (added to verification.json). The study's
+    segments are at its own rate (16 kHz), not the run's: the anchor is told so."""
+    from voxprint.unseen import STUDY_RATE, score_trial_files
 
-    if enc is None:
+    try:
+        enc = Resemblyzer(STUDY_RATE)
+    except ImportError:
         print("resemblyzer is not installed; no verification anchor")
         return
     score_trial_files(run, "resemblyzer (cosine)", enc.embed_one)

@@ -85,8 +85,8 @@ def noise_sentence(d: RunData) -> str:
 
 
 def resources_table(d: RunData) -> str:
-    rows = [[r["run"], r["params"], f"{int(r['size_bytes']) / 1024:.0f}", f"{int(r['onnx_size_bytes']) / 1024:.0f}",
-             _f(r["latency_ms_b1"]), _f(r["latency_ms_b1_onnx"]), _f(r["throughput_clips_s_b64"], 0),
+    rows = [[r["run"], f"{int(float(r['params'])):,}", f"{int(r['size_bytes']) / 1024:.0f}",
+             f"{int(r['onnx_size_bytes']) / 1024:.0f}", _f(r["latency_ms_b1"]), _f(r["latency_ms_b1_onnx"]), _f(r["throughput_clips_s_b64"], 0),
              _f(r["train_seconds"], 1), _f(r["train_step_rss_mb"], 0)] for r in d.resources]
     return _table(["run", "params", "model.pt KB", "ONNX KB", "latency b1 ms (torch)", "latency b1 ms (onnx)",
                    "throughput b64 clips/s (torch)", "train s", "training-step RSS growth MB"], rows)
