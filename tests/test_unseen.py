@@ -106,3 +106,23 @@ def test_aggregate_keeps_one_value_per_seed():
            "min_dcf": 0.5, "known_accuracy": 1.0, "unknown_rejection": 0.5, "threshold": 0.7}
     out = U.aggregate([row | {"eer": 0.1}, row | {"eer": 0.3}, row | {"eer": 0.2, "condition": "white-5dB"}])
     assert [(o["condition"], o["eer"]) for o in out] == [("clean", [0.1, 0.3]), ("white-5dB", [0.2])]
+
+
+def test_datasets_missing_from_the_data_home_are_left_out_and_nothing_to_score_is_not_an_error(tmp_path, monkeypatch,
+                                                                                              caplog):
+    """A fresh install has FSDD only: the study leaves out what is not there, says so, and when no
+    system can be scored the run still ends well (no verification.json, one line why)."""
+    from conftest import SHARED_DATA
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "fsdd").symlink_to(SHARED_DATA / "fsdd")
+    monkeypatch.setenv("VOXPRINT_DATA", str(home))
+    cfg = C.load(None, ["eval.study_seeds=1", "eval.study_max_clips=4"])  # pool: speeches5, libri-dev
+    with caplog.at_level("WARNING"):
+        assert U.available_specs(cfg) == ["fsdd"]
+        heard = U.System("heard", spectral_embed, {("fsdd", s) for s in U._dataset_speakers("fsdd")[1]})
+        assert U.study(cfg, tmp_path, lambda parts, seed: [heard]) == {}
+    text = caplog.text
+    assert "speeches5 left out" in text and "libri-dev left out" in text and "nothing to score" in text
+    assert not (tmp_path / "verification.json").exists()

@@ -187,7 +187,8 @@ def resources_section(d: RunData, charts: dict) -> str:
 def verification_section(d: RunData, charts: dict) -> str:
 
     if not d.verification:
-        return H.note("No unseen-speaker study in this run (eval.verification is off).")
+        return H.note("No unseen-speaker study in this run (eval.verification is off, or no dataset of "
+                      "eval.verification_pool was there to run it on).")
     head, rows = verification_rows(d.verification)
     return (H.para(d.verification.get("protocol", ""), "meta") + H.table(head, rows)
             + _figure(charts, "det", "DET curve", "Detection error trade-off on normal-deviate axes; "
