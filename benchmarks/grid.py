@@ -79,13 +79,16 @@ def compare(variants: dict[str, tuple[float, dict, str]]) -> list[str]:
     labels = list(variants)
     cells = list(dict.fromkeys(c for _, cs, _ in variants.values() for c in cs))
     cols = ["s/epoch", "epochs", "train s", "acc", "white 0dB"]
-    out = [f"{'cell':<18}" + "".join(f"{f'{c} {v}':>16}" for c in cols for v in labels)]
+    # a column is as wide as its header (labels such as "old 126b39b" are long) plus two spaces
+    heads = [f"{c} {v}" for c in cols for v in labels]
+    width = [max(12, len(h) + 2) for h in heads]
+    out = [f"{'cell':<18}" + "".join(f"{h:>{w}}" for h, w in zip(heads, width))]
     for c in cells:
         vals = []
         for key, fmt in (("s_per_epoch", ".2f"), ("epochs", ".1f"), ("train_s", ".0f"), ("acc", ".4f"),
                          ("white0", ".3f")):
             vals += [format(variants[v][1].get(c, {}).get(key, math.nan), fmt) for v in labels]
-        out.append(f"{c:<18}" + "".join(f"{x:>16}" for x in vals))
+        out.append(f"{c:<18}" + "".join(f"{x:>{w}}" for x, w in zip(vals, width)))
     for v in labels:
         wall, cs, log = variants[v]
         out.append(f"[{v}] wall {wall / 60:.2f} min; training {sum(x['train_s'] for x in cs.values()) / 60:.2f} min; "
