@@ -41,10 +41,14 @@ results: install-dev
 	$(BIN)/voxprint run --config fsdd-unseen-noise --out runs/fsdd-noise --models crnn cnn --features mel \
 		--compare-augment --seeds 3 --set eval.verification=false --no-progress
 	$(BIN)/voxprint report runs/fsdd-noise --readme README.md --section fsdd-noise
-	$(BIN)/voxprint run --config speeches5 --out runs/speeches5 --seeds 3 --models cnn lstm crnn encoder \
+	$(BIN)/voxprint run --config speeches5 --out runs/speeches5 --seeds 3 --models cnn lstm crnn \
 		--set eval.verification=false --no-progress
 	$(BIN)/voxprint report runs/speeches5 --readme README.md --section speeches5
-	$(BIN)/python benchmarks/padded.py runs/fsdd runs/speeches5 --train runs/padded --readme README.md
+	$(BIN)/voxprint run --config speeches5 --out runs/speeches5-encoder --models encoder \
+		--set eval.verification=false --no-progress
+	$(BIN)/voxprint report runs/speeches5-encoder --readme README.md --section speeches5-encoder
+	$(BIN)/voxprint run --out runs/fsdd-default --no-progress
+	$(BIN)/python benchmarks/padded.py runs/fsdd-default runs/speeches5 --train runs/padded --readme README.md
 	$(BIN)/python benchmarks/vad.py --readme README.md
 	$(BIN)/python benchmarks/fewshot.py --out runs/fewshot --ramp 0 300 --readme README.md
 	$(BIN)/python benchmarks/encoder.py --original --mfcc --json docs/results/encoder/encoder.json --readme README.md
