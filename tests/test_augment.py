@@ -256,3 +256,32 @@ def test_augmenter_without_sources_is_identity():
 def test_augmenter_rejects_bad_snr_range(bad):
     with pytest.raises(ConfigError, match="snr_db"):
         Augmenter([], prob=0.5, snr_db=bad)
+
+
+# --------------------------------------------------------------------------- noisy validation
+
+
+def test_noisy_validation_copy_is_fixed_and_at_the_training_snr(clips):
+    """train.val_noise: every validation window once more with a seeded draw of the training noise,
+    at an SNR inside the training range; the same seed gives the same copy (a stable monitor)."""
+    import torch
+
+    from voxprint.datasets import Loaded
+    from voxprint.train import _loaders
+    from voxprint.config import Config
+
+    y, sr = clips["fsdd-8k"]
+    n = sr
+    waves = [y[:n], y[: n // 2], np.roll(y, 100)[:n]]
+    part = Loaded([None] * 3, waves, np.array([0, 1, 2]))
+    cfg = Config()
+    aug = Augmenter([NoiseSource("white", "synthetic", [], [])], prob=0.0, snr_db=[0.0, 5.0])  # prob 0: mix ignores it
+    _, val = _loaders(cfg, {"train": part, "val": part}, n, None, None, val_noise=aug)
+    x, lab = val.dataset.tensors
+    assert x.shape == (6, n) and lab.tolist() == [0, 1, 2, 0, 1, 2]
+    for clean, noisy in zip(x[:3].numpy(), x[3:].numpy()):
+        assert 0.0 - 1e-3 <= realised_snr(clean, noisy) <= 5.0 + 1e-3
+    _, again = _loaders(cfg, {"train": part, "val": part}, n, None, None, val_noise=aug)
+    assert torch.equal(again.dataset.tensors[0], x)
+    _, plain = _loaders(cfg, {"train": part, "val": part}, n, None, None)
+    assert plain.dataset.tensors[0].shape == (3, n)

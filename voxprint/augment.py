@@ -141,6 +141,12 @@ class Augmenter:
     def __call__(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if not self.sources or rng.random() >= self.prob:
             return y
+        return self.mix(y, rng)
+
+    def mix(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """`y` with one source mixed in at an SNR from `snr_db`, always (no `prob` draw)."""
+        if not self.sources:
+            return y
         src = self.sources[int(rng.integers(len(self.sources)))]
         snr = rng.uniform(*self.snr_db)
         return mix_at_snr(y, src.sample(len(y), rng), snr)

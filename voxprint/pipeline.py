@@ -161,7 +161,9 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
     C.save(ccfg, d / rundir.CONFIG)
     write_json(d / rundir.LABELS, labels)
     n = int(round(ccfg.data.clip_seconds * sr))
-    net, info = train(ccfg, parts, len(labels), sr, d, augmenter if cell.augment else None, cell.name, bar)
+    # with train.val_noise, clean-trained cells validate on the same noisy copies as augmented ones
+    net, info = train(ccfg, parts, len(labels), sr, d, augmenter if cell.augment else None, cell.name, bar,
+                      val_noise=augmenter if ccfg.train.val_noise else None)
     if getattr(net.backbone, "from_ge2e", False):  # weights derived from GE2E keep its Apache-2.0 notice
         from .pretrained import write_notice
 

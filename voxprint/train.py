@@ -217,24 +217,34 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", pattern)
 
 
-def _loaders(cfg: Config, parts: dict[str, Loaded], n: int, augmenter,
-             strength: torch.Tensor | None) -> tuple[DataLoader, DataLoader]:
+def noisy_copy(windows: torch.Tensor, noise: Augmenter, seed: int) -> torch.Tensor:
+    """Each window with one fixed (seeded) draw of `noise` mixed in. [N, n] -> [N, n]"""
+    rng = np.random.default_rng([seed, 7])
+    return torch.from_numpy(np.stack([noise.mix(w, rng) for w in windows.numpy()]).astype(np.float32))
+
+
+def _loaders(cfg: Config, parts: dict[str, Loaded], n: int, augmenter, strength: torch.Tensor | None,
+             val_noise: Augmenter | None = None) -> tuple[DataLoader, DataLoader]:
     t = cfg.train
     train_ds = CropDataset(parts["train"], n, augmenter, t.seed, strength)
     train_dl = DataLoader(train_ds, batch_size=t.batch_size, shuffle=True, drop_last=len(train_ds) > t.batch_size,
                           num_workers=t.num_workers, persistent_workers=t.num_workers > 0,
                           worker_init_fn=_worker_init if t.num_workers else None,
                           generator=torch.Generator().manual_seed(t.seed))
-    val = torch.utils.data.TensorDataset(center_windows(parts["val"], n), torch.from_numpy(parts["val"].labels))
-    return train_dl, DataLoader(val, batch_size=256)
+    windows, labels = center_windows(parts["val"], n), torch.from_numpy(parts["val"].labels)
+    if val_noise is not None and val_noise.sources:
+        windows, labels = torch.cat([windows, noisy_copy(windows, val_noise, t.seed)]), torch.cat([labels, labels])
+    return train_dl, DataLoader(torch.utils.data.TensorDataset(windows, labels), batch_size=256)
 
 
 def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: int, out_dir: Path,
-          augmenter: Augmenter | None, name: str = "model", bar: bool = False) -> tuple[SpeakerNet, dict]:
+          augmenter: Augmenter | None, name: str = "model", bar: bool = False,
+          val_noise: Augmenter | None = None) -> tuple[SpeakerNet, dict]:
     """Train one model; writes model.pt and history.csv into `out_dir`. Returns (net, info).
 
-    `augmenter` None trains on clean audio (and without SpecAugment). `bar` shows a terminal
-    progress bar; otherwise progress is one log line per validation."""
+    `augmenter` None trains on clean audio (and without SpecAugment). `val_noise` (the training
+    noise bank, given when train.val_noise is on) adds a noisy copy of every validation window.
+    `bar` shows a terminal progress bar; otherwise progress is one log line per validation."""
     quiet_lightning()
     t = cfg.train
     L.seed_everything(t.seed, workers=True, verbose=False)
@@ -250,7 +260,7 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     if not net.fixed_input:  # pretrained encoders keep the input scale their weights expect
         net.set_normalisation(*fit_normalisation(features, center_windows(parts["train"], n)))  # training split only
     module = SpeakerModule(net, features, cfg, augment=augmenter is not None)
-    train_dl, val_dl = _loaders(cfg, parts, n, augmenter, module.shared_strength)
+    train_dl, val_dl = _loaders(cfg, parts, n, augmenter, module.shared_strength, val_noise)
 
     ckpt_dir = out_dir / "ckpt"
     shutil.rmtree(ckpt_dir, ignore_errors=True)
