@@ -203,3 +203,17 @@ def test_det_eer_and_min_dcf_agree_with_an_exact_curve_and_thresholds_stay_finit
     c, t2 = min_dcf(scores, labels, p_target=0.2)
     cost = (0.2 * xn + 0.8 * xf) / 0.2
     assert c == pytest.approx(cost.min()) and np.isfinite(t2)
+
+
+def test_can_calibrate_needs_a_same_speaker_and_a_different_speaker_trial():
+    """One validation clip per speaker (a few-shot set) gives no same-speaker trial: the run
+    skips calibration with a warning instead of failing (calibrate() itself would refuse)."""
+    from voxprint.verification import calibrate, can_calibrate
+
+    assert not can_calibrate(np.array([0, 1, 2]))
+    assert not can_calibrate(np.array([0, 0, 0]))
+    assert can_calibrate(np.array([0, 1, 1]))
+    emb = np.eye(3, dtype=np.float32)
+    with pytest.raises(VoxprintError):
+        calibrate(emb, np.array([0, 1, 2]))
+    assert math.isfinite(calibrate(emb, np.array([0, 1, 1]))["threshold"])

@@ -151,7 +151,7 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
     """Train and evaluate one cell; metrics.json, written last, marks it finished."""
     from .resources import measure
     from .train import train
-    from .verification import calibrate
+    from .verification import calibrate, can_calibrate
 
     d = out / cell.name
     d.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,11 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
     val_probs, val_emb = _scores(net, features, ccfg, sr, val)
     val_scores = {"val_accuracy": float(np.mean(val_probs.argmax(1) == val.labels)),
                   "val_loss": nll(val_probs, val.labels)}
-    write_json(d / rundir.CALIBRATION, calibrate(val_emb, val.labels, cfg.eval.far, cfg.train.seed))
+    if can_calibrate(val.labels):
+        write_json(d / rundir.CALIBRATION, calibrate(val_emb, val.labels, cfg.eval.far, cfg.train.seed))
+    else:  # identify/verify then say to run `voxprint calibrate` (no threshold guessed)
+        log.warning(f"{cell.name}: no accept threshold calibrated: the validation split holds no speaker with two "
+                    f"clips (no same-speaker trial); run `voxprint calibrate` on the model folder with other clips")
     if cfg.eval.robustness and eval_noise:
         rows = robustness(torch_model(net), features, test.waves, test.labels, n, eval_noise, cfg.eval.snr_db, labels,
                           speech=test.speech, vad_cfg=cfg.vad)

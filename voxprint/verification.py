@@ -155,6 +155,12 @@ def open_set(scores: np.ndarray, true_index: np.ndarray, threshold: float) -> di
     }
 
 
+def can_calibrate(labels: np.ndarray) -> bool:
+    """Whether `labels` give both kinds of trial: a speaker with two clips, and two speakers."""
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    return len(counts) >= 2 and bool((counts >= 2).any())
+
+
 def calibrate(embeddings: np.ndarray, labels: np.ndarray, far: float | None = None, seed: int = 0,
               max_trials: int = 200_000) -> dict:
     """Accept threshold from same/different-speaker trials among (validation or dev) clips: at the
