@@ -180,9 +180,9 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
                   "val_loss": nll(val_probs, val.labels)}
     if can_calibrate(val.labels):
         write_json(d / rundir.CALIBRATION, calibrate(val_emb, val.labels, cfg.eval.far, cfg.train.seed))
-    else:  # identify/verify then say to run `voxprint calibrate` (no threshold guessed)
+    else:  # no threshold guessed: identify/verify with this model say there is no calibration.json
         log.warning(f"{cell.name}: no accept threshold calibrated: the validation split holds no speaker with two "
-                    f"clips (no same-speaker trial); run `voxprint calibrate` on the model folder with other clips")
+                    f"clips (no same-speaker trial); `predict` works, `identify`/`verify` need a calibration")
     if cfg.eval.robustness and eval_noise:
         rows = robustness(torch_model(net), features, test.waves, test.labels, n, eval_noise, cfg.eval.snr_db, labels,
                           speech=test.speech, vad_cfg=cfg.vad)
