@@ -1,13 +1,15 @@
 """libri-dev few-shot identification: many speakers, a few seconds each to learn from.
 
-    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn] [--steps N] [--ramp 0 300] [--readme README.md]
+    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn] [--steps N] [--ramp 0 300]
+                                 [--min-steps M ...] [--readme README.md]
 
 Each libri-dev utterance is cut into 2.0-s segments (a final piece of 1 s or more kept); the first
 half of each speaker's segments train, the rest test; speakers with no test segment are left out.
 The set is written once as 16-kHz WAV segments with a manifest (split column train/test;
 `voxprint run` carves one validation segment from a speaker's training segments when it has two
 or more). Side by side: voxprint models trained by `voxprint run` on the manifest (log-Mel;
-`--steps` sets their train.max_steps), with each augmentation ramp given; the shipped general
+`--steps` sets their train.max_steps), with each augmentation ramp and early-stopping floor
+(`--min-steps`, train.min_steps) given; the shipped general
 encoder used as `voxprint enroll`/`identify` use it (no training); and the anchors fitted on all
 training segments: MFCC mean/std + SVM, and resemblyzer (GE2E) + logistic regression when
 installed. For every voxprint model the accuracy on its own (clean) training segments is printed
@@ -60,9 +62,13 @@ def _accuracy(rec: Recognizer, rows: list[dict], base: Path) -> float:
     return float(np.mean([answered.get(path) == spk for path, spk in truth.items()]))
 
 
-def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps: int | None) -> list[dict]:
-    run = out / f"run-ramp{ramp}" if steps is None else out / f"run-ramp{ramp}-steps{steps}"
-    budget = [] if steps is None else ["--set", f"train.max_steps={steps}"]
+def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps: int | None,
+                  min_steps: int | None = None) -> list[dict]:
+    run = out / (f"run-ramp{ramp}" + ("" if steps is None else f"-steps{steps}")
+                 + ("" if min_steps is None else f"-min{min_steps}"))
+    budget = ([] if steps is None else ["--set", f"train.max_steps={steps}"]) + \
+        ([] if min_steps is None else ["--set", f"train.min_steps={min_steps}"])
+    variant = f"ramp {ramp}" + ("" if min_steps is None else f", min_steps {min_steps}")
     args = ["run", "--data", str(manifest), "--out", str(run), "--models", *models, "--features", "mel", *budget,
             "--set", "eval.robustness=false", "--set", "eval.verification=false", "--set", f"augment.ramp_steps={ramp}",
             # a speaker with 2 segments has 1 to train and 1 to test: every speaker the anchors see is kept
@@ -78,7 +84,7 @@ def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps
     rows = []
     for r in rundir.read_results(run):
         rec = Recognizer(rundir.model_dir(run, r))
-        rows.append({"system": f"voxprint {rundir.cell_of(r).name} (ramp {ramp})", "test": float(r["accuracy"]),
+        rows.append({"system": f"voxprint {rundir.cell_of(r).name} ({variant})", "test": float(r["accuracy"]),
                      "unseen": _accuracy(rec, unseen, manifest.parent),
                      "val": float(r["val_accuracy"]), "train": _accuracy(rec, train, manifest.parent),
                      "steps": r["steps"]})
@@ -148,6 +154,8 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", default=["cnn", "crnn"], help="voxprint models trained on the set")
     ap.add_argument("--steps", type=int, help="train.max_steps for them (default: the config's)")
     ap.add_argument("--ramp", type=int, nargs="+", default=[0], help="augment.ramp_steps values to compare")
+    ap.add_argument("--min-steps", type=int, nargs="+", default=[None],
+                    help="train.min_steps values to compare (default: the config's)")
     ap.add_argument("--readme", help="fill this README's results:fewshot block")
     args = ap.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="voxprint-fewshot-"))
@@ -158,13 +166,14 @@ def main(argv=None):
           f"{sum(r['split'] == 'test' for r in rows)} test segments of 2 s ({out})", flush=True)
     table = anchor_rows(manifest) + encoder_rows(manifest)
     for ramp in args.ramp:
-        table += voxprint_rows(manifest, out, args.models, ramp, args.steps)
+        for floor in args.min_steps:
+            table += voxprint_rows(manifest, out, args.models, ramp, args.steps, floor)
     print(f"\n{'system':<60} {'test':>7} {'unseen':>7} {'val':>7} {'train':>7} {'steps':>6}")
     for r in table:
         val = "" if r["val"] is None else f"{r['val']:.3f}"
         print(f"{r['system']:<60} {r['test']:>7.3f} {r['unseen']:>7.3f} {val:>7} {r['train']:>7.3f} {r['steps'] or '':>6}")
     vox = [r for r in table if r["val"] is not None]
-    if len({r["system"].rsplit(" (ramp", 1)[0] for r in vox}) < len(vox):  # the ramp is chosen on validation
+    if len({r["system"].rsplit(" (ramp", 1)[0] for r in vox}) < len(vox):  # the variant is chosen on validation
         best = max(vox, key=lambda r: r["val"])
         print(f"chosen on validation accuracy: {best['system']} (test {best['test']:.3f})")
     write_json(out / "fewshot.json", {"speakers": n_spk, "rows": table})
