@@ -105,10 +105,11 @@ class TrainConfig:
     progress: bool = True
     threads: int | None = None  # torch threads; None leaves torch's default
     # Validate on every validation clip twice: as it is and with one fixed draw of the TRAINING noise
-    # (its sources and SNR range; never the evaluation noise). Clean validation loss of a model
-    # trained with noise bottoms out long before it has learnt the noise, so early stopping on it
-    # ends training too soon for hard noise; this makes early stopping and the kept checkpoint
-    # watch robustness as well. The best-model rule still reads clean validation accuracy.
+    # (its sources and SNR range; never the evaluation noise). The clean validation loss of a model
+    # trained with noise can bottom out long before it has learnt the noise (fsdd-unseen-noise: by
+    # step 250-650 of 1200), and early stopping on it then ends training too soon; this makes early
+    # stopping and the kept checkpoint watch robustness as well. The best-model rule still reads
+    # clean validation accuracy.
     val_noise: bool = False
 
 
