@@ -75,12 +75,13 @@ def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps
             "--set", "data.min_clips=2", "--no-report", "--no-progress"]
     if voxprint(args) != 0:
         sys.exit("voxprint run failed")
-    speakers = {r["speaker"] for r in read_csv(manifest)}
+    rows_m, unseen_spk = read_csv(manifest), unseen_speakers()
+    speakers = {r["speaker"] for r in rows_m}
     if set(read_json(run / rundir.LABELS)) != speakers:
         sys.exit(f"voxprint run kept {len(read_json(run / rundir.LABELS))} of {len(speakers)} speakers: "
                  "its figures would not compare with the anchors'")
-    train = [r for r in read_csv(manifest) if r["split"] == "train"]
-    unseen = [r for r in read_csv(manifest) if r["split"] == "test" and r["speaker"] in unseen_speakers()]
+    train = [r for r in rows_m if r["split"] == "train"]
+    unseen = [r for r in rows_m if r["split"] == "test" and r["speaker"] in unseen_spk]
     rows = []
     for r in rundir.read_results(run):
         rec = Recognizer(rundir.model_dir(run, r))
@@ -133,7 +134,8 @@ def anchor_rows(manifest: Path) -> list[dict]:
     labels = sorted({r["speaker"] for r in rows})
     data = {s: ([audio.load(manifest.parent / r["path"], P.SAMPLE_RATE)[0] for r in rows if r["split"] == s],
                 np.array([labels.index(r["speaker"]) for r in rows if r["split"] == s])) for s in ("train", "test")}
-    unseen = np.array([r["speaker"] in unseen_speakers() for r in rows if r["split"] == "test"])
+    unseen_spk = unseen_speakers()
+    unseen = np.array([r["speaker"] in unseen_spk for r in rows if r["split"] == "test"])
     out = []
     for cls in (MfccSvm, Resemblyzer):
         try:
