@@ -121,6 +121,29 @@ def test_no_speech_outcome_is_an_audio_error_naming_the_file():
     assert whole.regions.tolist() == [[0, sr]]
 
 
+S5_APPLAUSE = ("speeches5", "audio", "Benjamin_Netanyau", "100.wav")  # 1 s of steady crowd noise, no voice
+
+
+def test_fallback_detector_keeps_the_audible_part_of_a_clip_the_backend_hears_no_voice_in():
+    """silero hears no voice in a steady-noise slice of a speech recording (about a fifth of speeches5's
+    clips); the energy fallback then keeps the slice and still not the digital silence around it."""
+    y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
+    pad = sr
+    padded = pad_clip(y, pad)
+    assert vad.detect(padded, sr, cfg(fallback=None)).samples == 0  # silero alone: no speech
+    speech = vad.detect(padded, sr, cfg())
+    assert speech.regions[0, 0] >= pad and speech.regions[-1, 1] <= pad + len(y)
+    assert speech.samples >= 0.9 * len(y)
+    # where the backend finds speech the fallback is never asked
+    z, zr = audio.load(shared_file(*LIBRI_CLIP), None)
+    assert np.array_equal(vad.detect(z, zr, cfg()).regions, vad.detect(z, zr, cfg(fallback=None)).regions)
+    # nothing audible stays no speech, fallback or not
+    assert vad.detect(np.zeros(2 * sr, np.float32), sr, cfg()).samples == 0
+    with pytest.raises(ConfigError, match=r"vad\.fallback = 'bogus'; valid: silero, webrtc, energy, None"):
+        load(None, ["vad.fallback=bogus"])
+    assert load(None, ["vad.fallback=null"]).vad.fallback is None
+
+
 def test_too_little_speech_is_reported_with_its_length():
     speech = vad.Speech(np.array([[100, 900]]), 16000, 8000)
     with pytest.raises(vad.NoSpeechError, match=r"only 0\.10 s of speech .*needs 0\.2 s"):
@@ -219,7 +242,8 @@ def test_cache_hit_skips_the_detector(wav, tmp_path, monkeypatch):
 # A different value for every VadConfig field that changes the regions; checked complete below.
 CHANGED = {"backend": "energy", "threshold": 0.3, "neg_threshold": 0.2, "silero_rate": 8000,
            "silero_lead_ms": 0.0, "peak_db": -6.0, "webrtc_mode": 1, "energy_db": 20.0,
-           "energy_floor_db": 3.0, "min_speech_ms": 10.0, "min_silence_ms": 10.0, "pad_ms": 10.0}
+           "energy_floor_db": 3.0, "min_speech_ms": 10.0, "min_silence_ms": 10.0, "pad_ms": 10.0,
+           "fallback": None, "min_speech_seconds": 1.0}
 
 
 def test_cache_key_changes_with_file_rate_and_settings(wav):
@@ -231,7 +255,7 @@ def test_cache_key_changes_with_file_rate_and_settings(wav):
     for field, value in CHANGED.items():
         assert vad.region_key(wav, 8000, dataclasses.replace(VadConfig(), **{field: value})) != base, field
     # what callers do with the regions does not change them
-    assert vad.region_key(wav, 8000, VadConfig(min_speech_seconds=1.0)) == base
+    assert vad.region_key(wav, 8000, VadConfig(enabled=False)) == base
     st = os.stat(wav)
     os.utime(wav, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert vad.region_key(wav, 8000, VadConfig()) != base

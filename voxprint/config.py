@@ -147,6 +147,13 @@ class GridConfig:
 class VadConfig:
     enabled: bool = True  # find speech before crops, SNR, windows and enrolment
     backend: str = "silero"  # silero | webrtc | energy (chosen by benchmarks/vad.py)
+    # Where `backend` finds less than min_speech_seconds, this one decides instead (none: the file
+    # has no speech). silero hears no voice in steady crowd noise or applause - about a fifth of
+    # speeches5's clips, which a model still names by their recording - so without a second opinion
+    # padded copies of such clips were skipped in training and heard whole, silence and all, in use
+    # (benchmarks/padded.py). energy keeps their audible part and still never calls digital silence
+    # or a quiet bed speech.
+    fallback: str | None = "energy"  # silero | webrtc | energy | null
     threshold: float = 0.5  # silero: speech probability that starts a region
     neg_threshold: float | None = None  # silero: probability that ends one (None: threshold - 0.15)
     silero_rate: int = 16000  # silero: 8000 uses the model's 8 kHz mode on 8 kHz clips
@@ -288,7 +295,8 @@ LIMITS: dict[type, dict[str, Range]] = {
 CHOICES: dict[type, dict[str, tuple]] = {
     DataConfig: {"split": ("auto", "official", "block", "random", "manifest")},
     ModelConfig: {"head": ("softmax", "aam")},
-    VadConfig: {"backend": ("silero", "webrtc", "energy"), "silero_rate": (8000, 16000)},
+    VadConfig: {"backend": ("silero", "webrtc", "energy"), "fallback": ("silero", "webrtc", "energy", None),
+                "silero_rate": (8000, 16000)},
 }
 
 

@@ -9,11 +9,12 @@
     speech.heard(y, window[, min_seconds])      # what a model hears: whole if it fits a window, else speech
 
 With `cfg.enabled` false every sample counts as speech, so callers need no second code
-path. Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
+path. Where `cfg.backend` finds too little speech, `cfg.fallback` (energy by default) decides. Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,17 @@ def detect(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> Spe
     if not cfg.enabled:
         whole = np.array([[0, n]] if n else [], dtype=np.int64).reshape(-1, 2)
         return Speech(whole, n, sample_rate)
-    frames = frame_scores(y, sample_rate, cfg)
+    speech = _detect_with(cfg.backend, y, sample_rate, cfg)
+    if speech.seconds < cfg.min_speech_seconds and cfg.fallback not in (None, cfg.backend):
+        found = _detect_with(cfg.fallback, y, sample_rate, cfg)
+        if found.seconds > speech.seconds:
+            return found
+    return speech
+
+
+def _detect_with(backend: str, y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Speech:
+    n = len(y)
+    frames = frame_scores(y, sample_rate, dataclasses.replace(cfg, backend=backend))
     return Speech(without_digital_silence(to_regions(frames, n, sample_rate, cfg), y), n, sample_rate)
 
 

@@ -25,9 +25,10 @@ from .backends import backend_version
 from .regions import Speech
 
 log = logging.getLogger(__name__)
-VERSION = 2  # 2: regions exclude digital silence at their edges
-# Fields that only decide what a caller does with the regions, not the regions themselves.
-NOT_IN_KEY = ("enabled", "min_speech_seconds")
+VERSION = 3  # 2: regions exclude digital silence at their edges; 3: a fallback detector
+# Fields that only decide what a caller does with the regions, not the regions themselves
+# (min_speech_seconds is in the key: below it the fallback detector decides).
+NOT_IN_KEY = ("enabled",)
 
 
 def default_root() -> Path | None:
@@ -43,7 +44,8 @@ def default_root() -> Path | None:
 def region_key(path: str | Path, sample_rate: int, cfg: VadConfig) -> str:
     params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_IN_KEY}
     blob = json.dumps({"v": VERSION, "file": file_identity(path), "sample_rate": int(sample_rate),
-                       "vad": params, "package": backend_version(cfg.backend)}, sort_keys=True)
+                       "vad": params, "package": backend_version(cfg.backend),
+                       "fallback_package": backend_version(cfg.fallback) if cfg.fallback else None}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
