@@ -1,7 +1,7 @@
 """libri-dev few-shot identification: many speakers, a few seconds each to learn from.
 
-    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn] [--steps N] [--ramp 0 300]
-                                 [--min-steps M ...] [--readme README.md]
+    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn tdnn] [--steps N] [--ramp 0 300]
+                                 [--min-steps M ...] [--set KEY=VALUE ...] [--readme README.md]
 
 Each libri-dev utterance is cut into 2.0-s segments (a final piece of 1 s or more kept); the first
 half of each speaker's segments train, the rest test; speakers with no test segment are left out.
@@ -9,7 +9,8 @@ The set is written once as 16-kHz WAV segments with a manifest (split column tra
 `voxprint run` carves one validation segment from a speaker's training segments when it has two
 or more). Side by side: voxprint models trained by `voxprint run` on the manifest (log-Mel;
 `--steps` sets their train.max_steps), with each augmentation ramp and early-stopping floor
-(`--min-steps`, train.min_steps) given; the shipped general
+(`--min-steps`, train.min_steps) given, and any other setting of `--set` (train.monitor=val_acc, say)
+for all of them; the shipped general
 encoder used as `voxprint enroll`/`identify` use it (no training); and the anchors fitted on all
 training segments: MFCC mean/std + SVM, and resemblyzer (GE2E) + logistic regression when
 installed. For every voxprint model the accuracy on its own (clean) training segments is printed
@@ -62,13 +63,20 @@ def _accuracy(rec: Recognizer, rows: list[dict], base: Path) -> float:
     return float(np.mean([answered.get(path) == spk for path, spk in truth.items()]))
 
 
+UNNAMED = ("train.threads=",)  # settings that do not change what is learnt: not in folder or row names
+IN_CELL_NAME = ("grid.augment=",)  # the cell's own name says it (a "-noaug" cell): not repeated in the row
+
 def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps: int | None,
-                  min_steps: int | None = None) -> list[dict]:
+                  min_steps: int | None = None, settings: list[str] = ()) -> list[dict]:
+    named = [s for s in settings if not s.startswith(UNNAMED)]
     run = out / (f"run-ramp{ramp}" + ("" if steps is None else f"-steps{steps}")
-                 + ("" if min_steps is None else f"-min{min_steps}"))
+                 + ("" if min_steps is None else f"-min{min_steps}")
+                 + "".join(f"-{s.rpartition('.')[2].replace('=', '-')}" for s in named))
     budget = ([] if steps is None else ["--set", f"train.max_steps={steps}"]) + \
-        ([] if min_steps is None else ["--set", f"train.min_steps={min_steps}"])
-    variant = f"ramp {ramp}" + ("" if min_steps is None else f", min_steps {min_steps}")
+        ([] if min_steps is None else ["--set", f"train.min_steps={min_steps}"]) + \
+        [a for s in settings for a in ("--set", s)]
+    variant = ", ".join([f"ramp {ramp}"] + ([] if min_steps is None else [f"min_steps {min_steps}"])
+                        + [s.rpartition(".")[2].replace("=", " ") for s in named if not s.startswith(IN_CELL_NAME)])
     args = ["run", "--data", str(manifest), "--out", str(run), "--models", *models, "--features", "mel", *budget,
             "--set", "eval.robustness=false", "--set", "eval.verification=false", "--set", f"augment.ramp_steps={ramp}",
             # a speaker with 2 segments has 1 to train and 1 to test: every speaker the anchors see is kept
@@ -158,6 +166,8 @@ def main(argv=None):
     ap.add_argument("--ramp", type=int, nargs="+", default=[0], help="augment.ramp_steps values to compare")
     ap.add_argument("--min-steps", type=int, nargs="+", default=[None],
                     help="train.min_steps values to compare (default: the config's)")
+    ap.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="more voxprint settings for every model (e.g. train.monitor=val_acc)")
     ap.add_argument("--readme", help="fill this README's results:fewshot block")
     args = ap.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="voxprint-fewshot-"))
@@ -169,7 +179,7 @@ def main(argv=None):
     table = anchor_rows(manifest) + encoder_rows(manifest)
     for ramp in args.ramp:
         for floor in args.min_steps:
-            table += voxprint_rows(manifest, out, args.models, ramp, args.steps, floor)
+            table += voxprint_rows(manifest, out, args.models, ramp, args.steps, floor, args.settings)
     print(f"\n{'system':<60} {'test':>7} {'unseen':>7} {'val':>7} {'train':>7} {'steps':>6}")
     for r in table:
         val = "" if r["val"] is None else f"{r['val']:.3f}"

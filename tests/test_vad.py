@@ -124,24 +124,42 @@ def test_no_speech_outcome_is_an_audio_error_naming_the_file():
 S5_APPLAUSE = ("speeches5", "audio", "Benjamin_Netanyau", "100.wav")  # 1 s of steady crowd noise, no voice
 
 
-def test_fallback_detector_keeps_the_audible_part_of_a_clip_the_backend_hears_no_voice_in():
+def test_a_clip_that_cannot_be_skipped_is_heard_by_its_audible_part_when_no_voice_is_found():
     """silero hears no voice in a steady-noise slice of a speech recording (about a fifth of speeches5's
-    clips); the energy fallback then keeps the slice and still not the digital silence around it."""
+    clips): such a clip is still "no speech" for training (require), but a test clip or a file given to
+    predict (or_all) is heard by what the fallback detector keeps - the slice, not the digital silence
+    around it - rather than whole."""
     y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
     pad = sr
     padded = pad_clip(y, pad)
-    assert vad.detect(padded, sr, cfg(fallback=None)).samples == 0  # silero alone: no speech
     speech = vad.detect(padded, sr, cfg())
-    assert speech.regions[0, 0] >= pad and speech.regions[-1, 1] <= pad + len(y)
-    assert speech.samples >= 0.9 * len(y)
-    # where the backend finds speech the fallback is never asked
+    assert speech.samples == 0
+    with pytest.raises(vad.NoSpeechError):
+        speech.require(0.1, "applause.wav")
+    heard = speech.or_all(0.1)
+    assert heard.regions[0, 0] >= pad and heard.regions[-1, 1] <= pad + len(y)
+    assert heard.samples >= 0.9 * len(y)
+    assert np.array_equal(speech.heard(padded, sr, 0.1), heard.part(padded))
+    # without a fallback: the whole clip, as before
+    assert vad.detect(padded, sr, cfg(fallback=None)).or_all(0.1).regions.tolist() == [[0, len(padded)]]
+    # where the backend finds speech the fallback is never run
     z, zr = audio.load(shared_file(*LIBRI_CLIP), None)
-    assert np.array_equal(vad.detect(z, zr, cfg()).regions, vad.detect(z, zr, cfg(fallback=None)).regions)
-    # nothing audible stays no speech, fallback or not
-    assert vad.detect(np.zeros(2 * sr, np.float32), sr, cfg()).samples == 0
+    assert vad.detect(z, zr, cfg()).fallback is None
+    # nothing audible: the whole clip (there is nothing better to hear)
+    assert vad.detect(np.zeros(2 * sr, np.float32), sr, cfg()).or_all(0.1).regions.tolist() == [[0, 2 * sr]]
     with pytest.raises(ConfigError, match=r"vad\.fallback = 'bogus'; valid: silero, webrtc, energy, None"):
         load(None, ["vad.fallback=bogus"])
     assert load(None, ["vad.fallback=null"]).vad.fallback is None
+
+
+def test_the_fallback_regions_survive_the_cache(tmp_path):
+    y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
+    p = tmp_path / "applause.wav"
+    sf.write(p, pad_clip(y, sr), sr)
+    first = vad.file_speech(p, None, VadConfig(), cache_root=tmp_path / "c")
+    again = vad.file_speech(p, None, VadConfig(), cache_root=tmp_path / "c")
+    assert first.fallback is not None and np.array_equal(first.fallback, again.fallback)
+    assert again.or_all(0.1).regions.tolist() == first.or_all(0.1).regions.tolist() != [[0, 3 * sr]]
 
 
 def test_too_little_speech_is_reported_with_its_length():

@@ -88,8 +88,8 @@ class ModelConfig:
 class TrainConfig:
     # The budget is counted in optimizer steps, not epochs: a small dataset makes few batches per
     # epoch, and 30 epochs of 10 batches leave a model far from fitted. Validation runs every
-    # `val_every_steps`; early stopping waits `patience` validations without a lower validation
-    # loss, and never stops before `min_steps`.
+    # `val_every_steps`; early stopping waits `patience` validations without a better `monitor`
+    # (validation loss, or accuracy), and never stops before `min_steps`.
     max_steps: int = 600
     min_steps: int = 200
     val_every_steps: int = 50
@@ -111,6 +111,10 @@ class TrainConfig:
     # stopping and the kept checkpoint watch robustness as well. The best-model rule still reads
     # clean validation accuracy.
     val_noise: bool = False
+    # What early stopping and the kept checkpoint watch. With one validation clip per speaker (few-shot
+    # sets) the validation loss bottoms out early - confident mistakes on a few clips - while the
+    # accuracy still climbs for hundreds of steps (libri-dev few-shot: benchmarks/fewshot.py).
+    monitor: str = "val_loss"  # val_loss | val_acc
 
 
 @dataclass
@@ -147,12 +151,12 @@ class GridConfig:
 class VadConfig:
     enabled: bool = True  # find speech before crops, SNR, windows and enrolment
     backend: str = "silero"  # silero | webrtc | energy (chosen by benchmarks/vad.py)
-    # Where `backend` finds less than min_speech_seconds, this one decides instead (none: the file
-    # has no speech). silero hears no voice in steady crowd noise or applause - about a fifth of
-    # speeches5's clips, which a model still names by their recording - so without a second opinion
-    # padded copies of such clips were skipped in training and heard whole, silence and all, in use
-    # (benchmarks/padded.py). energy keeps their audible part and still never calls digital silence
-    # or a quiet bed speech.
+    # Where `backend` finds less than min_speech_seconds in a clip that cannot be skipped (a test
+    # clip, a file given to predict), this detector's regions are heard before the whole clip. silero
+    # hears no voice in steady crowd noise or applause - about a fifth of speeches5's clips, which a
+    # model still names by their recording - and without it a padded copy of such a clip was heard
+    # whole, silence and all (benchmarks/padded.py). energy keeps the audible part and never calls
+    # digital silence or a quiet bed speech. Training clips without speech are still skipped.
     fallback: str | None = "energy"  # silero | webrtc | energy | null
     threshold: float = 0.5  # silero: speech probability that starts a region
     neg_threshold: float | None = None  # silero: probability that ends one (None: threshold - 0.15)
@@ -295,6 +299,7 @@ LIMITS: dict[type, dict[str, Range]] = {
 CHOICES: dict[type, dict[str, tuple]] = {
     DataConfig: {"split": ("auto", "official", "block", "random", "manifest")},
     ModelConfig: {"head": ("softmax", "aam")},
+    TrainConfig: {"monitor": ("val_loss", "val_acc")},
     VadConfig: {"backend": ("silero", "webrtc", "energy"), "fallback": ("silero", "webrtc", "energy", None),
                 "silero_rate": (8000, 16000)},
 }

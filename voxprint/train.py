@@ -27,7 +27,7 @@ from .models import SpeakerNet, build_net
 
 log = logging.getLogger(__name__)
 
-MONITOR = "val_loss"  # early stopping and the best checkpoint watch the same metric
+MODE = {"val_loss": "min", "val_acc": "max"}  # train.monitor: early stopping and the kept checkpoint watch it
 HISTORY_COLUMNS = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
 
 
@@ -264,10 +264,11 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
 
     ckpt_dir = out_dir / "ckpt"
     shutil.rmtree(ckpt_dir, ignore_errors=True)
-    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="min",
+    mode = MODE[t.monitor]
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=t.monitor, mode=mode,
                                                      save_top_k=1, save_weights_only=True)
     history = History(name, t.max_steps, lines=not bar)
-    callbacks = [checkpoint, L.pytorch.callbacks.EarlyStopping(monitor=MONITOR, mode="min", patience=t.patience),
+    callbacks = [checkpoint, L.pytorch.callbacks.EarlyStopping(monitor=t.monitor, mode=mode, patience=t.patience),
                  history] + ([StepBar(name, t.max_steps)] if bar else [])
     # Validation every `val_every_steps` optimizer steps, across epoch boundaries.
     trainer = L.Trainer(
@@ -287,7 +288,9 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     atomic_save_torch(net.state_dict(), out_dir / "model.pt")
     write_csv(out_dir / "history.csv", history.rows, HISTORY_COLUMNS)
-    best_step = min(history.rows, key=lambda r: r["val_loss"])["step"] if history.rows else 0
+    # the step whose weights were kept: the first with the best monitored value (a later tie is not saved)
+    sign = 1 if mode == "min" else -1
+    best_step = min(history.rows, key=lambda r: sign * r[t.monitor])["step"] if history.rows else 0
     info = {"steps": trainer.global_step, "best_step": best_step, "train_seconds": round(seconds, 2),
             "params": sum(p.numel() for p in net.parameters())}
     return net, info

@@ -5,11 +5,13 @@
     speech.fraction, speech.mask(), speech.part(y), speech.window_fractions(starts, n)
     speech = vad.file_speech(path, sr, cfg.vad)  # the same for a file, through the region cache
     speech.require(cfg.vad.min_speech_seconds, path)  # NoSpeechError (an AudioError): skip the file
-    speech.or_all(cfg.vad.min_speech_seconds)  # a clip that cannot be skipped: whole clip if none
+    speech.or_all(cfg.vad.min_speech_seconds)  # a clip that cannot be skipped: its audible part
+                                               # (vad.fallback) or the whole clip if none
     speech.heard(y, window[, min_seconds])      # what a model hears: whole if it fits a window, else speech
 
 With `cfg.enabled` false every sample counts as speech, so callers need no second code
-path. Where `cfg.backend` finds too little speech, `cfg.fallback` (energy by default) decides. Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
+path. Where `cfg.backend` finds too little speech, `cfg.fallback` (energy by default) finds the
+clip's audible part, which `or_all` (clips that cannot be skipped) uses before the whole clip. Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ def detect(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> Spe
         return Speech(whole, n, sample_rate)
     speech = _detect_with(cfg.backend, y, sample_rate, cfg)
     if speech.seconds < cfg.min_speech_seconds and cfg.fallback not in (None, cfg.backend):
-        found = _detect_with(cfg.fallback, y, sample_rate, cfg)
-        if found.seconds > speech.seconds:
-            return found
+        # kept beside the detector's own regions: a clip that can be skipped still is (require),
+        # one that cannot (or_all) is heard by its audible part rather than whole, silence and all
+        speech = dataclasses.replace(speech, fallback=_detect_with(cfg.fallback, y, sample_rate, cfg).regions)
     return speech
 
 

@@ -67,7 +67,9 @@ class RegionCache:
         try:
             d = json.loads(path.read_text())
             regions = np.asarray(d["regions"], dtype=np.int64).reshape(-1, 2)
-            return Speech(regions, int(d["n_samples"]), int(d["sample_rate"]))
+            fallback = d.get("fallback")
+            fallback = None if fallback is None else np.asarray(fallback, dtype=np.int64).reshape(-1, 2)
+            return Speech(regions, int(d["n_samples"]), int(d["sample_rate"]), fallback)
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("vad cache: unreadable entry %s (%s); recomputing", path, e)
             path.unlink(missing_ok=True)
@@ -77,4 +79,5 @@ class RegionCache:
         if self.root is None:
             return
         write_json(self._path(key), {"n_samples": speech.n_samples, "sample_rate": speech.sample_rate,
-                                     "regions": speech.regions.tolist()})
+                                     "regions": speech.regions.tolist(),
+                                     "fallback": None if speech.fallback is None else speech.fallback.tolist()})

@@ -108,6 +108,9 @@ class Speech:
     regions: np.ndarray  # [R, 2] int64 sample ranges [start, end), sorted, disjoint
     n_samples: int
     sample_rate: int
+    # the fallback detector's regions, found only where `regions` hold too little speech (vad.fallback):
+    # what `or_all` hears of a clip that cannot be skipped; never counted as speech by `require`
+    fallback: np.ndarray | None = None
 
     @property
     def samples(self) -> int:
@@ -164,11 +167,17 @@ class Speech:
         return self
 
     def or_all(self, min_seconds: float) -> Speech:
-        """Self, or the whole clip as speech when less than `min_seconds` was found.
+        """Self, or when less than `min_seconds` was found the fallback detector's regions (the clip's
+        audible part: steady crowd noise that silero hears no voice in, without the digital silence
+        or quiet bed around it), or else the whole clip.
 
         For clips that cannot be skipped (a test clip, a file given to `predict`): a detector
         that hears nothing in heavy noise then costs nothing rather than dropping the clip.
         """
         if self.seconds >= min_seconds or self.n_samples == 0:
             return self
+        if self.fallback is not None and len(self.fallback):
+            kept = Speech(self.fallback, self.n_samples, self.sample_rate)
+            if kept.seconds >= min_seconds:
+                return kept
         return Speech(np.array([[0, self.n_samples]], dtype=np.int64), self.n_samples, self.sample_rate)

@@ -1,0 +1,35 @@
+"""`tdnn`: a small x-vector-style time-delay network - 1-D convolutions over frames (growing
+dilation), mean+std over time."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .pooling import stats_pool
+
+
+def tdnn_block(c_in: int, c_out: int, kernel: int, dilation: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(c_in, c_out, kernel, dilation=dilation, padding=dilation * (kernel // 2)),
+                         nn.BatchNorm1d(c_out), nn.ReLU(inplace=True))
+
+
+class TDNN(nn.Module):
+    """[B, D, T] -> frame layers (context 5, then 3 at dilation 2 and 3, then 1; T kept) ->
+    mean+std over time -> embedding [B, embed_dim].
+
+    Every layer sees each frame's neighbourhood only, and the pooled statistics are those of
+    frame-level features: the same inductive bias as the MFCC mean/std + SVM anchor, learnt. On
+    libri-dev few-shot (about 4 s of speech per speaker) it generalises where the 2-D CNN and the
+    CRNN fit their training crops and stall (benchmarks/fewshot.py)."""
+
+    def __init__(self, in_dim: int, embed_dim: int = 128, dropout: float = 0.1, channels: int = 128):
+        super().__init__()
+        c = channels
+        self.frames = nn.Sequential(tdnn_block(in_dim, c, 5, 1), tdnn_block(c, c, 3, 2), tdnn_block(c, c, 3, 3),
+                                    tdnn_block(c, c, 1, 1))
+        self.embed_dim = embed_dim
+        self.embedding = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * c, embed_dim))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding(stats_pool(self.frames(x)))
