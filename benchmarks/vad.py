@@ -28,9 +28,7 @@
 (c) Survey: every FSDD training-index clip, speeches5 clip and libri-dev utterance as it
     is: how many files each detector finds no speech in, and the median speech share.
 A variant is a backend name with optional VadConfig fields: `webrtc:webrtc_mode=1`,
-`silero:threshold=0.3,silero_rate=8000`; `fallback=null` scores a detector alone (a variant
-otherwise has the default fallback, the energy detector, deciding where it finds too little
-speech). The recommendation ranks variants by the mean of
+`silero:threshold=0.3,silero_rate=8000`. The recommendation ranks variants by the mean of
 keep% - pad% - lost% over the scored sets and all conditions; ties within 1 point go to the
 cheaper (8 + 16 kHz cost).
 """
@@ -297,7 +295,7 @@ def recommend(all_res: dict, variants: list[str], cost: dict) -> str:
                       f"recommendation: vad.backend={backend!r} (best: {best}, score {score[best]:.1f}; within 1 point: "
                       f"{' '.join(tied)}; best of the others: "
                       + ", ".join(f"{k} {v:.1f}" for k, v in others.items()) + ")",
-                      f"config default: vad.backend={VadConfig().backend!r}, vad.fallback={VadConfig().fallback!r}"])
+                      f"config default: vad.backend={VadConfig().backend!r}"])
 
 
 def main(argv=None):
@@ -305,9 +303,8 @@ def main(argv=None):
     ap.add_argument("--fsdd", type=int, default=30, help="FSDD training clips per speaker (6 speakers)")
     ap.add_argument("--speeches5", type=int, default=20, help="speeches5 clips per speaker (5 speakers)")
     ap.add_argument("--libri", type=int, default=30, help="libri-dev utterances")
-    ap.add_argument("--variants", nargs="+", default=[
-        "silero:fallback=null", "silero", "silero:silero_rate=8000,fallback=null", "webrtc:fallback=null",
-        "webrtc:webrtc_mode=1,fallback=null", "energy"])
+    ap.add_argument("--variants", nargs="+", default=["silero", "silero:silero_rate=8000", "webrtc",
+                                                        "webrtc:webrtc_mode=1", "energy"])
     ap.add_argument("--parts", nargs="+", choices=["cost", "accuracy", "survey"],
                     default=["cost", "accuracy", "survey"], help="which of (a) cost, (b) accuracy, (c) survey to run")
     ap.add_argument("--data", default=None, help="shared data folder (default: $VOXPRINT_DATA, else ../shared/data)")
