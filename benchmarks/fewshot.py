@@ -1,13 +1,13 @@
 """libri-dev few-shot identification: many speakers, a few seconds each to learn from.
 
-    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn tdnn] [--steps N] [--ramp 0 300]
+    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc] [--steps N] [--ramp 0 300]
                                  [--min-steps M ...] [--set KEY=VALUE ...] [--readme README.md]
 
 Each libri-dev utterance is cut into 2.0-s segments (a final piece of 1 s or more kept); the first
 half of each speaker's segments train, the rest test; speakers with no test segment are left out.
 The set is written once as 16-kHz WAV segments with a manifest (split column train/test;
 `voxprint run` carves one validation segment from a speaker's training segments when it has two
-or more). Side by side: voxprint models trained by `voxprint run` on the manifest (log-Mel;
+or more). Side by side: voxprint models trained by `voxprint run` on the manifest (`--features`, log-Mel by default;
 `--steps` sets their train.max_steps), with each augmentation ramp and early-stopping floor
 (`--min-steps`, train.min_steps) given, and any other setting of `--set` (train.monitor=val_acc, say)
 for all of them; the shipped general
@@ -67,7 +67,7 @@ UNNAMED = ("train.threads=",)  # settings that do not change what is learnt: not
 IN_CELL_NAME = ("grid.augment=",)  # the cell's own name says it (a "-noaug" cell): not repeated in the row
 
 def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps: int | None,
-                  min_steps: int | None = None, settings: list[str] = ()) -> list[dict]:
+                  min_steps: int | None = None, settings: list[str] = (), features: list[str] = ("mel",)) -> list[dict]:
     named = [s for s in settings if not s.startswith(UNNAMED)]
     run = out / (f"run-ramp{ramp}" + ("" if steps is None else f"-steps{steps}")
                  + ("" if min_steps is None else f"-min{min_steps}")
@@ -77,7 +77,7 @@ def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps
         [a for s in settings for a in ("--set", s)]
     variant = ", ".join([f"ramp {ramp}"] + ([] if min_steps is None else [f"min_steps {min_steps}"])
                         + [s.rpartition(".")[2].replace("=", " ") for s in named if not s.startswith(IN_CELL_NAME)])
-    args = ["run", "--data", str(manifest), "--out", str(run), "--models", *models, "--features", "mel", *budget,
+    args = ["run", "--data", str(manifest), "--out", str(run), "--models", *models, "--features", *features, *budget,
             "--set", "eval.robustness=false", "--set", "eval.verification=false", "--set", f"augment.ramp_steps={ramp}",
             # a speaker with 2 segments has 1 to train and 1 to test: every speaker the anchors see is kept
             "--set", "data.min_clips=2", "--no-report", "--no-progress"]
@@ -162,6 +162,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="working folder (default: a new temporary one)")
     ap.add_argument("--models", nargs="+", default=["cnn", "crnn"], help="voxprint models trained on the set")
+    ap.add_argument("--features", nargs="+", default=["mel"], help="their features (mfcc, mel, lpc)")
     ap.add_argument("--steps", type=int, help="train.max_steps for them (default: the config's)")
     ap.add_argument("--ramp", type=int, nargs="+", default=[0], help="augment.ramp_steps values to compare")
     ap.add_argument("--min-steps", type=int, nargs="+", default=[None],
@@ -179,7 +180,7 @@ def main(argv=None):
     table = anchor_rows(manifest) + encoder_rows(manifest)
     for ramp in args.ramp:
         for floor in args.min_steps:
-            table += voxprint_rows(manifest, out, args.models, ramp, args.steps, floor, args.settings)
+            table += voxprint_rows(manifest, out, args.models, ramp, args.steps, floor, args.settings, args.features)
     print(f"\n{'system':<60} {'test':>7} {'unseen':>7} {'val':>7} {'train':>7} {'steps':>6}")
     for r in table:
         val = "" if r["val"] is None else f"{r['val']:.3f}"

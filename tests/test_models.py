@@ -91,3 +91,19 @@ def test_sizes_are_checked_before_anything_is_allocated():
     # every size in range, but together too big: counted on the meta device, refused
     with pytest.raises(ConfigError, match=f"weights; at most {MAX_PARAMS:,}"):
         build_net(ModelConfig(name="cnn", embed_dim=4096), 20, 100_000)
+
+
+def test_tdnn_pools_its_frames_and_with_input_stats_its_input_too():
+    import torch
+
+    from voxprint.models.tdnn import TDNN
+
+    x = torch.randn(3, 20, 101)
+    with_in, without = TDNN(20, 64, channels=32), TDNN(20, 64, channels=32, input_stats=False)
+    assert with_in.embed(x).shape == without.embed(x).shape == (3, 64)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(with_in) - n(without) == 2 * 20 * 64  # the input's mean and std reach the embedding
+    with_in.eval()
+    shifted = x.clone()
+    shifted[:, 0] += 5.0  # a change the input statistics see
+    assert not torch.allclose(with_in.embed(x), with_in.embed(shifted))
