@@ -112,8 +112,8 @@ class TrainConfig:
     # clean validation accuracy.
     val_noise: bool = False
     # What early stopping and the kept checkpoint watch. With one validation clip per speaker (few-shot
-    # sets) the validation loss bottoms out early - confident mistakes on a few clips - while the
-    # accuracy still climbs for hundreds of steps (libri-dev few-shot: benchmarks/fewshot.py).
+    # sets) a few confident mistakes can dominate the validation loss while the accuracy still climbs;
+    # benchmarks/fewshot.py runs with val_acc.
     monitor: str = "val_loss"  # val_loss | val_acc
 
 
