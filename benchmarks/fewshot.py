@@ -63,7 +63,8 @@ def _accuracy(rec: Recognizer, rows: list[dict], base: Path) -> float:
     return float(np.mean([answered.get(path) == spk for path, spk in truth.items()]))
 
 
-UNNAMED = ("train.threads=",)  # settings that do not change what is learnt: not in folder or row names
+# not in folder or row names: how it runs, or (seeds) what the grid may grow in the same folder
+UNNAMED = ("train.threads=", "grid.seeds=")
 IN_CELL_NAME = ("grid.augment=",)  # the cell's own name says it (a "-noaug" cell): not repeated in the row
 
 def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps: int | None,
@@ -90,14 +91,17 @@ def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps
                  "its figures would not compare with the anchors'")
     train = [r for r in rows_m if r["split"] == "train"]
     unseen = [r for r in rows_m if r["split"] == "test" and r["speaker"] in unseen_spk]
-    rows = []
+    cells: dict[str, list[dict]] = {}
     for r in rundir.read_results(run):
         rec = Recognizer(rundir.model_dir(run, r))
-        rows.append({"system": f"voxprint {rundir.cell_of(r).name} ({variant})", "test": float(r["accuracy"]),
-                     "unseen": _accuracy(rec, unseen, manifest.parent),
-                     "val": float(r["val_accuracy"]), "train": _accuracy(rec, train, manifest.parent),
-                     "steps": r["steps"]})
-    return rows
+        cells.setdefault(rundir.cell_of(r).group, []).append(
+            {"test": float(r["accuracy"]), "unseen": _accuracy(rec, unseen, manifest.parent),
+             "val": float(r["val_accuracy"]), "train": _accuracy(rec, train, manifest.parent), "steps": int(r["steps"])})
+    # one row per configuration: the mean over its seeds (grid.seeds), the test accuracy's spread beside it
+    return [{"system": f"voxprint {group} ({variant})", "seeds": len(seeds),
+             **{k: float(np.mean([x[k] for x in seeds])) for k in ("test", "unseen", "val", "train")},
+             "test_std": float(np.std([x["test"] for x in seeds])), "steps": round(np.mean([x["steps"] for x in seeds]))}
+            for group, seeds in cells.items()]
 
 
 def encoder_rows(manifest: Path) -> list[dict]:
@@ -181,19 +185,26 @@ def main(argv=None):
     for ramp in args.ramp:
         for floor in args.min_steps:
             table += voxprint_rows(manifest, out, args.models, ramp, args.steps, floor, args.settings, args.features)
-    print(f"\n{'system':<60} {'test':>7} {'unseen':>7} {'val':>7} {'train':>7} {'steps':>6}")
+    print(f"\n{'system':<60} {'test':>15} {'unseen':>7} {'val':>7} {'train':>7} {'steps':>6}")
     for r in table:
         val = "" if r["val"] is None else f"{r['val']:.3f}"
-        print(f"{r['system']:<60} {r['test']:>7.3f} {r['unseen']:>7.3f} {val:>7} {r['train']:>7.3f} {r['steps'] or '':>6}")
+        print(f"{r['system']:<60} {test_cell(r):>15} {r['unseen']:>7.3f} {val:>7} {r['train']:>7.3f} {r['steps'] or '':>6}")
     vox = [r for r in table if r["val"] is not None]
-    if len({r["system"].rsplit(" (ramp", 1)[0] for r in vox}) < len(vox):  # the variant is chosen on validation
+    if vox:  # model, feature, augmentation and variant: all chosen on validation, never on test
         best = max(vox, key=lambda r: r["val"])
-        print(f"chosen on validation accuracy: {best['system']} (test {best['test']:.3f})")
+        print(f"chosen on validation accuracy: {best['system']} (test {test_cell(best)})")
     write_json(out / "fewshot.json", {"speakers": n_spk, "rows": table})
     if args.readme:
         from voxprint.report.readme import fill_block
 
         fill_block(args.readme, "fewshot", markdown(n_spk, rows, table))
+
+
+def test_cell(r: dict) -> str:
+    """Test accuracy, with its spread and seed count where a configuration ran more than one seed."""
+    if r.get("seeds", 1) > 1:
+        return f"{r['test']:.3f} ± {r['test_std']:.3f} ({r['seeds']} seeds)"
+    return f"{r['test']:.3f}"
 
 
 def markdown(n_spk: int, rows: list[dict], table: list[dict]) -> str:
@@ -202,15 +213,21 @@ def markdown(n_spk: int, rows: list[dict], table: list[dict]) -> str:
              "test segments of 2 s (the first half of each speaker's segments train). voxprint models hold one "
              "training segment per speaker back for validation where a speaker has two or more; the anchors fit "
              "on all of them. `train` is the accuracy on the training segments themselves, `validation` on the "
-             "held-back ones (what a choice - the augmentation ramp, say - may look at). The general encoder "
+             "held-back ones (what a choice - the augmentation ramp, say - may look at); a voxprint row is the "
+             "mean over its seeds, ± the test accuracy's standard deviation. The general encoder "
              "trained on libri-dev's train speakers (these utterances) and was chosen on its dev speakers, so "
              f"`unseen` scores only the test segments of its {len(unseen_speakers())} test speakers, still named "
              f"among all {n_spk}: the figure that counts for it "
              f"(`python benchmarks/fewshot.py {' '.join(sys.argv[1:])}`).", "",
              "| system | test accuracy | test accuracy, unseen speakers | validation accuracy | train accuracy | steps |",
              "|---|---|---|---|---|---|"]
-    lines += [f"| {r['system']} | {r['test']:.3f} | {r['unseen']:.3f} | {'–' if r['val'] is None else format(r['val'], '.3f')} | "
+    lines += [f"| {r['system']} | {test_cell(r)} | {r['unseen']:.3f} | {'–' if r['val'] is None else format(r['val'], '.3f')} | "
               f"{r['train']:.3f} | {r['steps'] or '–'} |" for r in table]
+    vox = [r for r in table if r["val"] is not None]
+    if vox:
+        best = max(vox, key=lambda r: r["val"])
+        lines += ["", f"Chosen on validation accuracy (mean over seeds): **{best['system']}**, test accuracy "
+                      f"{test_cell(best)}."]
     return "\n".join(lines)
 
 
