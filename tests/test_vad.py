@@ -152,11 +152,12 @@ def test_a_clip_that_cannot_be_skipped_is_heard_by_its_audible_part_when_no_voic
     assert load(None, ["vad.fallback=null"]).vad.fallback is None
 
 
-def test_the_fallback_regions_survive_the_cache(tmp_path):
+def test_the_fallback_regions_survive_the_cache(tmp_path, monkeypatch):
     y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
     p = tmp_path / "applause.wav"
     sf.write(p, pad_clip(y, sr), sr)
     first = vad.file_speech(p, None, VadConfig(), cache_root=tmp_path / "c")
+    monkeypatch.setattr(vad, "detect", lambda *a, **k: pytest.fail("served from the cache, not detected again"))
     again = vad.file_speech(p, None, VadConfig(), cache_root=tmp_path / "c")
     assert first.fallback is not None and np.array_equal(first.fallback, again.fallback)
     assert again.or_all(0.1).regions.tolist() == first.or_all(0.1).regions.tolist() != [[0, 3 * sr]]

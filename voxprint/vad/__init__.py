@@ -11,7 +11,8 @@
 
 With `cfg.enabled` false every sample counts as speech, so callers need no second code
 path. Where `cfg.backend` finds too little speech, `cfg.fallback` (energy by default) finds the
-clip's audible part, which `or_all` (clips that cannot be skipped) uses before the whole clip. Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
+clip's audible part, which `or_all` (clips that cannot be skipped) uses before the whole clip.
+Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
 """
 
 from __future__ import annotations
