@@ -21,9 +21,8 @@ class TDNN(nn.Module):
 
     Every layer sees a frame's neighbourhood only, and what is pooled are frame-level statistics;
     the input's own statistics are the MFCC mean/std + SVM anchor's features, so the network starts
-    from what that anchor knows and learns what it does not. Measured on libri-dev few-shot (about
-    4 s of speech per speaker; benchmarks/fewshot.py), where the 2-D CNN and the CRNN fit their
-    training crops and stall."""
+    from what that anchor knows and learns what it does not. Measured beside the CRNN on libri-dev
+    few-shot (about 4 s of speech per speaker; benchmarks/fewshot.py and the README's block)."""
 
     def __init__(self, in_dim: int, embed_dim: int = 128, dropout: float = 0.1, channels: int = 128,
                  input_stats: bool = True):
