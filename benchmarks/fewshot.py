@@ -1,18 +1,18 @@
 """libri-dev few-shot identification: many speakers, a few seconds each to learn from.
 
-    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc] [--steps N] [--ramp 0 300]
-                                 [--min-steps M ...] [--set KEY=VALUE ...] [--readme README.md]
+    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc]
+                                 [--steps N] [--ramp 0 300] [--min-steps M ...]
+                                 [--set KEY=VALUE ...] [--readme README.md]
 
 Each libri-dev utterance is cut into 2.0-s segments (a final piece of 1 s or more kept); the first
 half of each speaker's segments train, the rest test; speakers with no test segment are left out.
 The set is written once as 16-kHz WAV segments with a manifest (split column train/test;
 `voxprint run` carves one validation segment from a speaker's training segments when it has two
-or more). Side by side: voxprint models trained by `voxprint run` on the manifest (`--features`, log-Mel by default;
-`--steps` sets their train.max_steps), with each augmentation ramp and early-stopping floor
-(`--min-steps`, train.min_steps) given, and any other setting of `--set` (train.monitor=val_acc, say)
-for all of them; the shipped general
-encoder used as `voxprint enroll`/`identify` use it (no training); and the anchors fitted on all
-training segments: MFCC mean/std + SVM, and resemblyzer (GE2E) + logistic regression when
+or more). Side by side: voxprint models trained by `voxprint run` on the manifest (`--features`,
+log-Mel by default; `--steps` sets their train.max_steps), with each augmentation ramp and
+early-stopping floor (`--min-steps`, train.min_steps) given, and any other setting of `--set`
+(train.monitor=val_acc, say) for all of them; the shipped general encoder used as
+`voxprint enroll`/`identify` use it (no training); and the anchors fitted on all training segments: MFCC mean/std + SVM, and resemblyzer (GE2E) + logistic regression when
 installed. For every voxprint model the accuracy on its own (clean) training segments is printed
 too: a small set must be fitted before the model is blamed. The general encoder trained on
 libri-dev's train speakers, so each system is also scored on the test segments of the encoder's
@@ -66,6 +66,7 @@ def _accuracy(rec: Recognizer, rows: list[dict], base: Path) -> float:
 # not in folder or row names: how it runs, or (seeds) what the grid may grow in the same folder
 UNNAMED = ("train.threads=", "grid.seeds=")
 IN_CELL_NAME = ("grid.augment=",)  # the cell's own name says it (a "-noaug" cell): not repeated in the row
+
 
 def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps: int | None,
                   min_steps: int | None = None, settings: list[str] = (), features: list[str] = ("mel",)) -> list[dict]:
@@ -188,11 +189,10 @@ def main(argv=None):
     print(f"\n{'system':<60} {'test':>15} {'unseen':>7} {'val':>7} {'train':>7} {'steps':>6}")
     for r in table:
         val = "" if r["val"] is None else f"{r['val']:.3f}"
-        print(f"{r['system']:<60} {test_cell(r):>15} {r['unseen']:>7.3f} {val:>7} {r['train']:>7.3f} {r['steps'] or '':>6}")
-    vox = [r for r in table if r["val"] is not None]
-    if vox:  # model, feature, augmentation and variant: all chosen on validation, never on test
-        best = max(vox, key=lambda r: r["val"])
-        print(f"chosen on validation accuracy: {best['system']} (test {test_cell(best)})")
+        print(f"{r['system']:<60} {accuracy_cell(r):>15} {r['unseen']:>7.3f} {val:>7} {r['train']:>7.3f} {r['steps'] or '':>6}")
+    best = chosen(table)
+    if best:
+        print(f"chosen on validation accuracy: {best['system']} (test {accuracy_cell(best)})")
     write_json(out / "fewshot.json", {"speakers": n_spk, "rows": table})
     if args.readme:
         from voxprint.report.readme import fill_block
@@ -200,7 +200,14 @@ def main(argv=None):
         fill_block(args.readme, "fewshot", markdown(n_spk, rows, table))
 
 
-def test_cell(r: dict) -> str:
+def chosen(table: list[dict]) -> dict | None:
+    """The voxprint row of highest validation accuracy: model, feature, augmentation and variant are all
+    chosen on validation, never on test (None without voxprint rows)."""
+    vox = [r for r in table if r["val"] is not None]
+    return max(vox, key=lambda r: r["val"]) if vox else None
+
+
+def accuracy_cell(r: dict) -> str:
     """Test accuracy, with its spread and seed count where a configuration ran more than one seed."""
     if r.get("seeds", 1) > 1:
         return f"{r['test']:.3f} ± {r['test_std']:.3f} ({r['seeds']} seeds)"
@@ -221,13 +228,12 @@ def markdown(n_spk: int, rows: list[dict], table: list[dict]) -> str:
              f"(`python benchmarks/fewshot.py {' '.join(sys.argv[1:])}`).", "",
              "| system | test accuracy | test accuracy, unseen speakers | validation accuracy | train accuracy | steps |",
              "|---|---|---|---|---|---|"]
-    lines += [f"| {r['system']} | {test_cell(r)} | {r['unseen']:.3f} | {'–' if r['val'] is None else format(r['val'], '.3f')} | "
+    lines += [f"| {r['system']} | {accuracy_cell(r)} | {r['unseen']:.3f} | {'–' if r['val'] is None else format(r['val'], '.3f')} | "
               f"{r['train']:.3f} | {r['steps'] or '–'} |" for r in table]
-    vox = [r for r in table if r["val"] is not None]
-    if vox:
-        best = max(vox, key=lambda r: r["val"])
+    best = chosen(table)
+    if best:
         lines += ["", f"Chosen on validation accuracy (mean over seeds): **{best['system']}**, test accuracy "
-                      f"{test_cell(best)}."]
+                      f"{accuracy_cell(best)}."]
     return "\n".join(lines)
 
 
