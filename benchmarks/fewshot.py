@@ -13,8 +13,9 @@ log-Mel by default; `--steps` sets their train.max_steps), with each augmentatio
 early-stopping floor (`--min-steps`, train.min_steps) given, and any other setting of `--set`
 (train.monitor=val_acc, say) for all of them; the shipped general encoder used as
 `voxprint enroll`/`identify` use it (no training); and the anchors fitted on all training
-segments: MFCC mean/std + SVM, and resemblyzer (GE2E) + logistic regression when installed. For every voxprint model the accuracy on its own (clean) training segments is printed
-too: a small set must be fitted before the model is blamed. The general encoder trained on
+segments: MFCC mean/std + SVM, and resemblyzer (GE2E) + logistic regression when installed.
+For every voxprint model the accuracy on its own (clean) training segments is printed too: a
+small set must be fitted before the model is blamed. The general encoder trained on
 libri-dev's train speakers, so each system is also scored on the test segments of the encoder's
 test speakers alone ("unseen").
 """
