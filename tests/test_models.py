@@ -107,3 +107,18 @@ def test_tdnn_pools_its_frames_and_with_input_stats_its_input_too():
     shifted = x.clone()
     shifted[:, 0] += 5.0  # a change the input statistics see
     assert not torch.allclose(with_in.embed(x), with_in.embed(shifted))
+
+
+def test_stats_hears_the_input_statistics_only_not_the_order_of_frames():
+    import torch
+
+    from voxprint.models.stats import Stats
+
+    net = Stats(20, 32, hidden=16, layers=2).eval()
+    x = torch.randn(3, 20, 101)
+    shuffled = x[:, :, torch.randperm(101)]
+    assert net.embed(x).shape == (3, 32)
+    assert torch.allclose(net.embed(x), net.embed(shuffled), atol=1e-5)  # frame order carries nothing
+    louder = x.clone()
+    louder[:, 3] *= 2.0  # a band's spread changes: the embedding must move
+    assert not torch.allclose(net.embed(x), net.embed(louder), atol=1e-3)

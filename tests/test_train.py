@@ -55,3 +55,19 @@ def test_kept_weights_are_those_of_the_best_monitored_validation(tmp_path, monit
 def test_an_unknown_monitor_is_refused_with_the_valid_ones():
     with pytest.raises(C.ConfigError, match=r"train\.monitor = 'val_f1'; valid: val_loss, val_acc"):
         C.load(None, ["train.monitor=val_f1"])
+
+
+@pytest.mark.parametrize("model", ["stats", "tdnn"])
+def test_the_few_shot_models_learn_voices_from_four_clips_each(tmp_path, model):
+    """What the few-shot models are for: a handful of clips per speaker, clean, learnt well enough to
+    name new clips of the same voices (chance is 1/3)."""
+    import dataclasses
+
+    cfg = C.load(None, ["features.n_mfcc=20", "train.max_steps=60", "train.min_steps=60", "train.val_every_steps=20",
+                        "train.batch_size=8", "train.threads=1", "train.progress=false", "train.monitor=val_acc"])
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=model),
+                              features=dataclasses.replace(cfg.features, name="mfcc"))
+    parts = {"train": speakers(8000, 4, 0), "val": speakers(8000, 3, 1)}
+    _, info = train(cfg, parts, 3, 8000, tmp_path, None)
+    best = max(float(r["val_acc"]) for r in read_csv(tmp_path / "history.csv"))
+    assert best >= 0.89 and info["steps"] == 60

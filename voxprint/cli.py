@@ -323,7 +323,7 @@ def _training_commands(sub) -> None:
     r.add_argument("--config", help="YAML config file or shipped config name (default: built-in defaults)")
     r.add_argument("--data", help="dataset: 'fsdd' (default, downloaded), a folder, or a CSV manifest")
     r.add_argument("--out", help="run folder (default runs/<dataset>)")
-    r.add_argument("--models", nargs="+", help="models to train (default: grid.models): cnn lstm crnn tdnn encoder")
+    r.add_argument("--models", nargs="+", help="models to train (default: grid.models): cnn lstm crnn tdnn stats encoder")
     r.add_argument("--features", nargs="+", help="subset of mfcc mel lpc")
     r.add_argument("--seeds", type=int, help="repeat every run with this many seeds")
     r.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,

@@ -75,7 +75,7 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "cnn"  # cnn | lstm | crnn | ge2e (see voxprint/models/)
+    name: str = "cnn"  # cnn | lstm | crnn | tdnn | stats | ge2e | encoder (see voxprint/models/)
     embed_dim: int = 128
     dropout: float = 0.1
     head: str = "softmax"  # softmax | aam (additive angular margin)

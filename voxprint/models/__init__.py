@@ -21,9 +21,10 @@ from .encoder import Encoder
 from .ge2e import GE2E
 from .lstm import LSTM
 from .net import SpeakerNet
+from .stats import Stats
 from .tdnn import TDNN
 
-MODELS = {"cnn": CNN, "lstm": LSTM, "crnn": CRNN, "tdnn": TDNN, "ge2e": GE2E, "encoder": Encoder}
+MODELS = {"cnn": CNN, "lstm": LSTM, "crnn": CRNN, "tdnn": TDNN, "stats": Stats, "ge2e": GE2E, "encoder": Encoder}
 
 
 def build_backbone(cfg, in_dim: int):
