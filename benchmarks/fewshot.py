@@ -69,17 +69,23 @@ UNNAMED = ("train.threads=", "grid.seeds=")
 IN_CELL_NAME = ("grid.augment=",)  # the cell's own name says it (a "-noaug" cell): not repeated in the row
 
 
+def short(setting: str, sep: str) -> str:
+    """'model.dropout=0.3' -> 'dropout<sep>0.3': the key's last part and the whole value."""
+    key, _, value = setting.partition("=")
+    return f"{key.rpartition('.')[2]}{sep}{value}"
+
+
 def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps: int | None,
                   min_steps: int | None = None, settings: list[str] = (), features: list[str] = ("mel",)) -> list[dict]:
     named = [s for s in settings if not s.startswith(UNNAMED)]
     run = out / (f"run-ramp{ramp}" + ("" if steps is None else f"-steps{steps}")
                  + ("" if min_steps is None else f"-min{min_steps}")
-                 + "".join(f"-{s.rpartition('.')[2].replace('=', '-')}" for s in named))
+                 + "".join(f"-{short(s, '-')}" for s in named))
     budget = ([] if steps is None else ["--set", f"train.max_steps={steps}"]) + \
         ([] if min_steps is None else ["--set", f"train.min_steps={min_steps}"]) + \
         [a for s in settings for a in ("--set", s)]
     variant = ", ".join([f"ramp {ramp}"] + ([] if min_steps is None else [f"min_steps {min_steps}"])
-                        + [s.rpartition(".")[2].replace("=", " ") for s in named if not s.startswith(IN_CELL_NAME)])
+                        + [short(s, " ") for s in named if not s.startswith(IN_CELL_NAME)])
     args = ["run", "--data", str(manifest), "--out", str(run), "--models", *models, "--features", *features, *budget,
             "--set", "eval.robustness=false", "--set", "eval.verification=false", "--set", f"augment.ramp_steps={ramp}",
             # a speaker with 2 segments has 1 to train and 1 to test: every speaker the anchors see is kept
