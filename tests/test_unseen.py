@@ -126,3 +126,17 @@ def test_datasets_missing_from_the_data_home_are_left_out_and_nothing_to_score_i
     text = caplog.text
     assert "speeches5 left out" in text and "libri-dev left out" in text and "nothing to score" in text
     assert not (tmp_path / "verification.json").exists()
+
+
+def test_a_dataset_whose_speakers_have_no_clip_beyond_their_enrolment_is_left_out_with_a_line(cfg, tmp_path, caplog):
+    """A few clips per speaker (configs/fewshot.yaml's kind of set): eval.enroll_clips takes them all,
+    so the dataset gives no same-speaker trial. It is left out, said once per seed, and the other
+    datasets are still scored - the finished grid never fails at its last step."""
+    import dataclasses
+
+    few = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, enroll_clips=5))  # = study_max_clips
+    with caplog.at_level("WARNING"):
+        result = U.study(few, tmp_path, lambda parts, seed: [U.System("fresh", spectral_embed, set())])
+    assert {s["dataset"] for s in result["systems"]} == {"libri-dev"}
+    assert caplog.text.count("speeches5 left out: its test speakers give no same-speaker trial") == 2  # 2 seeds
+    assert not (tmp_path / "verification" / "s0" / "speeches5").exists()

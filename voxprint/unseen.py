@@ -203,8 +203,16 @@ def _one_seed(cfg: C.Config, out: Path, systems_for, seed: int, specs: list[str]
     systems = systems_for(parts, seed)
     dev = [(n, s) for n in segs for s in segs[n]["dev"]]
     enrolled = {}
-    for name in segs:  # once per seed, every dataset: the files any system (an anchor too) scores
+    for name in list(segs):  # once per seed, every dataset: the files any system (an anchor too) scores
         enrolled[name], _ = P.open_set_speakers(sorted({s.speaker for s in segs[name]["test"]}), seed)
+        kinds = {label for _, _, label in P.trials(segs[name]["test"], enrolled[name])}
+        if kinds != {"target", "nontarget"}:  # nothing to score: a line, and the other datasets go on
+            missing = "same-speaker" if "target" not in kinds else "different-speaker"
+            log.warning(f"unseen-speaker study, seed {seed}: {name} left out: its test speakers give no {missing} "
+                        f"trial (a speaker of a clip dataset needs more than eval.enroll_clips = {ev.enroll_clips} "
+                        "clips: those enrol it, the rest are its trials)")
+            del segs[name]
+            continue
         _write_trial_files(out / "verification" / f"s{seed}", name, segs[name]["test"], enrolled[name],
                            [s for n, s in dev if n == name])
     rows = []
