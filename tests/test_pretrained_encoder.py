@@ -77,3 +77,24 @@ def test_fresh_install_enrols_names_and_rejects_unseen_voices(tmp_path):
     for spk in (a, b):
         named = [name == spk for s, (_, name, _) in zip(tests, answers) if s.speaker == spk]
         assert sum(named) > len(named) / 2, spk
+
+
+def test_a_copy_of_the_folder_listens_in_the_window_its_config_names(tmp_path):
+    """The encoder's inference window is its folder's data.clip_seconds (benchmarks/fewshot.py compares
+    windows): a copy with 1.4 s listens to a 2-s clip in two overlapping windows instead of one, and
+    hears a clip shorter than both windows exactly as the shipped folder does."""
+    import shutil
+
+    import yaml
+
+    copy = Path(shutil.copytree(SHIPPED, tmp_path / "enc"))
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    cfg["data"]["clip_seconds"] = 1.4
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
+    shipped, short = Recognizer(SHIPPED), Recognizer(copy)
+    assert (shipped.window, short.window) == (2 * P.SAMPLE_RATE, int(1.4 * P.SAMPLE_RATE))
+    y = P.segments(shared_file("libri-dev"), [P.load_split()["test"][0]])[0].wave
+    two_s, one_s = y[: 2 * P.SAMPLE_RATE], y[: P.SAMPLE_RATE]
+    a, b = shipped.score_waves([two_s, one_s])[1], short.score_waves([two_s, one_s])[1]
+    assert float(a[0] @ b[0]) < 0.9999  # two windows averaged: another embedding
+    np.testing.assert_allclose(a[1], b[1], atol=1e-5)  # fits in one window both ways: the same
