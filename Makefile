@@ -50,7 +50,7 @@ results: install-dev
 	$(BIN)/voxprint run --out runs/fsdd-default --no-progress
 	$(BIN)/python benchmarks/padded.py runs/fsdd-default runs/speeches5 --train runs/padded --readme README.md
 	$(BIN)/python benchmarks/vad.py --readme README.md
-	$(BIN)/python benchmarks/fewshot.py --out runs/fewshot --models tdnn crnn --features mfcc mel --steps 2400 --ramp 600 \
+	$(BIN)/python benchmarks/fewshot.py --out runs/fewshot --models stats tdnn crnn --features mfcc mel --steps 2400 --ramp 600 \
 		--min-steps 1200 --set train.monitor=val_acc "grid.augment=[true,false]" grid.seeds=3 --readme README.md
 	$(BIN)/python benchmarks/encoder.py --original --mfcc --json docs/results/encoder/encoder.json --readme README.md
 	$(BIN)/python benchmarks/encoder_routes.py --readme README.md
