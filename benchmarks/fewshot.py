@@ -129,35 +129,35 @@ def encoder_rows(manifest: Path) -> list[dict]:
     from voxprint.pretrained import ENCODER_DIR
 
     rows, base = read_csv(manifest), manifest.parent
-    rec = Recognizer(ENCODER_DIR)
-    shipped = rec.window
+    paths = [str(base / r["path"]) for r in rows]
+    labels = sorted({r["speaker"] for r in rows})
+    shipped = Recognizer(ENCODER_DIR).window
     dev, unseen = set(P.load_split()["dev"]), unseen_speakers()
 
-    def answers(window: int) -> np.ndarray:
-        """[N] bool: is each segment named right, the encoder listening in `window`-sample windows."""
-        rec.window = window
-        paths = [str(base / r["path"]) for r in rows]
+    def answers(rec: Recognizer) -> np.ndarray:
+        """[N] bool: is each segment named right by the encoder folder `rec`."""
         ok, emb = rec.embed(paths, on_error=lambda e: None)
         emb = dict(zip(ok, P.unit(emb)))
-        labels = sorted({r["speaker"] for r in rows})
         models = P.enrol_models(emb, {s: [p for p, r in zip(paths, rows) if r["speaker"] == s
                                           and r["split"] == "train" and p in emb] for s in labels})
         names, matrix = list(models), np.stack(list(models.values()))
         return np.array([p in emb and names[int(np.argmax(matrix @ emb[p]))] == r["speaker"]
                          for p, r in zip(paths, rows)])
 
-    def row(system: str, right: np.ndarray) -> dict:
-        def acc(keep) -> float:
-            return float(np.mean([x for x, r in zip(right, rows) if keep(r)]))
-        return {"system": system, "test": acc(lambda r: r["split"] == "test"),
-                "unseen": acc(lambda r: r["split"] == "test" and r["speaker"] in unseen), "val": None,
-                "train": acc(lambda r: r["split"] == "train"), "steps": None}
+    def accuracy(right: np.ndarray, keep) -> float:
+        return float(np.mean([x for x, r in zip(right, rows) if keep(r)]))
 
-    on_dev = lambda right: float(np.mean([x for x, r in zip(right, rows)  # noqa: E731
-                                          if r["split"] == "test" and r["speaker"] in dev]))
-    by_window = {int(round(w * P.SAMPLE_RATE)): answers(int(round(w * P.SAMPLE_RATE))) for w in WINDOWS_S}
-    by_window.setdefault(shipped, answers(shipped))
-    dev_acc = {w: on_dev(right) for w, right in by_window.items()}
+    def row(system: str, right: np.ndarray) -> dict:
+        return {"system": system, "test": accuracy(right, lambda r: r["split"] == "test"),
+                "unseen": accuracy(right, lambda r: r["split"] == "test" and r["speaker"] in unseen), "val": None,
+                "train": accuracy(right, lambda r: r["split"] == "train"), "steps": None}
+
+    with tempfile.TemporaryDirectory() as tmp:  # what a user does: a copy of the folder, its window set
+        by_window = {int(round(w * P.SAMPLE_RATE)): answers(Recognizer(windowed_copy(ENCODER_DIR, w, Path(tmp))))
+                     for w in WINDOWS_S}
+    by_window.setdefault(shipped, answers(Recognizer(ENCODER_DIR)))
+    dev_acc = {w: accuracy(right, lambda r: r["split"] == "test" and r["speaker"] in dev)
+               for w, right in by_window.items()}
     print("general encoder, dev speakers' test segments named right, by window: "
           + ", ".join(f"{w / P.SAMPLE_RATE:g} s {a:.3f}" for w, a in sorted(dev_acc.items())))
     best = max(dev_acc, key=lambda w: (dev_acc[w], -abs(w - shipped)))
@@ -168,6 +168,19 @@ def encoder_rows(manifest: Path) -> list[dict]:
                        f"{shipped / P.SAMPLE_RATE:g} s)", by_window[best])
                    | {"dev_by_window": {f"{w / P.SAMPLE_RATE:g}": a for w, a in sorted(dev_acc.items())}})
     return out
+
+
+def windowed_copy(folder: Path, seconds: float, tmp: Path) -> Path:
+    """A copy of an encoder folder whose config.yaml sets data.clip_seconds (its inference window)."""
+    import shutil
+
+    import yaml
+
+    copy = Path(shutil.copytree(folder, tmp / f"window-{seconds:g}"))
+    cfg = yaml.safe_load((copy / "config.yaml").read_text(encoding="utf-8"))
+    cfg["data"]["clip_seconds"] = float(seconds)
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return copy
 
 
 def unseen_speakers() -> set[str]:
