@@ -126,6 +126,7 @@ def encoder_rows(manifest: Path) -> list[dict]:
     A second row: the same encoder with the inference window chosen among WINDOWS_S on the test
     segments of its DEV speakers (the speakers its own choices were made on; ties go to the window
     nearest the shipped one), scored like the first."""
+    from voxprint.encoder.folder import with_window
     from voxprint.pretrained import ENCODER_DIR
 
     rows, base = read_csv(manifest), manifest.parent
@@ -152,8 +153,8 @@ def encoder_rows(manifest: Path) -> list[dict]:
                 "unseen": accuracy(right, lambda r: r["split"] == "test" and r["speaker"] in unseen), "val": None,
                 "train": accuracy(right, lambda r: r["split"] == "train"), "steps": None}
 
-    with tempfile.TemporaryDirectory() as tmp:  # what a user does: a copy of the folder, its window set
-        by_window = {int(round(w * P.SAMPLE_RATE)): answers(Recognizer(windowed_copy(ENCODER_DIR, w, Path(tmp))))
+    with tempfile.TemporaryDirectory() as tmp:  # what `voxprint encoder window S --out DIR` writes
+        by_window = {int(round(w * P.SAMPLE_RATE)): answers(Recognizer(with_window(ENCODER_DIR, w, Path(tmp) / f"{w:g}")))
                      for w in WINDOWS_S}
     by_window.setdefault(shipped, answers(Recognizer(ENCODER_DIR)))
     dev_acc = {w: accuracy(right, lambda r: r["split"] == "test" and r["speaker"] in dev)
@@ -168,19 +169,6 @@ def encoder_rows(manifest: Path) -> list[dict]:
                        f"{shipped / P.SAMPLE_RATE:g} s)", by_window[best])
                    | {"dev_by_window": {f"{w / P.SAMPLE_RATE:g}": a for w, a in sorted(dev_acc.items())}})
     return out
-
-
-def windowed_copy(folder: Path, seconds: float, tmp: Path) -> Path:
-    """A copy of an encoder folder whose config.yaml sets data.clip_seconds (its inference window)."""
-    import shutil
-
-    import yaml
-
-    copy = Path(shutil.copytree(folder, tmp / f"window-{seconds:g}"))
-    cfg = yaml.safe_load((copy / "config.yaml").read_text(encoding="utf-8"))
-    cfg["data"]["clip_seconds"] = float(seconds)
-    (copy / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
-    return copy
 
 
 def unseen_speakers() -> set[str]:

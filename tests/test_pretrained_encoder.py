@@ -79,22 +79,24 @@ def test_fresh_install_enrols_names_and_rejects_unseen_voices(tmp_path):
         assert sum(named) > len(named) / 2, spk
 
 
-def test_a_copy_of_the_folder_listens_in_the_window_its_config_names(tmp_path):
-    """The encoder's inference window is its folder's data.clip_seconds (benchmarks/fewshot.py compares
-    windows): a copy with 1.4 s listens to a 2-s clip in two overlapping windows instead of one, and
-    hears a clip shorter than both windows exactly as the shipped folder does."""
-    import shutil
+def test_encoder_window_writes_a_copy_that_listens_in_its_windows_with_its_own_threshold(tmp_path, shared_data):
+    """`voxprint encoder window 1.4 --out DIR` (benchmarks/fewshot.py compares windows): the copy listens
+    to a 2-s clip in two overlapping windows instead of one, hears a clip shorter than both windows
+    exactly as the shipped folder does, has its accept threshold chosen again on the dev speakers,
+    and records where it came from; an existing folder is refused."""
+    from voxprint.cli import main
 
-    import yaml
-
-    copy = Path(shutil.copytree(SHIPPED, tmp_path / "enc"))
-    cfg = yaml.safe_load((copy / "config.yaml").read_text())
-    cfg["data"]["clip_seconds"] = 1.4
-    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
-    shipped, short = Recognizer(SHIPPED), Recognizer(copy)
+    out = tmp_path / "enc"
+    assert main(["encoder", "window", "1.4", "--out", str(out), "--data", str(shared_data)]) == 0
+    shipped, short = Recognizer(SHIPPED), Recognizer(out)
     assert (shipped.window, short.window) == (2 * P.SAMPLE_RATE, int(1.4 * P.SAMPLE_RATE))
     y = P.segments(shared_file("libri-dev"), [P.load_split()["test"][0]])[0].wave
     two_s, one_s = y[: 2 * P.SAMPLE_RATE], y[: P.SAMPLE_RATE]
     a, b = shipped.score_waves([two_s, one_s])[1], short.score_waves([two_s, one_s])[1]
     assert float(a[0] @ b[0]) < 0.9999  # two windows averaged: another embedding
     np.testing.assert_allclose(a[1], b[1], atol=1e-5)  # fits in one window both ways: the same
+    assert 0 < short.threshold < 1 and short.threshold != shipped.threshold
+    prov = read_json(out / "provenance.json")
+    assert prov["window"] == {"from": str(SHIPPED), "clip_seconds": 1.4, "calibrated": True}
+    assert verify_checksums(out) == {}  # the checksums are those of the files as written
+    assert main(["encoder", "window", "1.0", "--out", str(out)]) == 2  # never over an existing folder

@@ -291,6 +291,20 @@ def cmd_encoder_train(args) -> int:
     return 0
 
 
+def cmd_encoder_window(args) -> int:
+    from .download import data_home
+    from .encoder.folder import with_window
+    from .pretrained import ENCODER_DIR
+
+    home = Path(args.data).expanduser() if args.data else data_home()
+    dev = home / "libri-dev"
+    out = with_window(args.src or ENCODER_DIR, args.seconds, args.out, dev if dev.is_dir() else None)
+    print(f"{out}: listens in {args.seconds:g}-s windows; "
+          + ("accept threshold chosen again on libri-dev's dev speakers" if dev.is_dir() else
+             f"no calibration.json ({dev} not found): identify/verify need --threshold, or --data with libri-dev/"))
+    return 0
+
+
 def add_encoder_parser(sub) -> None:
     enc = sub.add_parser("encoder", help="the general speaker encoder")
     enc_sub = enc.add_subparsers(dest="encoder_command", required=True, metavar="COMMAND")
@@ -301,6 +315,12 @@ def add_encoder_parser(sub) -> None:
                     help="training option, e.g. steps=300, batch_size=16, "
                          "'sources={libri: 0.5, \"corpus:/data/LibriSpeech/train-clean-100\": 0.5}'")
     et.set_defaults(func=cmd_encoder_train)
+    ew = enc_sub.add_parser("window", help="a copy of an encoder folder that listens in windows of another length")
+    ew.add_argument("seconds", type=_number(0.1, 60, "window length in seconds"))
+    ew.add_argument("--out", required=True, help="model folder to write (new)")
+    ew.add_argument("--src", help="encoder folder to copy (default: the shipped one)")
+    ew.add_argument("--data", help="data home with libri-dev/, for the threshold (default: $VOXPRINT_DATA)")
+    ew.set_defaults(func=cmd_encoder_window)
 
 
 def cmd_serve(args) -> int:

@@ -101,3 +101,38 @@ def load_net(folder: str | Path) -> tuple[C.Config, SpeakerNet]:
     state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return cfg, net.eval()
+
+
+def with_window(src: str | Path, seconds: float, out: str | Path, dev_root: str | Path | None = None) -> Path:
+    """A copy of encoder folder `src` at `out` that listens in `seconds`-long windows (its config's
+    data.clip_seconds: a longer clip is reduced to its speech and heard in windows every half
+    window, their embeddings averaged). The accept threshold was chosen for the old window, so with
+    `dev_root` (libri-dev) it is chosen again on the dev speakers, as `encoder train` chooses it;
+    without, calibration.json is left out (identify/verify then say so) rather than kept stale.
+    provenance.json gains where the copy came from and the checksums of the files as written."""
+    import shutil
+
+    from .. import protocol as P
+    from ..errors import DataError
+
+    src, out = Path(src), Path(out)
+    if out.exists():
+        raise DataError(f"{out}: already exists; give a new folder")
+    cfg = C.load_resolved(src / "config.yaml")
+    cfg.data.clip_seconds = float(seconds)
+    C.check_limits(cfg.data, "data")
+    shutil.copytree(src, out)
+    C.save(cfg, out / "config.yaml")
+    (out / "calibration.json").unlink(missing_ok=True)
+    if dev_root is not None:
+        from ..inference import Recognizer
+
+        rec = Recognizer(out)
+        calibration = P.calibrate(lambda waves: rec.score_waves(waves)[1],
+                                  P.segments(dev_root, P.load_split()["dev"]))
+        write_json(out / "calibration.json", calibration | {"speakers": "libri-dev dev split"})
+    prov = read_json(out / "provenance.json")
+    prov["window"] = {"from": str(src), "clip_seconds": float(seconds), "calibrated": dev_root is not None}
+    prov["sha256"] = {name: sha256(out / name) for name in FOLDER_FILES if (out / name).exists()}
+    write_json(out / "provenance.json", prov)
+    return out
