@@ -121,18 +121,21 @@ def with_window(src: str | Path, seconds: float, out: str | Path, dev_root: str 
     cfg = C.load_resolved(src / "config.yaml")
     cfg.data.clip_seconds = float(seconds)
     C.check_limits(cfg.data, "data")
-    shutil.copytree(src, out)
-    C.save(cfg, out / "config.yaml")
-    (out / "calibration.json").unlink(missing_ok=True)
+    part = out.with_name(out.name + ".partial")  # renamed when whole: a killed run leaves no half folder at `out`
+    shutil.rmtree(part, ignore_errors=True)
+    shutil.copytree(src, part)
+    C.save(cfg, part / "config.yaml")
+    (part / "calibration.json").unlink(missing_ok=True)
     if dev_root is not None:
         from ..inference import Recognizer
 
-        rec = Recognizer(out)
+        rec = Recognizer(part)
         calibration = P.calibrate(lambda waves: rec.score_waves(waves)[1],
                                   P.segments(dev_root, P.load_split()["dev"]))
-        write_json(out / "calibration.json", calibration | {"speakers": "libri-dev dev split"})
-    prov = read_json(out / "provenance.json")
+        write_json(part / "calibration.json", calibration | {"speakers": "libri-dev dev split"})
+    prov = read_json(part / "provenance.json")
     prov["window"] = {"from": str(src), "clip_seconds": float(seconds), "calibrated": dev_root is not None}
-    prov["sha256"] = {name: sha256(out / name) for name in FOLDER_FILES if (out / name).exists()}
-    write_json(out / "provenance.json", prov)
+    prov["sha256"] = {name: sha256(part / name) for name in FOLDER_FILES if (part / name).exists()}
+    write_json(part / "provenance.json", prov)
+    part.rename(out)
     return out

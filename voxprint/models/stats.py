@@ -13,10 +13,10 @@ class Stats(nn.Module):
     Dropout) -> embedding [B, embed_dim].
 
     No layer looks at a frame's neighbours: what a clip says of its speaker is taken to be in the
-    average spectrum and its spread, which is what the MFCC mean/std + SVM anchor fits on. With a
-    few seconds per speaker there is too little to learn frame patterns from (the conv and
-    recurrent models overfit their 1-s crops); this model has 2D numbers to weigh per clip.
-    Measured on libri-dev few-shot (benchmarks/fewshot.py and the README's block)."""
+    average spectrum and its spread, which is what the MFCC mean/std + SVM anchor fits on, so with
+    a few seconds per speaker there are only 2D numbers per clip to weigh rather than frame
+    patterns to learn. On libri-dev few-shot (benchmarks/fewshot.py, the README's block) it names
+    more test segments than the conv and recurrent models and than the anchor."""
 
     def __init__(self, in_dim: int, embed_dim: int = 128, dropout: float = 0.1, hidden: int = 256, layers: int = 1):
         super().__init__()
