@@ -156,7 +156,8 @@ def encoder_rows(manifest: Path) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:  # what `voxprint encoder window S --out DIR` writes
         by_window = {int(round(w * P.SAMPLE_RATE)): answers(Recognizer(with_window(ENCODER_DIR, w, Path(tmp) / f"{w:g}")))
                      for w in WINDOWS_S}
-    by_window.setdefault(shipped, answers(Recognizer(ENCODER_DIR)))
+    if shipped not in by_window:  # (setdefault would embed every segment again even when it is)
+        by_window[shipped] = answers(Recognizer(ENCODER_DIR))
     dev_acc = {w: accuracy(right, lambda r: r["split"] == "test" and r["speaker"] in dev)
                for w, right in by_window.items()}
     print("general encoder, dev speakers' test segments named right, by window: "
