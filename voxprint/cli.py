@@ -183,7 +183,7 @@ def cmd_evaluate(args) -> int:
 
     speech = [file_speech(p, rec.sample_rate, rec.cfg.vad, y=w) for p, w in zip(ok, waves)]  # SNR over speech
     rows += robustness(rec.model, rec.features, waves, y, rec.window, sources, args.snr, rec.labels, seed=args.seed,
-                       speech=speech, vad_cfg=rec.cfg.vad)
+                       speech=speech, vad_cfg=rec.cfg.vad, extra=rec.extra_windows)
     print(f"{'noise':<16} {'SNR dB':>7} {'accuracy':>9} {'macro-F1':>9}")
     for r in rows:
         print(f"{r['noise']:<16} {r['snr_db']:>7} {r['accuracy']:>9.4f} {r['macro_f1']:>9.4f}")
@@ -298,8 +298,8 @@ def cmd_encoder_window(args) -> int:
 
     home = Path(args.data).expanduser() if args.data else data_home()
     dev = home / "libri-dev"
-    out = with_window(args.src or ENCODER_DIR, args.seconds, args.out, dev if dev.is_dir() else None)
-    print(f"{out}: listens in {args.seconds:g}-s windows; "
+    out = with_window(args.src or ENCODER_DIR, args.seconds, args.out, dev if dev.is_dir() else None, args.extra)
+    print(f"{out}: listens in {' and '.join(f'{w:g}-s' for w in [args.seconds, *(args.extra or [])])} windows; "
           + ("accept threshold chosen again on libri-dev's dev speakers" if dev.is_dir() else
              f"no calibration.json ({dev} not found): identify/verify need --threshold, or --data with libri-dev/"))
     return 0
@@ -317,6 +317,8 @@ def add_encoder_parser(sub) -> None:
     et.set_defaults(func=cmd_encoder_train)
     ew = enc_sub.add_parser("window", help="a copy of an encoder folder that listens in windows of another length")
     ew.add_argument("seconds", type=_number(0.1, 60, "window length in seconds"))
+    ew.add_argument("--extra", nargs="+", type=_number(0.1, 60, "window length in seconds"), metavar="S",
+                    help="further window lengths a longer clip is also heard in (data.extra_windows; default none)")
     ew.add_argument("--out", required=True, help="model folder to write (new)")
     ew.add_argument("--src", help="encoder folder to copy (default: the shipped one)")
     ew.add_argument("--data", help="data home with libri-dev/, for the threshold (default: $VOXPRINT_DATA)")

@@ -27,6 +27,11 @@ class DataConfig:
     path: str = "fsdd"  # dataset name (fsdd), a folder, or a CSV manifest
     sample_rate: int | None = None  # None: the dataset's own (most common) rate
     clip_seconds: float = 1.0  # training crop and inference window length
+    # A model folder's inference only (Recognizer: predict, enroll, identify, verify, serve): a clip
+    # longer than one of these windows is also heard in it, and each length's embedding counts
+    # equally in the clip's (benchmarks/encoder_windows.py chose [1.4] for the shipped encoder). A
+    # grid evaluates in clip_seconds windows only, so `voxprint run` refuses a non-empty list.
+    extra_windows: list[float] = field(default_factory=list)
     split: str = "auto"  # auto | official | block | random | manifest
     val_fraction: float = 0.1
     test_fraction: float = 0.2
@@ -225,6 +230,7 @@ LIMITS: dict[type, dict[str, Range]] = {
     DataConfig: {
         "sample_rate": Range(1_000, 384_000, "Hz"),
         "clip_seconds": Range(0.1, 60, "seconds of audio per training crop and inference window"),
+        "extra_windows": Range(0.1, 60, "seconds of each further inference window"),
         "val_fraction": _fraction("share of each speaker's clips for validation"),
         "test_fraction": _fraction("share of each speaker's clips for test"),
         "block_size": Range(2, 100_000, "clips per contiguous block; one is dropped at each boundary"),

@@ -83,12 +83,25 @@ class _Pool:
             self.probs = self._grown(self.probs, self.n, logits.shape[1])
             np.add.at(self.probs, owner, z / z.sum(axis=1, keepdims=True))
 
-    def result(self) -> tuple[np.ndarray | None, np.ndarray]:
-        counts = self.counts[: self.n]
-        emb = self.emb[: self.n] / counts
+    def result(self, lengths: int = 1) -> tuple[np.ndarray | None, np.ndarray]:
+        """Per clip: the mean window softmax and the L2-normalised mean window embedding. With
+        `lengths` > 1, owner clip * lengths + k holds the clip's windows of length k; each length
+        heard (windows > 0) is averaged first and counts equally."""
+        n = -(-self.n // lengths) * lengths
+        counts = self._grown(self.counts, n, 1)[:n]
+        heard = counts > 0
+        emb = self._grown(self.emb, n, self.emb.shape[1])[:n] / np.maximum(counts, 1)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
-        probs = None if self.probs is None else (self.probs[: self.n] / counts).astype(np.float32)
-        return probs, emb.astype(np.float32)
+        probs = None
+        if self.probs is not None:
+            probs = self._grown(self.probs, n, self.probs.shape[1])[:n] / np.maximum(counts, 1)
+        if lengths > 1:  # each length's average, weighted by whether it was heard
+            per = heard.reshape(-1, lengths, 1).sum(axis=1)
+            emb = emb.reshape(-1, lengths, emb.shape[1]).sum(axis=1) / per
+            emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
+            if probs is not None:
+                probs = probs.reshape(-1, lengths, probs.shape[1]).sum(axis=1) / per
+        return (None if probs is None else probs.astype(np.float32)), emb.astype(np.float32)
 
 
 def listened(y: np.ndarray, window: int, sample_rate: int, vad_cfg=None, speech=None) -> np.ndarray:
@@ -116,29 +129,47 @@ def clip_windows(y: np.ndarray, window: int) -> np.ndarray:
     return audio.windows(y, window)
 
 
-def _window_batches(waves: Iterable[np.ndarray], window: int, batch: int, pad_short: bool = True):
-    """Windows of consecutive clips in batches of at most `batch` -> (windows [B, n], owner [B]).
-    A long clip's windows are cut `batch` at a time, never all at once. With `pad_short` false a
-    clip shorter than a window is its own batch, at its own length (for models that take any length)."""
-    buf, owner, size = [], [], 0
-    for i, y in enumerate(waves):
+def _window_batches(parts: Iterable[tuple[int, np.ndarray, int]], batch: int, pad_short: bool = True):
+    """(owner, clip, window length) items -> batches (windows [B, n], owner [B]) of at most `batch`
+    windows, each batch of one length. A long clip's windows are cut `batch` at a time, never all at
+    once. With `pad_short` false a clip shorter than its window is its own batch, at its own length
+    (for models that take any length)."""
+    open_: dict[int, tuple[list, list, int]] = {}  # window length -> (windows, owners, count) not yet sent
+    for i, y, window in parts:
         if not pad_short and len(y) < window:
-            if buf:
+            # what is open goes first, as it always has: the int8 graph quantises each batch's activations
+            # with that batch's range, so which windows share a batch moves an embedding a little
+            for buf, owner, _ in open_.values():
                 yield np.concatenate(buf), np.concatenate(owner)
-                buf, owner, size = [], [], 0
+            open_.clear()
             yield np.ascontiguousarray(y, dtype=np.float32)[None], np.array([i])
             continue
         starts = audio.window_starts(len(y), window)
         for s in range(0, len(starts), batch):
             part = audio.windows(y, window, starts=starts[s : s + batch])
+            buf, owner, size = open_.pop(window, ([], [], 0))
             if size + len(part) > batch and buf:
                 yield np.concatenate(buf), np.concatenate(owner)
                 buf, owner, size = [], [], 0
-            buf.append(part)
-            owner.append(np.full(len(part), i))
-            size += len(part)
-    if buf:
+            open_[window] = (buf + [part], owner + [np.full(len(part), i)], size + len(part))
+    for buf, owner, _ in open_.values():
         yield np.concatenate(buf), np.concatenate(owner)
+
+
+def _heard_parts(waves: Iterable[np.ndarray], lengths: list[int], sample_rate: int, vad_cfg):
+    """(owner, part, window) for each clip and window length: owner clip * len(lengths) + k. A clip
+    is heard in an extra window (k > 0) only when it is longer than it - shorter, it would be heard
+    whole, as in the main one - and its speech is found once for all lengths."""
+    from . import vad
+
+    for c, y in enumerate(waves):
+        speech = None
+        for k, w in enumerate(lengths):
+            if k and len(y) <= w:
+                continue
+            if speech is None and vad_cfg is not None and vad_cfg.enabled and len(y) > w:
+                speech = vad.detect(y, sample_rate, vad_cfg)
+            yield c * len(lengths) + k, listened(y, w, sample_rate, vad_cfg, speech), w
 
 
 @torch.no_grad()
@@ -149,21 +180,33 @@ def window_features(features: torch.nn.Module, windows: np.ndarray, batch: int =
 
 
 def score_clips(model: Model, features, waves: Iterable[np.ndarray], window: int, vad_cfg=None,
-                batch: int = BATCH_WINDOWS, pad_short: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+                batch: int = BATCH_WINDOWS, pad_short: bool = True,
+                extra: tuple[int, ...] | list[int] = (), per_clip: bool = False) -> tuple[np.ndarray | None, np.ndarray]:
     """Clips -> (probabilities [N, K] or None, L2-normalised embeddings [N, E]): each clip's
     `listened` part cut into windows, through features and model, softmax and embeddings
-    averaged per clip. `waves` may be a generator: only one batch of windows is in memory at a
-    time. `vad_cfg` (a VadConfig) turns on speech detection for clips longer than a window;
-    `pad_short` false hears a short clip at its own length instead of wrap-padded to a window."""
+    averaged per clip. `waves` may be a generator: only one batch of windows per window length is
+    in memory at a time. `vad_cfg` (a VadConfig) turns on speech detection for clips longer than
+    a window; `pad_short` false hears a short clip at its own length instead of wrap-padded to a
+    window. `extra` window lengths (samples; data.extra_windows): a clip longer than one is also
+    heard in it, and each length's average counts equally in the clip's. `per_clip` batches each
+    clip's windows apart from other clips': for a model whose output depends on what else is in
+    its batch (an int8 graph quantises activations with each batch's range), a clip then scores
+    the same alone or among others."""
     sr = features.sample_rate
+    lengths = [window, *extra]
     pool = _Pool()
-    clips = (listened(y, window, sr, vad_cfg) for y in waves)
-    for wins, owner in _window_batches(clips, window, batch, pad_short):
+    if per_clip:  # each clip's windows batched on their own (`per_clip`)
+        batches = (b for c, y in enumerate(waves)
+                   for b in _window_batches(((i + c * len(lengths), part, w) for i, part, w in
+                                             _heard_parts([y], lengths, sr, vad_cfg)), batch, pad_short))
+    else:
+        batches = _window_batches(_heard_parts(waves, lengths, sr, vad_cfg), batch, pad_short)
+    for wins, owner in batches:
         logits, emb = model(window_features(features, wins, batch))
         pool.add(logits, emb, owner)
     if pool.n == 0:
         raise NoClips("score_clips: no clips")
-    return pool.result()
+    return pool.result(len(lengths))
 
 
 def score_features(model: Model, feats: np.ndarray, owner: np.ndarray,
@@ -258,7 +301,7 @@ def noisy_copies(waves, noises, snr: float, refs) -> Iterable[np.ndarray]:
 
 def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, window: int,
                sources: list[NoiseSource], snrs: list[float], labels: list[str], seed: int = ROBUSTNESS_SEED,
-               speech: list | None = None, vad_cfg=None) -> list[dict]:
+               speech: list | None = None, vad_cfg=None, extra: list[int] | tuple[int, ...] = ()) -> list[dict]:
     """Accuracy at each SNR for each noise source (see `noise_draws`). The SNR is measured on
     each clip's speech (`speech`: its vad.Speech regions; whole clips without), and the model
     finds speech in the noisy clip itself, as it would in use. (A clip that fits in one window is
@@ -268,7 +311,8 @@ def robustness(model: Model, features, waves: list[np.ndarray], y: np.ndarray, w
     for si, src in enumerate(sources):
         noises = noise_draws(src, waves, seed, si)
         for snr in snrs:
-            probs, _ = score_clips(model, features, noisy_copies(waves, noises, snr, refs), window, vad_cfg)
+            probs, _ = score_clips(model, features, noisy_copies(waves, noises, snr, refs), window, vad_cfg,
+                                   extra=extra)
             m = classification_metrics(y, probs.argmax(1), labels)
             rows.append({"noise": src.name, "snr_db": float(snr), "accuracy": round(m["accuracy"], 4),
                          "macro_f1": round(m["macro_f1"], 4)})

@@ -8,8 +8,10 @@ time, windows in bounded batches, so memory does not grow with the number or len
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,14 @@ from .features import build_feature
 from .io import read_json, write_json
 from .models import build_net, net_shapes
 from .store import normalise_name
+
+
+def _quantized(path: Path) -> bool:
+    """Does the ONNX graph quantize activations as it runs (onnxruntime's dynamic int8: each batch
+    quantized with its own range, so a clip's scores depend on what shares its batch)?"""
+    import onnx
+
+    return any("Quantize" in n.op_type or "Integer" in n.op_type for n in onnx.load(str(path)).graph.node)
 
 
 @dataclass
@@ -87,6 +97,7 @@ class Recognizer:
         if self.sample_rate is None:
             raise DataError(f"{self.file(rundir.CONFIG)}: data.sample_rate is not set; not a trained model's config")
         self.window = int(round(self.cfg.data.clip_seconds * self.sample_rate))
+        self.extra_windows = [int(round(w * self.sample_rate)) for w in self.cfg.data.extra_windows]
         self.features = build_feature(self.cfg.features, self.sample_rate)
         state = _load_state(self.file(rundir.WEIGHTS))
         # shapes first, on the meta device: weights that do not fit config and labels are one line, and
@@ -99,6 +110,7 @@ class Recognizer:
         if engine is None:  # the folder's ONNX graph when it has one (the shipped encoder's is int8)
             engine = "onnx" if self.file(rundir.ONNX).is_file() else "torch"
         self.engine = engine
+        self.per_clip = False  # set by _onnx_model for a quantized graph
         self.model = self._onnx_model() if engine == "onnx" else torch_model(self.net)
 
     def file(self, name: str) -> Path:
@@ -111,8 +123,19 @@ class Recognizer:
 
     @functools.cached_property
     def model_id(self) -> str:
-        """Identifies the weights: profiles made by other weights are refused."""
-        return hashlib.sha256(self.file(rundir.WEIGHTS).read_bytes()).hexdigest()[:16]
+        """Identifies the embedding: the weights and how a clip reaches them (sample rate, windows,
+        features, speech detection). Profiles made by another are refused - a copy of a folder that
+        listens in other windows (`voxprint encoder window`) gives other embeddings from the same weights."""
+        h = hashlib.sha256(self.file(rundir.WEIGHTS).read_bytes())
+        h.update(json.dumps(self.listening, sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+    @property
+    def listening(self) -> dict:
+        """The settings between a waveform and the weights (part of model_id)."""
+        d = self.cfg.data
+        return {"sample_rate": self.sample_rate, "clip_seconds": d.clip_seconds, "extra_windows": d.extra_windows,
+                "features": dataclasses.asdict(self.cfg.features), "vad": dataclasses.asdict(self.cfg.vad)}
 
     @property
     def name(self) -> str:
@@ -134,6 +157,8 @@ class Recognizer:
         if [i.name for i in session.get_inputs()] != ["features"] or len(session.get_outputs()) not in (1, 2):
             raise DataError(f"{path}: not a voxprint export (expects input 'features', outputs [logits,] embedding)")
 
+        self.per_clip = _quantized(path)
+
         def run(feats):
             outs = session.run(None, {"features": feats.astype(np.float32, copy=False)})
             return (None, outs[0]) if len(outs) == 1 else (outs[0], outs[1])  # a pure encoder: embedding only
@@ -144,7 +169,7 @@ class Recognizer:
         """Clips -> (probabilities [N, K], L2-normalised embeddings [N, E]); windows averaged. A clip
         longer than the model's window is reduced to its speech first (the folder's vad settings)."""
         return score_clips(self.model, self.features, waves, self.window, self.cfg.vad,
-                           pad_short=not self.net.fixed_input)
+                           pad_short=not self.net.fixed_input, extra=self.extra_windows, per_clip=self.per_clip)
 
     def load(self, path: str | Path) -> np.ndarray:
         return audio.load(path, self.sample_rate)[0]

@@ -19,7 +19,7 @@ from . import config as C
 from . import rundir
 from .augment import Augmenter, build_sources
 from .datasets import Loaded, dataset_rate, describe_split, discover, prepare
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .evaluate import (classification_metrics, clean_features, nll, robustness, score_features, torch_model,
                        write_metrics)
 from .features import build_feature
@@ -232,6 +232,9 @@ def _grid_bar(total: int):
 
 
 def run_grid(cfg: C.Config, out: Path) -> list[dict]:
+    if cfg.data.extra_windows:  # the grid scores cached clip_seconds windows: its figures would not be predict's
+        raise ConfigError(f"data.extra_windows = {cfg.data.extra_windows}: a grid evaluates in data.clip_seconds "
+                          "windows only; give a trained model folder more windows with `voxprint encoder window`")
     cfg, data = setup(cfg, out)
     rows, rob = [], []
     grid = cells(cfg)

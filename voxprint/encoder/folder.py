@@ -103,10 +103,12 @@ def load_net(folder: str | Path) -> tuple[C.Config, SpeakerNet]:
     return cfg, net.eval()
 
 
-def with_window(src: str | Path, seconds: float, out: str | Path, dev_root: str | Path | None = None) -> Path:
+def with_window(src: str | Path, seconds: float, out: str | Path, dev_root: str | Path | None = None,
+                extra: list[float] | None = None) -> Path:
     """A copy of encoder folder `src` at `out` that listens in `seconds`-long windows (its config's
     data.clip_seconds: a longer clip is reduced to its speech and heard in windows every half
-    window, their embeddings averaged). The accept threshold was chosen for the old window, so with
+    window, their embeddings averaged) and, a clip longer than them, in each of the `extra`
+    lengths too (data.extra_windows; each length counts equally). The accept threshold was chosen for the old window, so with
     `dev_root` (libri-dev) it is chosen again on the dev speakers, as `encoder train` chooses it;
     without, calibration.json is left out (identify/verify then say so) rather than kept stale.
     provenance.json gains where the copy came from and the checksums of the files as written."""
@@ -120,6 +122,7 @@ def with_window(src: str | Path, seconds: float, out: str | Path, dev_root: str 
         raise DataError(f"{out}: already exists; give a new folder")
     cfg = C.load_resolved(src / "config.yaml")
     cfg.data.clip_seconds = float(seconds)
+    cfg.data.extra_windows = [float(w) for w in extra or []]
     C.check_limits(cfg.data, "data")
     part = out.with_name(out.name + ".partial")  # renamed when whole: a killed run leaves no half folder at `out`
     shutil.rmtree(part, ignore_errors=True)
@@ -134,7 +137,9 @@ def with_window(src: str | Path, seconds: float, out: str | Path, dev_root: str 
                                   P.segments(dev_root, P.load_split()["dev"]))
         write_json(part / "calibration.json", calibration | {"speakers": "libri-dev dev split"})
     prov = read_json(part / "provenance.json")
-    prov["window"] = {"from": str(src), "clip_seconds": float(seconds), "calibrated": dev_root is not None}
+    earlier = {"window": prov["window"]} if "window" in prov else {}  # src was itself a copy: keep its story
+    prov["window"] = {"from": str(src), "clip_seconds": float(seconds), "extra_windows": cfg.data.extra_windows,
+                      "calibrated": dev_root is not None} | earlier
     prov["sha256"] = {name: sha256(part / name) for name in FOLDER_FILES if (part / name).exists()}
     write_json(part / "provenance.json", prov)
     part.rename(out)
