@@ -52,6 +52,7 @@ results: install-dev
 	$(BIN)/python benchmarks/vad.py --readme README.md
 	$(BIN)/python benchmarks/fewshot.py --out runs/fewshot --models stats tdnn crnn --features mfcc mel --steps 2400 --ramp 600 \
 		--min-steps 1200 --set train.monitor=val_acc "grid.augment=[true,false]" grid.seeds=3 --readme README.md
+	$(BIN)/python benchmarks/encoder_windows.py --work runs/fewshot --readme README.md
 	$(BIN)/python benchmarks/encoder.py --original --mfcc --json docs/results/encoder/encoder.json --readme README.md
 	$(BIN)/python benchmarks/encoder_routes.py --readme README.md
 	$(BIN)/python benchmarks/serve_load.py --readme README.md

@@ -112,64 +112,35 @@ def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps
             for group, seeds in cells.items()]
 
 
-# the encoder's inference window (its folder's data.clip_seconds), compared on its DEV speakers' segments
-WINDOWS_S = (1.0, 1.2, 1.4, 1.6, 1.8, 2.0)
-
-
 def encoder_rows(manifest: Path) -> list[dict]:
     """The shipped general encoder used as `voxprint enroll` / `identify` use it, no training: each speaker
     enrolled from its training segments (mean of L2-normalised embeddings), each segment named by the
     nearest enrolled speaker (cosine). The encoder trained on libri-dev's TRAIN speakers (these very
-    utterances) and was chosen on its DEV speakers, so the figure that counts is the one over the
-    segments of its TEST speakers (never heard in training), still named among all speakers.
-
-    A second row: the same encoder with the inference window chosen among WINDOWS_S on the test
-    segments of its DEV speakers (the speakers its own choices were made on; ties go to the window
-    nearest the shipped one), scored like the first."""
-    from voxprint.encoder.folder import with_window
+    utterances) and its windows were chosen on its DEV speakers (benchmarks/encoder_windows.py), so the
+    figure that counts is the one over the segments of its TEST speakers (never heard in training),
+    still named among all speakers."""
     from voxprint.pretrained import ENCODER_DIR
 
     rows, base = read_csv(manifest), manifest.parent
     paths = [str(base / r["path"]) for r in rows]
     labels = sorted({r["speaker"] for r in rows})
-    shipped = Recognizer(ENCODER_DIR).window
-    dev, unseen = set(P.load_split()["dev"]), unseen_speakers()
+    unseen = unseen_speakers()
+    rec = Recognizer(ENCODER_DIR)
+    ok, emb = rec.embed(paths, on_error=lambda e: None)
+    emb = dict(zip(ok, P.unit(emb)))
+    models = P.enrol_models(emb, {s: [p for p, r in zip(paths, rows) if r["speaker"] == s
+                                      and r["split"] == "train" and p in emb] for s in labels})
+    names, matrix = list(models), np.stack(list(models.values()))
+    right = np.array([p in emb and names[int(np.argmax(matrix @ emb[p]))] == r["speaker"] for p, r in zip(paths, rows)])
 
-    def answers(rec: Recognizer) -> np.ndarray:
-        """[N] bool: is each segment named right by the encoder folder `rec`."""
-        ok, emb = rec.embed(paths, on_error=lambda e: None)
-        emb = dict(zip(ok, P.unit(emb)))
-        models = P.enrol_models(emb, {s: [p for p, r in zip(paths, rows) if r["speaker"] == s
-                                          and r["split"] == "train" and p in emb] for s in labels})
-        names, matrix = list(models), np.stack(list(models.values()))
-        return np.array([p in emb and names[int(np.argmax(matrix @ emb[p]))] == r["speaker"]
-                         for p, r in zip(paths, rows)])
-
-    def accuracy(right: np.ndarray, keep) -> float:
+    def accuracy(keep) -> float:
         return float(np.mean([x for x, r in zip(right, rows) if keep(r)]))
 
-    def row(system: str, right: np.ndarray) -> dict:
-        return {"system": system, "test": accuracy(right, lambda r: r["split"] == "test"),
-                "unseen": accuracy(right, lambda r: r["split"] == "test" and r["speaker"] in unseen), "val": None,
-                "train": accuracy(right, lambda r: r["split"] == "train"), "steps": None}
-
-    with tempfile.TemporaryDirectory() as tmp:  # what `voxprint encoder window S --out DIR` writes
-        by_window = {int(round(w * P.SAMPLE_RATE)): answers(Recognizer(with_window(ENCODER_DIR, w, Path(tmp) / f"{w:g}")))
-                     for w in WINDOWS_S}
-    if shipped not in by_window:  # (setdefault would embed every segment again even when it is)
-        by_window[shipped] = answers(Recognizer(ENCODER_DIR))
-    dev_acc = {w: accuracy(right, lambda r: r["split"] == "test" and r["speaker"] in dev)
-               for w, right in by_window.items()}
-    print("general encoder, dev speakers' test segments named right, by window: "
-          + ", ".join(f"{w / P.SAMPLE_RATE:g} s {a:.3f}" for w, a in sorted(dev_acc.items())))
-    best = max(dev_acc, key=lambda w: (dev_acc[w], -abs(w - shipped)))
-    out = [row("voxprint general encoder, enrolled (no training on the set)", by_window[shipped])]
-    if best != shipped:
-        out.append(row(f"voxprint general encoder, enrolled, {best / P.SAMPLE_RATE:g}-s windows (chosen on its dev "
-                       f"speakers: {dev_acc[best]:.3f}, against {dev_acc[shipped]:.3f} with the shipped "
-                       f"{shipped / P.SAMPLE_RATE:g} s)", by_window[best])
-                   | {"dev_by_window": {f"{w / P.SAMPLE_RATE:g}": a for w, a in sorted(dev_acc.items())}})
-    return out
+    windows = " + ".join(f"{w:g}" for w in [rec.cfg.data.clip_seconds, *rec.cfg.data.extra_windows])
+    return [{"system": f"voxprint general encoder, enrolled (no training on the set; {windows}-s windows)",
+             "test": accuracy(lambda r: r["split"] == "test"),
+             "unseen": accuracy(lambda r: r["split"] == "test" and r["speaker"] in unseen), "val": None,
+             "train": accuracy(lambda r: r["split"] == "train"), "steps": None}]
 
 
 def unseen_speakers() -> set[str]:
@@ -272,14 +243,6 @@ def markdown(n_spk: int, rows: list[dict], table: list[dict]) -> str:
     if best:
         lines += ["", f"Chosen on validation accuracy (mean over seeds): **{best['system']}**, test accuracy "
                       f"{accuracy_cell(best)}."]
-    for r in table:
-        if "dev_by_window" in r:
-            lines += ["", "The general encoder's inference window (its folder's `data.clip_seconds`; a clip longer "
-                          "than a window is reduced to its speech and heard in windows every half window, the "
-                          "last aligned to the end, their embeddings averaged), compared on the test segments "
-                          "of its dev speakers (named right, among all speakers): "
-                      + ", ".join(f"{w} s {a:.3f}" for w, a in r["dev_by_window"].items())
-                      + "; ties go to the window nearest the shipped one."]
     return "\n".join(lines)
 
 

@@ -1,0 +1,119 @@
+"""How the shipped encoder listens: its inference windows chosen on libri-dev DEV speakers only.
+
+    python benchmarks/encoder_windows.py [--work DIR] [--readme README.md]
+
+The encoder was trained on crops of 1.0-1.6 s and its folder listened in 2-s windows. Each
+candidate below is a main window (data.clip_seconds) and extra lengths (data.extra_windows: a clip
+longer than one is also heard in it, each length counting equally), scored the way `enroll` and
+`identify` use the folder, on two measures of the 20 dev speakers (none of them a test speaker):
+- few-shot identification: the dev speakers' 2-s test segments of benchmarks/fewshot.py, each
+  named among all 123 speakers enrolled from their training segments;
+- the libri-dev protocol of benchmarks/encoder.py (clean, white 10/5/0 dB, running_tap 5 dB): EER.
+The rule: of the candidates whose 0-dB EER is at most 0.10 (the encoder issue's bar) and that name
+at least as many few-shot segments as the folder as trained (2 s alone), the lowest mean EER over
+the five conditions; a tie goes to fewer windows. Test speakers are never scored here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from voxprint import protocol as P
+from voxprint.evaluate import score_clips
+from voxprint.inference import Recognizer
+from voxprint.io import read_csv, write_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA  # noqa: E402
+from fewshot import build  # noqa: E402  (the few-shot segments, written once)
+
+TRAINED = (2.0,)  # the folder as `encoder train` wrote it
+CANDIDATES = [TRAINED, (1.6,), (1.4,), (2.0, 1.6), (2.0, 1.4), (2.0, 1.2), (2.0, 1.0), (2.0, 1.4, 1.0), (2.0, 1.6, 1.2)]
+MAX_EER_0DB = 0.10
+
+
+def embedder(rec: Recognizer, windows: tuple[float, ...]):
+    """waves -> unit embeddings, as the folder would give them with these windows (Recognizer.score_waves)."""
+    main, *extra = (int(round(w * rec.sample_rate)) for w in windows)
+    return lambda waves: score_clips(rec.model, rec.features, waves, main, rec.cfg.vad,
+                                     pad_short=not rec.net.fixed_input, extra=extra, per_clip=rec.per_clip)[1]
+
+
+def fewshot_dev(embed, rows: list[dict], waves: list[np.ndarray], dev: set[str]) -> float:
+    """Share of the dev speakers' test segments named right among all speakers (cosine to the mean
+    of each speaker's training-segment embeddings)."""
+    emb = P.unit(embed(waves))
+    names = sorted({r["speaker"] for r in rows})
+    models = np.stack([P.unit(emb[[i for i, r in enumerate(rows) if r["speaker"] == s and r["split"] == "train"]]
+                              .mean(0)) for s in names])
+    right = [names[int(np.argmax(models @ emb[i]))] == r["speaker"]
+             for i, r in enumerate(rows) if r["split"] == "test" and r["speaker"] in dev]
+    return float(np.mean(right))
+
+
+def chosen(results: list[dict]) -> dict:
+    trained = next(r for r in results if tuple(r["windows"]) == TRAINED)
+    ok = [r for r in results if r["eer"]["white-0dB"] <= MAX_EER_0DB and r["fewshot_dev"] >= trained["fewshot_dev"]]
+    return min(ok, key=lambda r: (r["mean_eer"], len(r["windows"])))
+
+
+def markdown(results: list[dict], best: dict, conds: list[str], n_fs: int) -> str:
+    lines = ["Candidates for the shipped encoder's windows (`python benchmarks/encoder_windows.py --readme README.md`), "
+             f"on libri-dev DEV speakers only: few-shot = share of their {n_fs} few-shot test segments named right "
+             "among all 123 speakers; EER on the libri-dev protocol's dev trials. Rule: 0-dB EER ≤ "
+             f"{MAX_EER_0DB:g} and few-shot ≥ the 2-s window alone (the folder as trained), then the lowest mean EER.",
+             "", "| windows (s) | few-shot | " + " | ".join(f"EER {c}" for c in conds) + " | mean EER |",
+             "|---|---|" + "---|" * (len(conds) + 1)]
+    for r in results:
+        mark = "**" if r is best else ""
+        lines.append(f"| {mark}{' + '.join(f'{w:g}' for w in r['windows'])}{mark} | {r['fewshot_dev']:.3f} | "
+                     + " | ".join(f"{r['eer'][c]:.3f}" for c in conds) + f" | {r['mean_eer']:.4f} |")
+    lines.append(f"\nChosen: **{' + '.join(f'{w:g}' for w in best['windows'])} s** "
+                 "(voxprint/pretrained/encoder/config.yaml: `data.clip_seconds` and `data.extra_windows`).")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, help="folder for the few-shot segments (default: a temporary one)")
+    ap.add_argument("--src", type=Path, help="encoder folder (default: the shipped one)")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--readme", help="fill this README's results:encoder-windows block")
+    args = ap.parse_args(argv)
+    from voxprint.pretrained import ENCODER_DIR
+
+    rec = Recognizer(args.src or ENCODER_DIR)
+    work = args.work or Path(tempfile.mkdtemp(prefix="voxprint-windows-"))
+    manifest = build(work / "set")
+    rows = read_csv(manifest)
+    fs_waves = [rec.load(manifest.parent / r["path"]) for r in rows]
+    dev = set(P.load_split()["dev"])
+    segs = P.segments(DATA / "libri-dev", sorted(dev))
+    conds = P.conditions(DATA / "noise")
+    results = []
+    for windows in CANDIDATES:
+        embed = embedder(rec, windows)
+        eers = {m["condition"]: m["eer"] for m in P.evaluate(embed, segs, conds)}
+        results.append({"windows": list(windows), "fewshot_dev": fewshot_dev(embed, rows, fs_waves, dev),
+                        "eer": eers, "mean_eer": float(np.mean(list(eers.values())))})
+        r = results[-1]
+        print(f"{' + '.join(f'{w:g}' for w in windows):<16} few-shot {r['fewshot_dev']:.3f}  "
+              + "  ".join(f"{c} {e:.3f}" for c, e in eers.items()) + f"  mean {r['mean_eer']:.4f}", flush=True)
+    best = chosen(results)
+    print(f"chosen: {best['windows']}")
+    n_fs = sum(r["split"] == "test" and r["speaker"] in dev for r in rows)
+    if args.json:
+        write_json(args.json, {"results": results, "chosen": best["windows"]})
+    if args.readme:
+        from voxprint.report.readme import fill_block
+
+        fill_block(args.readme, "encoder-windows", markdown(results, best, [c.name for c in conds], n_fs))
+
+
+if __name__ == "__main__":
+    main()
