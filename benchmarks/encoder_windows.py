@@ -7,7 +7,7 @@ candidate below is a main window (data.clip_seconds) and extra lengths (data.ext
 longer than one is also heard in it, each length counting equally), scored the way `enroll` and
 `identify` use the folder, on two measures of the 20 dev speakers (none of them a test speaker):
 - few-shot identification: the dev speakers' 2-s test segments of benchmarks/fewshot.py, each
-  named among all 123 speakers enrolled from their training segments;
+  named among all the set's speakers (123), enrolled from their training segments;
 - the libri-dev protocol of benchmarks/encoder.py (clean, white 10/5/0 dB, running_tap 5 dB): EER.
 The rule: of the candidates whose 0-dB EER is at most 0.10 (the encoder issue's bar) and that name
 at least as many few-shot segments as the folder as trained (2 s alone), the lowest mean EER over
@@ -62,10 +62,10 @@ def chosen(results: list[dict]) -> dict:
     return min(ok, key=lambda r: (r["mean_eer"], len(r["windows"])))
 
 
-def markdown(results: list[dict], best: dict, conds: list[str], n_fs: int) -> str:
+def markdown(results: list[dict], best: dict, conds: list[str], n_fs: int, n_spk: int) -> str:
     lines = ["Candidates for the shipped encoder's windows (`python benchmarks/encoder_windows.py --readme README.md`), "
              f"on libri-dev DEV speakers only: few-shot = share of their {n_fs} few-shot test segments named right "
-             "among all 123 speakers; EER on the libri-dev protocol's dev trials. Rule: 0-dB EER ≤ "
+             f"among all {n_spk} speakers; EER on the libri-dev protocol's dev trials. Rule: 0-dB EER ≤ "
              f"{MAX_EER_0DB:g} and few-shot ≥ the 2-s window alone (the folder as trained), then the lowest mean EER.",
              "", "| windows (s) | few-shot | " + " | ".join(f"EER {c}" for c in conds) + " | mean EER |",
              "|---|---|" + "---|" * (len(conds) + 1)]
@@ -112,7 +112,8 @@ def main(argv=None):
     if args.readme:
         from voxprint.report.readme import fill_block
 
-        fill_block(args.readme, "encoder-windows", markdown(results, best, [c.name for c in conds], n_fs))
+        fill_block(args.readme, "encoder-windows", markdown(results, best, [c.name for c in conds], n_fs,
+                                                        len({r["speaker"] for r in rows})))
 
 
 if __name__ == "__main__":

@@ -108,9 +108,9 @@ def with_window(src: str | Path, seconds: float, out: str | Path, dev_root: str 
     """A copy of encoder folder `src` at `out` that listens in `seconds`-long windows (its config's
     data.clip_seconds: a longer clip is reduced to its speech and heard in windows every half
     window, their embeddings averaged) and, a clip longer than them, in each of the `extra`
-    lengths too (data.extra_windows; each length counts equally). The accept threshold was chosen for the old window, so with
-    `dev_root` (libri-dev) it is chosen again on the dev speakers, as `encoder train` chooses it;
-    without, calibration.json is left out (identify/verify then say so) rather than kept stale.
+    lengths too (data.extra_windows; each length counts equally). The accept threshold was chosen
+    for the old windows, so with `dev_root` (libri-dev) it is chosen again on the dev speakers, as
+    `encoder train` chooses it; without, calibration.json is left out (identify/verify then say so) rather than kept stale.
     provenance.json gains where the copy came from and the checksums of the files as written."""
     import shutil
 
