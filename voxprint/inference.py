@@ -28,12 +28,13 @@ from .models import build_net, net_shapes
 from .store import normalise_name
 
 
-def _quantized(path: Path) -> bool:
-    """Does the ONNX graph quantize activations as it runs (onnxruntime's dynamic int8: each batch
-    quantized with its own range, so a clip's scores depend on what shares its batch)?"""
-    import onnx
-
-    return any("Quantize" in n.op_type or "Integer" in n.op_type for n in onnx.load(str(path)).graph.node)
+def _quantized(session) -> bool:
+    """Was the graph quantized by onnxruntime (its dynamic int8: each batch's activations quantized
+    with that batch's own range, so a clip's scores depend on what shares its batch)? The
+    quantization tool marks the model it writes; reading the mark costs nothing at start-up, where
+    parsing the graph with the onnx package took half a second."""
+    meta = session.get_modelmeta()
+    return meta.producer_name == "onnx.quantize" or meta.custom_metadata_map.get("onnx.infer") == "onnxruntime.quant"
 
 
 @dataclass
@@ -157,7 +158,7 @@ class Recognizer:
         if [i.name for i in session.get_inputs()] != ["features"] or len(session.get_outputs()) not in (1, 2):
             raise DataError(f"{path}: not a voxprint export (expects input 'features', outputs [logits,] embedding)")
 
-        self.per_clip = _quantized(path)
+        self.per_clip = _quantized(session)
 
         def run(feats):
             outs = session.run(None, {"features": feats.astype(np.float32, copy=False)})
