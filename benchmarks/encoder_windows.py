@@ -30,7 +30,7 @@ from voxprint.io import read_csv, write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA  # noqa: E402
-from fewshot import build  # noqa: E402  (the few-shot segments, written once)
+from fewshot import build, named_right  # noqa: E402  (the few-shot segments, written once; how they are named)
 
 TRAINED = (2.0,)  # the folder as `encoder train` wrote it
 CANDIDATES = [TRAINED, (1.6,), (1.4,), (2.0, 1.6), (2.0, 1.4), (2.0, 1.2), (2.0, 1.0), (2.0, 1.4, 1.0), (2.0, 1.6, 1.2)]
@@ -45,15 +45,10 @@ def embedder(rec: Recognizer, windows: tuple[float, ...]):
 
 
 def fewshot_dev(embed, rows: list[dict], waves: list[np.ndarray], dev: set[str]) -> float:
-    """Share of the dev speakers' test segments named right among all speakers (cosine to the mean
-    of each speaker's training-segment embeddings)."""
-    emb = P.unit(embed(waves))
-    names = sorted({r["speaker"] for r in rows})
-    models = np.stack([P.unit(emb[[i for i, r in enumerate(rows) if r["speaker"] == s and r["split"] == "train"]]
-                              .mean(0)) for s in names])
-    right = [names[int(np.argmax(models @ emb[i]))] == r["speaker"]
-             for i, r in enumerate(rows) if r["split"] == "test" and r["speaker"] in dev]
-    return float(np.mean(right))
+    """Share of the dev speakers' test segments named right among all speakers (fewshot.named_right)."""
+    keys = [r["path"] for r in rows]
+    right = named_right(dict(zip(keys, P.unit(embed(waves)))), rows, keys)
+    return float(np.mean([x for x, r in zip(right, rows) if r["split"] == "test" and r["speaker"] in dev]))
 
 
 def chosen(results: list[dict]) -> dict:

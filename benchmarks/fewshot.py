@@ -112,6 +112,17 @@ def voxprint_rows(manifest: Path, out: Path, models: list[str], ramp: int, steps
             for group, seeds in cells.items()]
 
 
+def named_right(emb: dict[str, np.ndarray], rows: list[dict], keys: list[str]) -> np.ndarray:
+    """[N] bool: is each manifest row's segment (embedding emb[key], L2-normalised) named right by the
+    nearest speaker enrolled from its training segments (mean of their embeddings, cosine), as
+    `enroll` / `identify` do? A key missing from `emb` (an unreadable segment) counts as wrong."""
+    labels = sorted({r["speaker"] for r in rows})
+    models = P.enrol_models(emb, {s: [k for k, r in zip(keys, rows) if r["speaker"] == s
+                                      and r["split"] == "train" and k in emb] for s in labels})
+    names, matrix = list(models), np.stack(list(models.values()))
+    return np.array([k in emb and names[int(np.argmax(matrix @ emb[k]))] == r["speaker"] for k, r in zip(keys, rows)])
+
+
 def encoder_rows(manifest: Path) -> list[dict]:
     """The shipped general encoder used as `voxprint enroll` / `identify` use it, no training: each speaker
     enrolled from its training segments (mean of L2-normalised embeddings), each segment named by the
@@ -123,15 +134,10 @@ def encoder_rows(manifest: Path) -> list[dict]:
 
     rows, base = read_csv(manifest), manifest.parent
     paths = [str(base / r["path"]) for r in rows]
-    labels = sorted({r["speaker"] for r in rows})
     unseen = unseen_speakers()
     rec = Recognizer(ENCODER_DIR)
     ok, emb = rec.embed(paths, on_error=lambda e: None)
-    emb = dict(zip(ok, P.unit(emb)))
-    models = P.enrol_models(emb, {s: [p for p, r in zip(paths, rows) if r["speaker"] == s
-                                      and r["split"] == "train" and p in emb] for s in labels})
-    names, matrix = list(models), np.stack(list(models.values()))
-    right = np.array([p in emb and names[int(np.argmax(matrix @ emb[p]))] == r["speaker"] for p, r in zip(paths, rows)])
+    right = named_right(dict(zip(ok, P.unit(emb))), rows, paths)
 
     def accuracy(keep) -> float:
         return float(np.mean([x for x, r in zip(right, rows) if keep(r)]))
