@@ -11,6 +11,7 @@ check afterwards that a profile's count matches what was actually committed.
 from __future__ import annotations
 
 import sqlite3
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -84,7 +85,7 @@ class ProfileStore:
                 str(self.db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            _to_wal(self._conn)
             # FULL: each committed enrolment survives power loss too, not only a killed process.
             self._conn.execute("PRAGMA synchronous = FULL")
             with self._write():
@@ -300,6 +301,27 @@ class _Txn:
         if isinstance(exc, sqlite3.DatabaseError):
             raise VoxprintError(f"{self.db_path}: {exc}") from None
         return False
+
+
+def _to_wal(conn: sqlite3.Connection) -> None:
+    """Switch the db to WAL, waiting for other openers as busy_timeout would.
+
+    The switch needs an exclusive lock, and SQLite answers it with "database is locked" at once when another
+    connection holds the db, without calling the busy handler: several processes opening one new db at the
+    same moment failed here (about 1 start in 90 with six openers). WAL is persistent, so only the first
+    opening of a db switches; a db already in WAL returns at once.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.05)
 
 
 def _refuse_links(db: Path) -> None:
