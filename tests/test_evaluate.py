@@ -95,3 +95,25 @@ def test_a_grid_refuses_extra_windows(tmp_path):
     with pytest.raises(ConfigError, match="data.extra_windows"):
         run_grid(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_padded_short_clip_is_heard_once_as_the_unpadded_one(shared_data):
+    """With extra windows, a one-second slice padded to three seconds is longer than both lengths, but its
+    audible span fits both: it is heard once, in the main window, as the slice itself - what the unpadded
+    slice gets - rather than by its speech regions in each length."""
+    from conftest import shared_file
+
+    from voxprint import audio
+    from voxprint.evaluate import _heard_parts
+    from voxprint.padding import pad_clip
+    from voxprint.vad import VadConfig
+
+    y, sr = audio.load(shared_file("speeches5", "audio", "Nelson_Mandela", "0.wav"), None)
+    lengths = [2 * sr, int(1.4 * sr)]
+    for clip in (y, pad_clip(y, sr)):
+        parts = list(_heard_parts([clip], lengths, sr, VadConfig()))
+        assert [(owner, w) for owner, _, w in parts] == [(0, 2 * sr)]
+        np.testing.assert_array_equal(parts[0][1], y)
+    # a long recording is still heard in both lengths, by its speech
+    long_ = np.concatenate([y] * 4)
+    assert [w for _, _, w in _heard_parts([long_], lengths, sr, VadConfig())] == lengths

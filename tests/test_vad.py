@@ -152,6 +152,76 @@ def test_a_clip_that_cannot_be_skipped_is_heard_by_its_audible_part_when_no_voic
     assert load(None, ["vad.fallback=null"]).vad.fallback is None
 
 
+@pytest.mark.parametrize("clip", [FSDD_CLIP, S5_APPLAUSE, ("speeches5", "audio", "Nelson_Mandela", "0.wav")])
+def test_the_audible_span_is_the_recording_inside_its_padding(clip, shared_data):
+    """audible_span finds where silence around a recording ends: exactly its first and last non-zero
+    sample in digital silence; in a quiet room bed no more than a hop (10 ms) of the bed, and every part
+    of the recording that stands clearly out of the bed - for speech and for crowd noise alike, which silero
+    hears no voice in. (The recording's own near-silent edges may fall outside: they are bed.)"""
+    from voxprint.padding import ROOM_LEVEL_DB, default_room_noise
+    from voxprint.vad.backends import audible_span, frame_db
+
+    y, sr = audio.load(shared_file(*clip), None)
+    nz = np.flatnonzero(y)
+    pad, hop = sr, sr // 100
+    c = VadConfig()
+    assert audible_span(pad_clip(y, pad), sr, c.energy_floor_db, c.min_speech_ms) == (pad + nz[0], pad + nz[-1] + 1)
+    bed = RoomBed(default_room_noise(), sr)(len(y) + 2 * pad, np.random.default_rng(0))
+    start, end = audible_span(pad_clip(y, pad, bed), sr, c.energy_floor_db, c.min_speech_ms)
+    assert pad + nz[0] - hop <= start and end <= pad + nz[-1] + 1 + hop
+    db = frame_db(y, hop, hop)
+    loud = np.flatnonzero(db > ROOM_LEVEL_DB + c.energy_floor_db + 3)  # clearly out of the bed
+    assert start <= pad + loud[0] * hop and pad + loud[-1] * hop + hop <= end
+    # nothing audible: no span; one level throughout (nothing stands out of a bed): all of it
+    assert audible_span(np.zeros(sr, np.float32), sr, 6.0, 90.0) is None
+    assert audible_span(np.full(sr, 0.1, np.float32), sr, 6.0, 90.0) == (0, sr)
+
+
+def test_a_short_recording_padded_with_silence_is_heard_as_it_would_be_unpadded(shared_data):
+    """Speech.fitted / heard: a one-second slice padded to three seconds is longer than a window, but its
+    audible span fits one, so the model hears the slice - bit for bit in digital silence, to the hop in a
+    room bed - and not silero's regions of it; a clip whose span is longer than a window is still heard
+    by its speech."""
+    from voxprint.padding import default_room_noise
+
+    y, sr = audio.load(shared_file("speeches5", "audio", "Nelson_Mandela", "0.wav"), None)
+    assert np.all(y[[0, -1]] != 0) and len(y) == sr
+    silent = pad_clip(y, sr)
+    speech = vad.detect(silent, sr, cfg())
+    assert 0 < speech.samples < len(y)  # silero's regions alone would leave part of the slice out
+    assert speech.fitted(sr) == (sr, 2 * sr)
+    np.testing.assert_array_equal(speech.heard(silent, sr, 0.1), y)
+    room = pad_clip(y, sr, RoomBed(default_room_noise(), sr)(3 * sr, np.random.default_rng(0)))
+    start, end = vad.detect(room, sr, cfg()).fitted(sr)
+    assert sr - sr // 100 <= start and end <= 2 * sr + sr // 100 and 0.9 * sr <= end - start <= sr
+    # a window shorter than the span: the speech regions, as before
+    assert speech.fitted(sr // 2) is None
+    np.testing.assert_array_equal(speech.heard(silent, sr // 2, 0.1), speech.part(silent))
+    # without a measured span (a Speech made from regions alone) nothing is fitted
+    assert vad.Speech(speech.regions, len(silent), sr).fitted(sr) is None
+
+
+def test_a_padded_voiceless_training_clip_is_trained_on_like_the_unpadded_one(tmp_path, shared_data):
+    """The training rule follows what is heard: a clip of crowd noise with no voice is trained on whole
+    when it fits a window, so padded with silence (its span fits) it is trained on too, as that same
+    slice, instead of skipped for having no speech; noise whose span is longer than a window still is."""
+    from voxprint.datasets import Loaded, Skipped, _without_speechless
+
+    y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
+    padded = pad_clip(y, sr)
+    rng = np.random.default_rng(0)
+    hum = (0.01 * rng.standard_normal(3 * sr)).astype(np.float32)
+    waves = [padded, hum]
+    speech = [vad.detect(w, sr, cfg()) for w in waves]
+    assert all(sp.samples == 0 for sp in speech)
+    part = Loaded([dataclasses.make_dataclass("It", ["path"])(p) for p in ("a.wav", "hum.wav")], waves,
+                  np.array([0, 1]), speech)
+    skipped: list[Skipped] = []
+    kept = _without_speechless(part, 0.1, sr, skipped)
+    assert [it.path for it in kept.items] == ["a.wav"] and [s.path for s in skipped] == ["hum.wav"]
+    np.testing.assert_array_equal(kept.heard(sr)[0], y[np.flatnonzero(y)[0]:np.flatnonzero(y)[-1] + 1])
+
+
 def test_the_fallback_regions_survive_the_cache(tmp_path, monkeypatch):
     y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
     p = tmp_path / "applause.wav"
@@ -160,6 +230,7 @@ def test_the_fallback_regions_survive_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(vad, "detect", lambda *a, **k: pytest.fail("served from the cache, not detected again"))
     again = vad.file_speech(p, None, VadConfig(), cache_root=tmp_path / "c")
     assert first.fallback is not None and np.array_equal(first.fallback, again.fallback)
+    assert first.audible is not None and again.audible == first.audible
     assert again.or_all(0.1).regions.tolist() == first.or_all(0.1).regions.tolist() != [[0, 3 * sr]]
 
 

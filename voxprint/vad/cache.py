@@ -25,7 +25,8 @@ from .backends import backend_version
 from .regions import Speech
 
 log = logging.getLogger(__name__)
-VERSION = 3  # 2: regions exclude digital silence at their edges; 3: a fallback detector
+VERSION = 4  # 2: regions exclude digital silence at their edges; 3: a fallback detector;
+#  4: each clip's audible span
 # Fields that only decide what a caller does with the regions, not the regions themselves
 # (min_speech_seconds is in the key: below it the fallback detector decides).
 NOT_IN_KEY = ("enabled",)
@@ -69,7 +70,9 @@ class RegionCache:
             regions = np.asarray(d["regions"], dtype=np.int64).reshape(-1, 2)
             fallback = d.get("fallback")
             fallback = None if fallback is None else np.asarray(fallback, dtype=np.int64).reshape(-1, 2)
-            return Speech(regions, int(d["n_samples"]), int(d["sample_rate"]), fallback)
+            audible = d["audible"]
+            audible = None if audible is None else (int(audible[0]), int(audible[1]))
+            return Speech(regions, int(d["n_samples"]), int(d["sample_rate"]), fallback, audible)
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("vad cache: unreadable entry %s (%s); recomputing", path, e)
             path.unlink(missing_ok=True)
@@ -80,4 +83,5 @@ class RegionCache:
             return
         write_json(self._path(key), {"n_samples": speech.n_samples, "sample_rate": speech.sample_rate,
                                      "regions": speech.regions.tolist(),
-                                     "fallback": None if speech.fallback is None else speech.fallback.tolist()})
+                                     "fallback": None if speech.fallback is None else speech.fallback.tolist(),
+                                     "audible": None if speech.audible is None else list(speech.audible)})

@@ -15,6 +15,7 @@ from ..errors import AudioError
 from .backends import Frames
 
 EMPTY = np.zeros((0, 2), dtype=np.int64)
+SPAN_SLACK_S = 0.010  # how well backends.audible_span knows each edge of a recording (its frame hop)
 
 
 class NoSpeechError(AudioError):
@@ -108,9 +109,13 @@ class Speech:
     regions: np.ndarray  # [R, 2] int64 sample ranges [start, end), sorted, disjoint
     n_samples: int
     sample_rate: int
-    # the fallback detector's regions, found only where `regions` hold too little speech (vad.fallback):
-    # what `or_all` hears of a clip that cannot be skipped; never counted as speech by `require`
+    # the fallback detector's regions (vad.fallback; None without one): the clip's audible part, which
+    # bounds its `span`, and what `or_all` hears of a clip that cannot be skipped when `regions` hold too
+    # little speech; never counted as speech by `require`
     fallback: np.ndarray | None = None
+    # [start, end) from the first to the last audible sample (backends.audible_span; None: nothing
+    # audible, or not measured): where silence or a quiet room around the recording ends
+    audible: tuple[int, int] | None = None
 
     @property
     def samples(self) -> int:
@@ -151,12 +156,37 @@ class Speech:
             return y[:0]
         return np.concatenate([y[s:e] for s, e in self.regions])
 
+    def span(self) -> tuple[int, int] | None:
+        """[start, end): from the first to the last audible sample (`audible`), or None. Not widened to the
+        speech regions: their `pad_ms` and the detector's frames reach into the silence or room around a
+        recording, while speech itself stands out of that bed and lies inside the span."""
+        return self.audible
+
+    def fitted(self, window: int) -> tuple[int, int] | None:
+        """The sample range a model hears whole, as one clip that fits in a window: the clip itself when it
+        fits, else its audible span when that fits (a short recording padded with silence or a quiet
+        room is heard as it would be unpadded), else None (the clip is heard by its speech). The span's
+        edges are known to a hop (SPAN_SLACK_S), so one up to that much longer than the window counts as
+        fitting and gives the window's length of it, centred."""
+        if self.n_samples <= window:
+            return 0, self.n_samples
+        span = self.span()
+        if span is None or span[1] - span[0] > window + round(SPAN_SLACK_S * self.sample_rate):
+            return None
+        start, end = span
+        over = max(0, end - start - window)
+        return start + over // 2, end - (over - over // 2)
+
     def heard(self, y: np.ndarray, window: int, min_seconds: float | None = None) -> np.ndarray:
         """What a model hears of clip `y`, in training as in use - the one rule: a clip that fits in one
-        window whole; a longer one its speech (`part`), or with `min_seconds` the whole clip when less
-        speech than that was found (`or_all`: for clips that cannot be skipped)."""
+        window whole, and so does the audible span of one padded with silence (`fitted`); a longer one its
+        speech (`part`), or with `min_seconds` the whole clip when less speech than that was found
+        (`or_all`: for clips that cannot be skipped)."""
         if len(y) <= window:
             return y
+        fit = self.fitted(window)
+        if fit is not None:
+            return y[fit[0]:fit[1]]
         return (self if min_seconds is None else self.or_all(min_seconds)).part(y)
 
     def require(self, min_seconds: float, path: str = "<clip>") -> Speech:
