@@ -159,7 +159,8 @@ def test_the_audible_span_is_the_recording_inside_its_padding(clip, shared_data)
     of the recording that stands clearly out of the bed - for speech and for crowd noise alike, which silero
     hears no voice in. (The recording's own near-silent edges may fall outside: they are bed.)"""
     from voxprint.padding import ROOM_LEVEL_DB, default_room_noise
-    from voxprint.vad.backends import audible_span, frame_db
+    from voxprint.vad.backends import frame_db
+    from voxprint.vad.regions import audible_span
 
     y, sr = audio.load(shared_file(*clip), None)
     nz = np.flatnonzero(y)

@@ -28,9 +28,9 @@ import numpy as np
 
 from .. import audio
 from ..config import VadConfig
-from .backends import BACKENDS, audible_span, frame_scores
+from .backends import BACKENDS, frame_scores
 from .cache import RegionCache, default_root, region_key
-from .regions import NoSpeechError, Speech, to_regions, without_digital_silence
+from .regions import NoSpeechError, Speech, audible_span, to_regions, without_digital_silence
 
 _DEFAULT_ROOT = object()
 

@@ -212,40 +212,6 @@ def energy_scores(y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Frames:
     return Frames((db > threshold).astype(np.float32), hop, win, sample_rate)
 
 
-def audible_span(y: np.ndarray, sample_rate: int, floor_db: float, min_ms: float) -> tuple[int, int] | None:
-    """[start, end) of `y` from the first to the last sample that stands out of the clip's quiet bed;
-    None for a clip with nothing audible. Not a speech detector (a cough or crowd noise counts too): it
-    says where silence or a quiet room before and after a recording ends.
-
-    The bed is the clip's quietest tenth of 25-ms frames (10-ms hop; digital silence counted at
-    SILENCE_DB). A bed of digital silence gives exactly the first to the last non-zero sample. Over an
-    audible bed the span runs over frames at least `floor_db` above it, in runs of at least `min_ms`
-    (a noise bed's own flicker is shorter); its edges are where the first and last such frames stop
-    overlapping quieter ones, so they are known to one hop (10 ms) and lean inside the recording."""
-    win, hop = round(sample_rate * 0.025), round(sample_rate * 0.010)
-    nz = np.flatnonzero(y)
-    if len(nz) == 0:
-        return None
-    hull = int(nz[0]), int(nz[-1]) + 1
-    db = np.maximum(frame_db(y, win, hop), SILENCE_DB)
-    threshold = np.percentile(db, 10) + floor_db
-    if threshold <= SILENCE_DB + floor_db:  # a tenth of the clip or more is digital silence: that is the bed
-        return hull
-    loud = db > threshold
-    if not loud.any():  # level the same throughout: nothing stands out of a bed, so all of it counts
-        return hull
-    edges = np.diff(np.concatenate([[0], loud.astype(np.int8), [0]]))
-    first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # frame runs [first, last)
-    long = (last - first - 1) * hop + win >= min_ms * sample_rate / 1000
-    if not long.any():
-        long[np.argmax(last - first)] = True  # only short bursts: the longest still marks the recording
-    # the frame before the first loud one was quiet although it reached to (first - 1) * hop + win: the
-    # recording starts about there; likewise it ends about where the frame after the last loud one starts
-    start = max(int(first[long][0]) * hop + win - hop if first[long][0] > 0 else 0, hull[0])
-    end = min(int(last[long][-1]) * hop if last[long][-1] < len(db) else len(y), hull[1])
-    return (start, end) if end > start else None
-
-
 BACKENDS = {"silero": silero_scores, "webrtc": webrtc_scores, "energy": energy_scores}
 PACKAGES = {"silero": "silero-vad", "webrtc": "webrtcvad-wheels", "energy": None}
 

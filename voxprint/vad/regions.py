@@ -12,10 +12,10 @@ import numpy as np
 
 from ..config import VadConfig
 from ..errors import AudioError
-from .backends import Frames
+from .backends import SILENCE_DB, Frames, frame_db
 
 EMPTY = np.zeros((0, 2), dtype=np.int64)
-SPAN_SLACK_S = 0.010  # how well backends.audible_span knows each edge of a recording (its frame hop)
+SPAN_SLACK_S = 0.010  # how well audible_span knows each edge of a recording (its frame hop)
 
 
 class NoSpeechError(AudioError):
@@ -74,6 +74,39 @@ def to_regions(frames: Frames, n_samples: int, sample_rate: int, cfg: VadConfig)
     return merge(reg, 0)
 
 
+def audible_span(y: np.ndarray, sample_rate: int, floor_db: float, min_ms: float) -> tuple[int, int] | None:
+    """[start, end) of `y` from the first to the last sample that stands out of the clip's quiet bed;
+    None for a clip with nothing audible. Not a speech detector (a cough or crowd noise counts too): it
+    says where silence or a quiet room before and after a recording ends.
+
+    The bed is the clip's quietest tenth of 25-ms frames (10-ms hop; digital silence counted at
+    SILENCE_DB). A bed of digital silence gives exactly the first to the last non-zero sample. Over an
+    audible bed the span runs over frames at least `floor_db` above it, in runs of at least `min_ms`
+    (a noise bed's own flicker is shorter); its edges are where the first and last such frames stop
+    overlapping quieter ones, so they are known to one hop (10 ms) and lean inside the recording."""
+    win, hop = round(sample_rate * 0.025), round(sample_rate * 0.010)
+    nz = np.flatnonzero(y)
+    if len(nz) == 0:
+        return None
+    hull = int(nz[0]), int(nz[-1]) + 1
+    db = np.maximum(frame_db(y, win, hop), SILENCE_DB)
+    threshold = np.percentile(db, 10) + floor_db
+    if threshold <= SILENCE_DB + floor_db:  # a tenth of the clip or more is digital silence: that is the bed
+        return hull
+    loud = db > threshold
+    if not loud.any():  # level the same throughout: nothing stands out of a bed, so all of it counts
+        return hull
+    first, last = runs(loud).T  # frame runs [first, last)
+    long = (last - first - 1) * hop + win >= min_ms * sample_rate / 1000
+    if not long.any():
+        long[np.argmax(last - first)] = True  # only short bursts: the longest still marks the recording
+    # the frame before the first loud one was quiet although it reached to (first - 1) * hop + win: the
+    # recording starts about there; likewise it ends about where the frame after the last loud one starts
+    start = max(int(first[long][0]) * hop + win - hop if first[long][0] > 0 else 0, hull[0])
+    end = min(int(last[long][-1]) * hop if last[long][-1] < len(db) else len(y), hull[1])
+    return (start, end) if end > start else None
+
+
 def without_digital_silence(regions: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Each region shrunk to its first and last non-zero sample (a region of zeros dropped): exact zeros
     are never speech, and `pad_ms` or a detector's frame would otherwise carry the digital silence of a
@@ -113,7 +146,7 @@ class Speech:
     # bounds its `span`, and what `or_all` hears of a clip that cannot be skipped when `regions` hold too
     # little speech; never counted as speech by `require`
     fallback: np.ndarray | None = None
-    # [start, end) from the first to the last audible sample (backends.audible_span; None: nothing
+    # [start, end) from the first to the last audible sample (audible_span; None: nothing
     # audible, or not measured): where silence or a quiet room around the recording ends
     audible: tuple[int, int] | None = None
 
