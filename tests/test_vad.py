@@ -202,6 +202,26 @@ def test_a_short_recording_padded_with_silence_is_heard_as_it_would_be_unpadded(
     assert vad.Speech(speech.regions, len(silent), sr).fitted(sr) is None
 
 
+def test_a_burst_of_the_room_next_to_the_recording_still_fits(shared_data):
+    """A bed with a click of its own just before the recording (exercise_bike has them: 55 ms at one
+    edge of a room-padded speeches5 slice) makes the audible span longer than the slice by more than a
+    hop; it still fits (SPAN_SLACK), so the slice is heard as its centred window, not by silero's
+    regions, and a span a fifth longer than the window does not fit."""
+    from voxprint.padding import default_room_noise
+
+    y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
+    bed = RoomBed(default_room_noise(), sr)(3 * sr, np.random.default_rng(0))
+    click = slice(sr - sr // 16, sr - sr // 200)  # 57.5 ms ending 5 ms before the slice, 10 dB over the bed
+    bed[click] *= 10 ** (10 / 20)
+    room = pad_clip(y, sr, bed)
+    speech = vad.detect(room, sr, cfg())
+    start, end = speech.span()
+    assert start <= click.start + sr // 100 and end - start > sr + sr // 100  # the click is in the span
+    fit = speech.fitted(sr)
+    assert fit is not None and fit[1] - fit[0] == sr and start < fit[0] and fit[1] < end
+    assert vad.Speech(speech.regions, len(room), sr, audible=(start, start + sr + sr // 5)).fitted(sr) is None
+
+
 def test_a_padded_voiceless_training_clip_is_trained_on_like_the_unpadded_one(tmp_path, shared_data):
     """The training rule follows what is heard: a clip of crowd noise with no voice is trained on whole
     when it fits a window, so padded with silence (its span fits) it is trained on too, as that same
