@@ -104,8 +104,11 @@ def train_on_padded(run: Path, seconds: float, work: Path) -> list[dict]:
             c, grid_data = setup(c, folder)
             run_cell(c, cell, folder, grid_data)
         acc = float(read_json(done)["accuracy"])
+        # files without speech skipped in training and validation (test files are all kept), padded and not:
+        # a padded clip whose audible span fits a window is kept, as its unpadded copy is
+        skipped = {"skipped": len(read_csv(folder / rundir.SKIPPED)), "skipped_unpadded": len(read_csv(run / rundir.SKIPPED))}
         out.append({"padding": kind, "cell": cell.name, "accuracy": acc, "unpadded": float(best["accuracy"]),
-                    **by_voice(run, folder, cell.name, cfg.vad.min_speech_seconds)})
+                    **skipped, **by_voice(run, folder, cell.name, cfg.vad.min_speech_seconds)})
         print(f"{cell.name} trained and tested on {kind}-padded {cfg.data.path}: {acc:.4f} "
               f"(unpadded {float(best['accuracy']):.4f})", flush=True)
     return out
@@ -114,7 +117,7 @@ def train_on_padded(run: Path, seconds: float, work: Path) -> list[dict]:
 def by_voice(run: Path, folder: Path, cell: str, min_seconds: float) -> dict:
     """Where a padded-trained cell loses: its test accuracy on the padded clips the detector hears a voice
     in (at least `min_seconds`, the speech.csv of the padded run) and on those it hears none in (steady
-    crowd noise: heard through the fallback, and never trained on - such training clips are skipped),
+    crowd noise: heard as their audible span when it fits a window, else through the fallback),
     beside the run's own model on the same clips unpadded. Clips are matched by speaker and file name."""
     import soundfile as sf
 
@@ -174,11 +177,15 @@ def markdown(results: list[dict]) -> str:
         lines += ["", "The same configuration trained again on a padded copy of its dataset (silence in the training "
                   "clips too) and tested on the padded test clips; then split by whether the speech detector hears a "
                   "voice in the test clip (at least `vad.min_speech_seconds`), padded-trained against the run's own "
-                  "model on the same clips unpadded. A training clip with no voice is skipped, so the padded-trained "
-                  "model never learns those; a test clip with none is heard through `vad.fallback`:", "",
-                  "| run | cell | padding | test accuracy | unpadded | clips with a voice: padded / unpadded | "
-                  "clips with none: padded / unpadded |", "|---|---|---|---|---|---|---|"]
+                  "model on the same clips unpadded. A clip with no voice whose audible span fits a window is heard "
+                  "and trained on as that span, as its unpadded copy is; a training clip with no voice and a longer "
+                  "span is skipped (`skipped.csv`, counted here for training and validation), a test clip with none "
+                  "is heard through `vad.fallback`:", "",
+                  "| run | cell | padding | test accuracy | unpadded | clips skipped: padded / unpadded | "
+                  "clips with a voice: padded / unpadded | clips with none: padded / unpadded |",
+                  "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['run']} | {t['cell']} | {t['padding']} | {t['accuracy']:.4f} | {t['unpadded']:.4f} | "
+                  f"{t.get('skipped', '?')} / {t.get('skipped_unpadded', '?')} | "
                   f"{_voice_cell(t.get('voice'))} | {_voice_cell(t.get('no_voice'))} |" for r, t in trained]
     worst = max(d for r in results for d in drops(r))
     lines += ["", f"Largest drop below the unpadded figure: {worst:.4f} (goal ≤ 0.01: "
