@@ -187,3 +187,37 @@ def test_clean_features_follow_the_speech_regions_not_just_the_settings(tmp_path
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(a, again)
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+
+
+def test_clean_features_follow_what_is_heard_not_just_the_regions(tmp_path, monkeypatch):
+    """The same regions under another rule for what a model hears of them (the span slack of
+    vad.Speech.fitted changed once) must not be served the old rule's features: they would be other
+    windows, and a count of windows that no longer matches the clip's broke scoring."""
+    import soundfile as sf
+    import torch
+
+    from voxprint.config import VadConfig
+    from voxprint.evaluate import clean_features
+    from voxprint.features import build_feature
+    from voxprint.vad import Speech, regions
+
+    sr, window = 8000, 8000
+    y = (0.1 * np.random.default_rng(1).standard_normal(3 * sr)).astype(np.float32)
+    path = tmp_path / "long.wav"
+    sf.write(path, y, sr)
+    cfg = FeatureConfig(name="mel")
+    features = build_feature(cfg, sr)
+    # a span a tenth longer than the window: heard as its centred window under a 10 % slack,
+    # as its speech (two regions, 7,800 samples) without one
+    speech = Speech(np.array([[sr, sr + 6000], [sr + 7000, sr + 8800]]), len(y), sr, audible=(sr, sr + 8800))
+
+    def scored(cache: str, slack: float):
+        monkeypatch.setenv("VOXPRINT_CACHE", str(tmp_path / cache))
+        monkeypatch.setattr(regions, "SPAN_SLACK", slack)
+        with torch.no_grad():
+            return clean_features(features, cfg, sr, window, [str(path)], [y], [speech], VadConfig())
+
+    (wide, _), (narrow, _) = scored("shared", 0.10), scored("shared", 0.0)
+    fresh, _ = scored("fresh", 0.0)
+    assert not np.allclose(wide, narrow)
+    np.testing.assert_array_equal(narrow, fresh)

@@ -2,7 +2,7 @@
 
 A key is the SHA-256 of every file's identity (absolute path, size, mtime in ns) plus the
 full feature config, the sample rate, the window length and a format version (and, for
-features of detected speech, the detector settings and a digest of the regions themselves).
+features of detected speech, the detector settings and a digest of the very windows heard).
 Changing any of them - or touching a file - gives a new key, so a stale entry can never be read.
 Entries are .npy files written atomically.
 """

@@ -226,15 +226,14 @@ def score_features(model: Model, feats: np.ndarray, owner: np.ndarray,
     return pool.result()
 
 
-def _regions_digest(waves: list[np.ndarray], speech: list, window: int) -> str:
-    """SHA-256 of the speech regions that shape what is heard (clips longer than a window): the key
-    follows the regions themselves, so another detector version or setting cannot hit a stale entry."""
+def _heard_digest(wins: list[np.ndarray]) -> str:
+    """SHA-256 of the windows themselves, shape and samples: the key follows what is heard, so neither
+    another detector version or setting nor another rule for cutting a clip down to its speech (the
+    span slack of vad.Speech.fitted, say) can serve features of other windows from the cache."""
     h = hashlib.sha256()
-    for y, sp in zip(waves, speech):
-        if sp is not None and len(y) > window:
-            h.update(np.ascontiguousarray(sp.regions, dtype=np.int64).tobytes() + b";")
-        else:
-            h.update(b"whole;")
+    for w in wins:
+        h.update(np.asarray(w.shape, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(w, dtype=np.float32).tobytes())
     return h.hexdigest()
 
 
@@ -248,7 +247,7 @@ def clean_features(features, feature_cfg, sample_rate: int, window: int, paths: 
     owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(wins)])
     vad_key = vars(vad_cfg) if vad_cfg is not None and vad_cfg.enabled else None
     key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=window, vad=vad_key,
-                    regions=_regions_digest(waves, speech, window) if vad_key else None)
+                    heard=_heard_digest(wins) if vad_key else None)
     feats = FeatureCache(cache_dir()).get_or_compute(key, lambda: window_features(features, np.concatenate(wins)))
     return feats, owner
 
