@@ -7,15 +7,15 @@
     speech.require(cfg.vad.min_speech_seconds, path)  # NoSpeechError (an AudioError): skip the file
     speech.or_all(cfg.vad.min_speech_seconds)  # a clip that cannot be skipped: its audible part
                                                # (vad.fallback) or the whole clip if none
-    speech.span()                               # (start, end) from its first to last audible sample
+    speech.span()                               # (start, end) from its first to last audible or voiced sample
     speech.heard(y, window[, min_seconds])      # what a model hears: whole if it (or its span) fits a
                                                 # window, else its speech
 
 With `cfg.enabled` false every sample counts as speech, so callers need no second code
 path. Where `cfg.backend` finds too little speech, `cfg.fallback` (energy by default) finds the
 clip's audible part, which `or_all` (clips that cannot be skipped) uses before the whole clip. A
-clip's audible span (first to last sample above its quiet bed) decides whether a clip padded with
-silence fits a window, and is then heard whole, as it would be unpadded.
+clip's recording span (first to last sample above its quiet bed or voiced) decides whether a clip
+padded with silence fits a window, and is then heard whole, as it would be unpadded.
 Backends (silero, webrtc, energy) are compared in benchmarks/vad.py.
 """
 
@@ -30,7 +30,7 @@ from .. import audio
 from ..config import VadConfig
 from .backends import BACKENDS, frame_scores
 from .cache import RegionCache, default_root, region_key
-from .regions import NoSpeechError, Speech, audible_span, to_regions, without_digital_silence
+from .regions import NoSpeechError, Speech, audible_span, recording_span, to_regions, without_digital_silence
 
 _DEFAULT_ROOT = object()
 
@@ -47,10 +47,11 @@ def detect(y: np.ndarray, sample_rate: int, cfg: VadConfig | None = None) -> Spe
         # kept beside the detector's own regions: a clip that can be skipped still is (require),
         # one that cannot (or_all) is heard by its audible part rather than whole, silence and all
         speech = dataclasses.replace(speech, fallback=_detect_with(cfg.fallback, y, sample_rate, cfg).regions)
-    # where the clip is audible at all, speech or not: a short recording padded with silence or a quiet
-    # room fits a window by this span (Speech.fitted) and is heard as it would be unpadded
-    return dataclasses.replace(speech, audible=audible_span(y, sample_rate, cfg.energy_floor_db,
-                                                                 cfg.min_speech_ms))
+    # where the recording is, speech or not: a short recording padded with silence or a quiet room
+    # fits a window by this span (Speech.fitted) and is heard as it would be unpadded
+    audible = audible_span(y, sample_rate, cfg.energy_floor_db, cfg.min_speech_ms)
+    pad = int(round(cfg.pad_ms * sample_rate / 1000))
+    return dataclasses.replace(speech, audible=recording_span(audible, speech.regions, pad, n))
 
 
 def _detect_with(backend: str, y: np.ndarray, sample_rate: int, cfg: VadConfig) -> Speech:

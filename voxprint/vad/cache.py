@@ -25,8 +25,8 @@ from .backends import backend_version
 from .regions import Speech
 
 log = logging.getLogger(__name__)
-VERSION = 4  # 2: regions exclude digital silence at their edges; 3: a fallback detector;
-#  4: each clip's audible span
+VERSION = 5  # 2: regions exclude digital silence at their edges; 3: a fallback detector;
+#  4: each clip's audible span; 5: that span reaches the voiced samples too (regions.recording_span)
 # Fields that only decide what a caller does with the regions, not the regions themselves
 # (min_speech_seconds is in the key: below it the fallback detector decides).
 NOT_IN_KEY = ("enabled",)
