@@ -105,7 +105,7 @@ def train_on_padded(run: Path, seconds: float, work: Path) -> list[dict]:
             run_cell(c, cell, folder, grid_data)
         acc = float(read_json(done)["accuracy"])
         # files without speech skipped in training and validation (test files are all kept), padded and not:
-        # a padded clip whose audible span fits a window is kept, as its unpadded copy is
+        # a padded clip whose recording span fits a window is kept, as its unpadded copy is
         skipped = {"skipped": len(read_csv(folder / rundir.SKIPPED)), "skipped_unpadded": len(read_csv(run / rundir.SKIPPED))}
         out.append({"padding": kind, "cell": cell.name, "accuracy": acc, "unpadded": float(best["accuracy"]),
                     **skipped, **by_voice(run, folder, cell.name, cfg.vad.min_speech_seconds)})

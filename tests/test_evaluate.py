@@ -99,7 +99,7 @@ def test_a_grid_refuses_extra_windows(tmp_path):
 
 def test_a_padded_short_clip_is_heard_once_as_the_unpadded_one(shared_data):
     """With extra windows, a one-second slice padded to three seconds is longer than both lengths, but its
-    audible span fits both: it is heard once, in the main window, as the slice itself - what the unpadded
+    recording span fits both: it is heard once, in the main window, as the slice itself - what the unpadded
     slice gets - rather than by its speech regions in each length."""
     from conftest import shared_file
 

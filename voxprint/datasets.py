@@ -70,7 +70,7 @@ class Loaded:
 
     def heard(self, window: int) -> list[np.ndarray]:
         """What a model hears of each clip, in training as in use (evaluate.listened): a clip that fits
-        in one window whole (or its audible span, when that fits), a longer one its speech."""
+        in one window whole (or its recording span, when that fits), a longer one its speech."""
         if not self.speech:
             return list(self.waves)
         return [sp.heard(y, window) for y, sp in zip(self.waves, self.speech)]
@@ -325,7 +325,7 @@ def _load(items: list[Item], sample_rate: int, vad_cfg) -> tuple[dict, dict, lis
 def _without_speechless(part: Loaded, min_seconds: float, window: int, skipped: list[Skipped]) -> Loaded:
     """Training and validation clips longer than a window in which the detector found no speech
     are skipped (they would teach the model silence under a speaker's name). A clip that fits in one
-    window - or whose audible span does, silence around it and all (vad.Speech.fitted) - is heard
+    window - or whose recording span does, silence around it and all (vad.Speech.fitted) - is heard
     whole in use, so it is trained on whole too, whatever the detector says: padding a recording
     with silence does not change whether it is trained on."""
     keep = []

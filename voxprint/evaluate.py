@@ -106,7 +106,7 @@ class _Pool:
 
 def listened(y: np.ndarray, window: int, sample_rate: int, vad_cfg=None, speech=None) -> np.ndarray:
     """The part of a clip a model listens to. A clip that fits in one window is heard whole, and so
-    is the audible span of a longer one when that fits (vad.Speech.fitted: silence or a quiet room
+    is the recording span of a longer one when that fits (vad.Speech.fitted: silence or a quiet room
     around a short recording is left out); otherwise the clip is reduced to its speech (regions
     concatenated), found by the voice activity detector on the clip as given - noisy audio included -
     unless `speech` (a vad.Speech of this very clip) is passed. If the detector finds no speech, the
@@ -161,7 +161,7 @@ def _window_batches(parts: Iterable[tuple[int, np.ndarray, int]], batch: int, pa
 def _heard_parts(waves: Iterable[np.ndarray], lengths: list[int], sample_rate: int, vad_cfg):
     """(owner, part, window) for each clip and window length: owner clip * len(lengths) + k. A clip
     is heard in an extra window (k > 0) only when it is longer than it - shorter, it would be heard
-    whole, as in the main one - and when its audible span does not fit both (then each would hear
+    whole, as in the main one - and when its recording span does not fit both (then each would hear
     that same span whole: a padded short clip is heard as it would be unpadded). Its speech is found
     once for all lengths."""
     from . import vad

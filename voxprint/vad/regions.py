@@ -15,7 +15,7 @@ from ..errors import AudioError
 from .backends import SILENCE_DB, Frames, frame_db
 
 EMPTY = np.zeros((0, 2), dtype=np.int64)
-# How much longer than a window an audible span may be and still count as fitting it (a share of the
+# How much longer than a window a recording span may be and still count as fitting it (a share of the
 # window). Over digital silence a span is exact; over a room bed its edges can take in the bed's own
 # bursts next to the recording (exercise_bike's clicks: up to 55 ms at one edge, 105 ms in all, on the
 # 1,500 room-padded speeches5 clips, 61 of them over a 10-ms hop - those were skipped as voiceless
@@ -223,7 +223,7 @@ class Speech:
 
     def fitted(self, window: int) -> tuple[int, int] | None:
         """The sample range a model hears whole, as one clip that fits in a window: the clip itself when it
-        fits, else its audible span when that fits (a short recording padded with silence or a quiet
+        fits, else its recording span when that fits (a short recording padded with silence or a quiet
         room is heard as it would be unpadded), else None (the clip is heard by its speech). Over a room
         bed the span's edges can take in some of the bed, so a span up to SPAN_SLACK (a tenth) longer than
         the window counts as fitting and gives the window's length of it, centred."""
@@ -238,7 +238,7 @@ class Speech:
 
     def heard(self, y: np.ndarray, window: int, min_seconds: float | None = None) -> np.ndarray:
         """What a model hears of clip `y`, in training as in use - the one rule: a clip that fits in one
-        window whole, and so does the audible span of one padded with silence (`fitted`); a longer one its
+        window whole, and so does the recording span of one padded with silence (`fitted`); a longer one its
         speech (`part`), or with `min_seconds` the whole clip when less speech than that was found
         (`or_all`: for clips that cannot be skipped)."""
         if len(y) <= window:
