@@ -12,7 +12,6 @@ import soxr
 from conftest import shared_file
 
 from voxprint import audio, vad
-from voxprint.vad import regions
 from voxprint.config import ConfigError, VadConfig, load
 from voxprint.errors import AudioError
 from voxprint.padding import RoomBed, pad_clip
@@ -215,7 +214,7 @@ def test_speech_in_loud_noise_is_not_cut_down_to_the_few_frames_that_stand_out(s
     y = y[: 2 * sr]  # a libri-dev segment, as the encoder protocol cuts them
     noisy = mix_at_snr(y, np.random.default_rng(0).standard_normal(len(y)).astype(np.float32), 0.0)
     speech = vad.detect(noisy, sr, cfg())
-    audible = regions.audible_span(noisy, sr, cfg().energy_floor_db, cfg().min_speech_ms)
+    audible = vad.audible_span(noisy, sr, cfg().energy_floor_db, cfg().min_speech_ms)
     assert audible[1] - audible[0] < 0.5 * speech.samples  # the level alone: a fragment of the voice
     pad = round(cfg().pad_ms * sr / 1000)
     start, end = speech.span()
