@@ -116,3 +116,57 @@ def encode_av(path: Path, y, sr: int, container: str, codec: str, rate: int = 48
         out.mux(packet)
     out.close()
     return path
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The URL of a PostgreSQL server the tests may create databases on: $VOXPRINT_TEST_PG (.ci/run starts a
+    throw-away cluster and sets it), else a throw-away cluster started here with .ci/pg.sh and removed at the
+    end. Without PostgreSQL on the machine the test skips, except under CI=true, where it fails."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    url = os.environ.get("VOXPRINT_TEST_PG")
+    if url:
+        yield url
+        return
+    folder = tempfile.mkdtemp(prefix="voxprint-pg-")  # under /tmp: the postgres user must reach it
+    started = subprocess.run(["bash", str(REPO / ".ci" / "pg.sh"), "start", folder], capture_output=True, text=True)
+    if started.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        why = f"no PostgreSQL server could be started: {started.stderr.strip()[-300:]}"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why + " (apt-get install postgresql)")
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", str(REPO / ".ci" / "pg.sh"), "stop", folder], capture_output=True)
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """A fresh, empty database on the test server for one test; dropped afterwards."""
+    import re
+    import uuid
+
+    import psycopg
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = pg_server.rpartition("/")
+    yield f"{base}/{name}"
+    from voxprint import store_pg
+
+    pool = store_pg._pools.pop(f"{base}/{name}", None)
+    if pool is not None:
+        pool.close()
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -68,6 +68,32 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
 
 
+def prepare_enrolment(name, embeddings) -> tuple[str, np.ndarray, int, int]:
+    """The checks every store makes before it writes: (NFC name, sum of the unit-norm embeddings [D] float64,
+    their number N, D). Embeddings [N, D] or [D]; NaN, inf, all-zero rows and empty input are refused."""
+    name = normalise_name(name)
+    emb = np.asarray(embeddings, dtype=np.float64)
+    if emb.ndim == 1:
+        emb = emb[None, :]
+    if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise VoxprintError(f"enrol '{name}': expected embeddings of shape [N, D], got {np.shape(embeddings)}")
+    if not np.all(np.isfinite(emb)):
+        raise VoxprintError(f"enrol '{name}': embeddings contain NaN or inf")
+    norms = np.linalg.norm(emb, axis=1)
+    if np.any(norms == 0):
+        raise VoxprintError(f"enrol '{name}': an embedding is all zeros")
+    return name, (emb / norms[:, None]).sum(axis=0), emb.shape[0], emb.shape[1]
+
+
+def means_from_rows(rows) -> np.ndarray:
+    """[K, D] unit-norm means from (name, model_id, dim, sum bytes, count, ...) rows of one dimension, in one
+    pass over a joined buffer (a million profiles load in seconds, not a Profile object each)."""
+    dim = rows[0][2]
+    sums = np.frombuffer(b"".join(bytes(r[3]) for r in rows), dtype="<f8").reshape(len(rows), dim)
+    counts = np.array([r[4] for r in rows], dtype=np.float64)[:, None]
+    return _unit(sums / counts)
+
+
 class ProfileStore:
     def __init__(self, db_path: str | Path, model_id: str):
         if not isinstance(model_id, str) or not model_id:
@@ -177,19 +203,7 @@ class ProfileStore:
     # -- API ------------------------------------------------------------------------------------------------
 
     def enroll(self, name: str, embeddings: np.ndarray) -> Profile:
-        name = normalise_name(name)
-        emb = np.asarray(embeddings, dtype=np.float64)
-        if emb.ndim == 1:
-            emb = emb[None, :]
-        if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
-            raise VoxprintError(f"enrol '{name}': expected embeddings of shape [N, D], got {np.shape(embeddings)}")
-        if not np.all(np.isfinite(emb)):
-            raise VoxprintError(f"enrol '{name}': embeddings contain NaN or inf")
-        norms = np.linalg.norm(emb, axis=1)
-        if np.any(norms == 0):
-            raise VoxprintError(f"enrol '{name}': an embedding is all zeros")
-        n, dim = emb.shape
-        added = (emb / norms[:, None]).sum(axis=0)
+        name, added, n, dim = prepare_enrolment(name, embeddings)
         now = _now()
         with self._write():
             self._check_foreign()
@@ -265,13 +279,64 @@ class ProfileStore:
             rows = self._conn.execute(
                 "SELECT name, model_id, dim, sum, count, created, updated FROM profiles ORDER BY name"
             ).fetchall()
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float64)
-        profs = [self._profile(r) for r in rows]
-        dims = {p.mean.shape[0] for p in profs}
-        if len(dims) > 1:
-            raise VoxprintError(f"{self.db_path}: profiles have different dimensions {sorted(dims)}")
-        return [p.name for p in profs], np.stack([p.mean for p in profs])
+        return matrix_from_rows(rows, self.db_path)
+
+    # -- copying between stores -----------------------------------------------------------------------------
+
+    def rows(self) -> list[tuple]:
+        """Every profile as stored: (name, model_id, dim, sum bytes, count, created, updated), by name."""
+        with self._read():
+            return self._conn.execute(
+                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles ORDER BY name"
+            ).fetchall()
+
+    def put_rows(self, rows) -> list[str]:
+        """Add profiles exactly as another store holds them, in one transaction; names already here are left
+        as they are and returned (nothing is merged or overwritten)."""
+        skipped = []
+        with self._write():
+            for name, model_id, dim, blob, count, created, updated in rows:
+                if self._conn.execute("SELECT 1 FROM profiles WHERE name = ?", (name,)).fetchone():
+                    skipped.append(name)
+                    continue
+                self._conn.execute("INSERT INTO profiles VALUES (?,?,?,?,?,?,?)",
+                                   (name, model_id, dim, bytes(blob), count, created, updated))
+                self._conn.execute("INSERT INTO enrollments(name, n, at) VALUES (?,?,?)", (name, count, _now()))
+        return skipped
+
+
+def matrix_from_rows(rows, where) -> tuple[list[str], np.ndarray]:
+    """(names, [K, D] means) of profile rows, refusing mixed dimensions; `where` names the store."""
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float64)
+    dims = {r[2] for r in rows}
+    if len(dims) > 1:
+        raise VoxprintError(f"{where}: profiles have different dimensions {sorted(dims)}")
+    return [r[0] for r in rows], means_from_rows(rows)
+
+
+def is_url(db) -> bool:
+    """A PostgreSQL connection URL (postgresql://user@host:port/dbname), as opposed to a SQLite file."""
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(db, model_id: str):
+    """The profile store at `db`: a PostgreSQL URL opens the shared server store (voxprint.store_pg), anything
+    else a SQLite file. Both have the same methods and rules; SQLite needs no server and is the default."""
+    if is_url(str(db)):
+        from .store_pg import PgProfileStore
+
+        return PgProfileStore(str(db), model_id)
+    return ProfileStore(db, model_id)
+
+
+def copy_profiles(src, dst) -> tuple[int, list[str]]:
+    """Copy every profile of store `src` into store `dst` (any backends; the embeddings' running sums and
+    counts as they are, so later enrolments continue exactly). Returns (copied, names skipped because `dst`
+    already has them)."""
+    rows = src.rows()
+    skipped = dst.put_rows(rows)
+    return len(rows) - len(skipped), skipped
 
 
 class _Txn:

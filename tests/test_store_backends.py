@@ -1,0 +1,163 @@
+"""The profile store's behaviour on both backends, SQLite and PostgreSQL (a real server: see conftest's
+pg_server): the same names rule, model identity, exact incremental enrolment, concurrency, kill -9 safety,
+change counting across processes and copying between backends. SQLite-only matters (WAL, links, old
+versions) stay in test_store.py."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from voxprint.errors import VoxprintError
+from voxprint.store import ProfileStore, copy_profiles, open_store
+
+from test_store import REPO, _run_all, _unit
+
+D = 16
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """Where a store lives: a SQLite file, or a fresh PostgreSQL database."""
+    return str(tmp_path / "p.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def test_round_trip_and_incremental(db):
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(10, D)) * rng.uniform(0.1, 10, size=(10, 1))
+    with open_store(db, "m1") as st:
+        st.enroll("bob", emb[:4])
+        st.enroll("bob", emb[4:7])
+        p = st.enroll("bob", emb[7:])
+        assert p.count == 10 and p.model_id == "m1" and p.updated >= p.created
+        np.testing.assert_allclose(p.mean, _unit(_unit(emb).sum(0)), atol=1e-12)
+        st.enroll("alice", emb[:2])
+        assert [q.name for q in st.profiles()] == ["alice", "bob"]
+        names, mat = st.matrix()
+        assert names == ["alice", "bob"] and mat.shape == (2, D)
+        np.testing.assert_allclose(mat[1], p.mean, atol=1e-12)
+        assert st.get("nobody") is None and st.get("alice").count == 2
+        assert st.forget("alice") is True and st.forget("alice") is False
+    with open_store(db, "m1") as st:  # persisted
+        assert [q.name for q in st.profiles()] == ["bob"] and st.get("bob").count == 10
+
+
+def test_bad_input_and_names(db):
+    import unicodedata
+
+    with open_store(db, "m") as st:
+        for bad in ["", " lead", "a\nb", "juli\u200ba"]:
+            with pytest.raises(VoxprintError):
+                st.enroll(bad, np.ones((1, D)))
+        for bad in [np.zeros((1, D)), np.full((1, D), np.nan), np.ones((0, D))]:
+            with pytest.raises(VoxprintError):
+                st.enroll("z", bad)
+        st.enroll("José", np.ones((1, D)))
+        assert st.enroll(unicodedata.normalize("NFD", "José"), np.ones((1, D))).count == 2
+        with pytest.raises(VoxprintError, match="dimension"):
+            st.enroll("other", np.ones((1, D + 1)))
+        assert [p.name for p in st.profiles()] == ["José"]  # failed enrolments left nothing
+
+
+def test_other_model_refused(db):
+    with open_store(db, "model-A") as a:
+        a.enroll("alice", np.ones((2, D)))
+    with open_store(db, "model-B") as b:
+        for call in (lambda: b.enroll("bob", np.ones((1, D))), b.matrix):
+            with pytest.raises(VoxprintError, match="profile 'alice' was made by model model-A, not model-B"):
+                call()
+        assert b.forget("alice") and b.enroll("alice", np.ones((1, D))).model_id == "model-B"
+
+
+def test_change_counter_moves_on_every_write_from_any_process(db):
+    with open_store(db, "m") as reader:
+        v0 = reader.data_version()
+        code = ("import sys, numpy as np; from voxprint.store import open_store; "
+                "s = open_store(sys.argv[1], 'm'); s.enroll('x', np.ones((1, 16)))")
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        subprocess.run([sys.executable, "-c", code, db], check=True, env=env)
+        v1 = reader.data_version()
+        assert v1 != v0 and reader.get("x").count == 1
+        assert reader.data_version() == v1  # reading does not move it
+
+
+def _worker(db, w, barrier):
+    st = open_store(db, "m")
+    barrier.wait(timeout=60)
+    for k in range(20):
+        v = np.zeros(D)
+        v[(w * 20 + k) % D] = 1.0
+        st.enroll("shared", v[None, :])
+        st.enroll(f"own{w}", np.ones((2, D)))
+    st.close()
+
+
+def test_concurrent_enrolment_loses_nothing(db):
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    assert _run_all([ctx.Process(target=_worker, args=(db, w, barrier)) for w in range(4)]) == [0] * 4
+    with open_store(db, "m") as st:
+        assert st.get("shared").count == 80
+        assert all(st.get(f"own{w}").count == 40 for w in range(4))
+
+
+_LOOP = """
+import sys, numpy as np
+from voxprint.store import open_store
+st = open_store(sys.argv[1], "m")
+v = np.arange(1, 17, dtype=float)
+while True:
+    p = st.enroll("k", np.tile(v, (3, 1)))
+    print(p.count, flush=True)
+"""
+
+
+@pytest.mark.parametrize("extra_delay", [0.0, 0.011, 0.029])
+def test_sigkill_mid_enrolment_loses_no_finished_profile(db, extra_delay):
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", _LOOP, db], stdout=subprocess.PIPE, text=True, env=env)
+    seen = []
+    for line in proc.stdout:
+        seen.append(int(line))
+        if len(seen) >= 15:
+            break
+    assert len(seen) >= 15, "enrolment loop died early"
+    time.sleep(extra_delay)
+    proc.send_signal(signal.SIGKILL)
+    rest, _ = proc.communicate(timeout=10)
+    last = int(([str(seen[-1])] + rest.split())[-1])
+    with open_store(db, "m") as st:
+        p = st.get("k")
+        assert p.count in (last, last + 3)  # every reported commit; at most one committed but not printed
+        np.testing.assert_allclose(p.mean, _unit(np.arange(1, 17, dtype=float)), atol=1e-12)
+        assert st.enroll("k", np.ones((1, D))).count == p.count + 1  # still usable
+
+
+def test_copy_between_backends_keeps_sums_exactly(tmp_path, pg_url):
+    rng = np.random.default_rng(3)
+    src = ProfileStore(tmp_path / "old.db", "m")
+    src.enroll("ann", rng.normal(size=(3, D)))
+    src.enroll("bo", rng.normal(size=(2, D)))
+    with open_store(pg_url, "m") as dst:
+        dst.enroll("bo", np.ones((1, D)))
+        copied, skipped = copy_profiles(src, dst)
+        assert (copied, skipped) == (1, ["bo"])  # an existing profile is not overwritten
+        assert dst.get("bo").count == 1
+        more = rng.normal(size=(2, D))  # enrolment continues from the copied running sum
+        src.enroll("ann", more)
+        np.testing.assert_allclose(dst.enroll("ann", more).mean, src.get("ann").mean, atol=1e-12)
+        back = ProfileStore(tmp_path / "back.db", "m")
+        assert copy_profiles(dst, back) == (2, [])
+        assert [p.count for p in back.profiles()] == [5, 1]
+
+
+def test_unreachable_server_is_one_line():
+    with pytest.raises(VoxprintError, match=r"postgresql://u:\*\*\*@127.0.0.1:1/x: cannot connect to PostgreSQL"):
+        open_store("postgresql://u:secret@127.0.0.1:1/x", "m")
