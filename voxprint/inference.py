@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,19 +258,23 @@ class Recognizer:
     # enrolment -----------------------------------------------------------
 
     @property
-    def default_db(self) -> Path:
-        """profiles.db beside the model; for the shipped encoder (whose package folder may be read-only)
-        in the user's voxprint home ($VOXPRINT_HOME, default ~/.local/share/voxprint)."""
+    def default_db(self) -> str | Path:
+        """$VOXPRINT_DB when set (a SQLite file or a postgresql:// URL, for every command and `serve`); else
+        profiles.db beside the model; for the shipped encoder (whose package folder may be read-only) in the
+        user's voxprint home ($VOXPRINT_HOME, default ~/.local/share/voxprint)."""
         from .pretrained import ENCODER_DIR, user_home
 
+        if os.environ.get("VOXPRINT_DB"):
+            return os.environ["VOXPRINT_DB"]
         if self.dir.resolve() == ENCODER_DIR.resolve():
             return user_home() / rundir.PROFILES
         return self.file(rundir.PROFILES)
 
     def store(self, db: str | Path | None = None):
-        from .store import ProfileStore
+        """The profile store at `db` (a SQLite file or a postgresql:// URL; default `default_db`)."""
+        from .store import open_store
 
-        return ProfileStore(db or self.default_db, self.model_id)
+        return open_store(db or self.default_db, self.model_id)
 
     def enroll(self, name: str, paths, db=None, on_error=None):
         name = normalise_name(name)  # a refused name fails before any file is read
@@ -281,17 +286,21 @@ class Recognizer:
 
     def identify(self, paths, db=None, threshold: float | None = None, on_error=None) -> list[tuple[str, str, float]]:
         """(file, enrolled name or 'unknown', cosine score) per usable file."""
+        from .index import ProfileIndex
+        from .verification import decide
+
         threshold = self.threshold if threshold is None else threshold
         with self.store(db) as s:
             names, mat = s.matrix()
+            where = s.db_path
         if not names:
-            raise VoxprintError(f"{db or self.default_db}: no enrolled speakers; use `voxprint enroll`")
+            raise VoxprintError(f"{where}: no enrolled speakers; use `voxprint enroll`")
         ok, emb = self.embed(paths, on_error)
-        scores = emb @ mat.T.astype(np.float32)
+        hits = ProfileIndex(mat).search(emb, 1) if ok else None
         out = []
-        for p, row in zip(ok, scores):
-            k = int(row.argmax())
-            out.append((p, names[k] if row[k] >= threshold else "unknown", float(row[k])))
+        for k, p in enumerate(ok):
+            name, score = decide([names[i] for i in hits.rows[k]], hits.scores[k], threshold)
+            out.append((p, name, score))
         return out
 
     def _embed_all(self, paths: list, on_error) -> np.ndarray:

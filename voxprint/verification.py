@@ -172,3 +172,13 @@ def calibrate(embeddings: np.ndarray, labels: np.ndarray, far: float | None = No
         return {"method": "eer", "threshold": float(t_eer), "val_eer": float(e), "n_trials": int(len(scores))}
     return {"method": "far", "far": far, "threshold": float(threshold_at_far(scores, same, far)),
             "val_eer": float(e), "n_trials": int(len(scores))}
+
+
+def decide(names, scores, threshold: float) -> tuple[str, float]:
+    """Open-set identification's answer from the candidates nearest a clip: names [k] and their cosine
+    scores [k], best first (voxprint.index). The best name when its score reaches `threshold`, else
+    'unknown'; with the best score. The one place identify (CLI, API, server) turns scores into a name."""
+    if len(names) == 0:
+        return "unknown", float("nan")
+    best = float(scores[0])
+    return (names[0] if best >= threshold else "unknown"), best

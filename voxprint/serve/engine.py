@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import VoxprintError
 from ..evaluate import answered
-from ..store import MAX_NAME_LENGTH
+from ..store import MAX_NAME_LENGTH, is_url
+from ..verification import decide
 from .errors import ApiError
 from .limits import Limits
 from .names import clean_name
@@ -36,14 +37,14 @@ class Engine:
     def __init__(self, recognizer, db: str | Path | None, limits: Limits, threshold: float | None = None):
         self.rec, self.limits = recognizer, limits
         self.threshold = float(recognizer.threshold if threshold is None else threshold)
-        self.db_path = Path(db) if db else recognizer.default_db
+        self.db_path = db or recognizer.default_db  # a SQLite file or a postgresql:// URL
         self.cache = ProfileCache(recognizer.store(self.db_path))
         self.spool = Spool()
         self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
         self.in_flight = 0
         self.has_classifier = bool(getattr(recognizer, "labels", None))
         log.info("model %s (%s engine), %d Hz, threshold %.3f, db %s, %d worker(s)", recognizer.name,
-                 getattr(recognizer, "engine", "torch"), recognizer.sample_rate, self.threshold, self.db_path,
+                 getattr(recognizer, "engine", "torch"), recognizer.sample_rate, self.threshold, self.cache.where,
                  limits.workers)
 
     def close(self) -> None:
@@ -105,14 +106,14 @@ class Engine:
         self._snapshot()  # fail before decoding when nobody is enrolled
         _, emb, seconds = self._embedding(files)
         snap = self._snapshot()  # re-read: an enrolment may have landed while we decoded
-        scores = snap.means @ emb
-        order = np.argsort(-scores)[:TOP_K]
-        best = float(scores[order[0]])
+        hits = snap.search.search(emb, TOP_K)
+        rows, scores = hits.rows[0], hits.scores[0]
+        name, best = decide([snap.names[i] for i in rows], scores, self.threshold)
         return {
-            "speaker": snap.names[order[0]] if best >= self.threshold else "unknown",
+            "speaker": name,
             "score": best,
             "threshold": self.threshold,
-            "top": [{"name": snap.names[i], "score": float(scores[i])} for i in order],
+            "top": [{"name": snap.names[i], "score": float(sc)} for i, sc in zip(rows, scores)],
             "seconds": round(seconds, 3),
         }
 
@@ -159,12 +160,22 @@ class Engine:
                              for p in self.cache.profiles()]}
 
     def health(self) -> dict:
+        """For a load balancer's probe too: 503 when the profile store cannot be reached; otherwise the
+        profiles' index is brought up to date first, so `index.fresh` says this replica answers with what
+        every other replica has enrolled."""
         try:
-            n = len(self.cache.snapshot().names)
+            self.cache.fresh()
+        except VoxprintError as e:
+            raise ApiError(503, "store_unreachable", str(e)) from None
+        try:
+            snap = self.cache.snapshot()
+            n, kind = len(snap.names), snap.search.kind
         except VoxprintError:  # profiles of another model: still healthy, and the count says why
-            n = len(self.cache.profiles())
+            n, kind = len(self.cache.profiles()), "none"
         return {"status": "ok", "model": self.rec.name, "model_id": self.rec.model_id,
                 "sample_rate": self.rec.sample_rate, "engine": getattr(self.rec, "engine", "torch"),
                 "threshold": self.threshold, "speakers": n, "classifier": self.has_classifier,
+                "store": "postgresql" if is_url(str(self.db_path)) else "sqlite",
+                "index": {"kind": kind, "fresh": kind != "none" and self.cache.fresh()},
                 "limits": {"max_bytes": self.limits.max_bytes, "max_seconds": self.limits.max_seconds,
                            "max_files": self.limits.max_files, "max_name": self.limits.max_name}}

@@ -68,6 +68,11 @@ class Limits(BaseModel):
     max_name: int
 
 
+class IndexState(BaseModel):
+    kind: str  # "exact", "hnsw32", "empty", or "none" when the store holds another model's profiles
+    fresh: bool  # the index matches the store's latest change (any process or replica)
+
+
 class Health(BaseModel):
     status: str
     model: str
@@ -78,4 +83,6 @@ class Health(BaseModel):
     speakers: int
     classifier: bool
     token_required: bool
+    store: str  # "sqlite" or "postgresql"
+    index: IndexState
     limits: Limits
