@@ -161,3 +161,27 @@ def test_copy_between_backends_keeps_sums_exactly(tmp_path, pg_url):
 def test_unreachable_server_is_one_line():
     with pytest.raises(VoxprintError, match=r"postgresql://u:\*\*\*@127.0.0.1:1/x: cannot connect to PostgreSQL"):
         open_store("postgresql://u:secret@127.0.0.1:1/x", "m")
+
+
+def test_cli_copies_a_sqlite_store_into_postgresql_and_uses_it(tiny_run, tmp_path, pg_url, monkeypatch, capsys):
+    """What an operator moving to replicas does: enrol with the embedded default, `profiles copy` into
+    PostgreSQL, then point every command at it with $VOXPRINT_DB."""
+    from voxprint.cli import main
+
+    from test_serve import clip
+
+    model = str(tiny_run / "cnn-mel-s0")
+    old = str(tmp_path / "profiles.db")
+    assert main(["enroll", "george", *(str(clip("george", d, 10)) for d in range(5)), "--run", model, "--db", old]) == 0
+    assert main(["profiles", "copy", "--from", old, "--to", pg_url]) == 0
+    assert "copied 1 profile(s)" in capsys.readouterr().out
+    assert main(["profiles", "copy", "--from", old, "--to", pg_url]) == 0  # again: nothing overwritten
+    assert "skipped george: already in the destination" in capsys.readouterr().err
+    monkeypatch.setenv("VOXPRINT_DB", pg_url)
+    assert main(["identify", str(clip("george", 8, 3)), "--run", model, "--threshold", "-1"]) == 0
+    assert capsys.readouterr().out.split("\t")[1] == "george"
+    assert main(["speakers", "--run", model]) == 0
+    assert capsys.readouterr().out.startswith("george\t5 clips")
+    assert main(["profiles", "copy", "--from", str(tmp_path / "none.db"), "--to", pg_url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "none.db: no such profile db" in err and len(err.splitlines()) == 1

@@ -248,6 +248,16 @@ def cmd_forget(args) -> int:
     return 0
 
 
+def cmd_profiles_copy(args) -> int:
+    from .store import copy_store
+
+    copied, skipped = copy_store(args.src, args.dst)
+    print(f"copied {copied} profile(s)")
+    for name in skipped:
+        print(f"skipped {name}: already in the destination (left as it was)", file=sys.stderr)
+    return 0
+
+
 def cmd_identify(args) -> int:
     from .inference import Recognizer
 
@@ -389,7 +399,8 @@ def _speaker_commands(sub) -> None:
         sp.add_argument("--run", help="run or model folder (default: the general speaker encoder that ships "
                                       "with voxprint)")
         if db:
-            sp.add_argument("--db", help="profile database (default: profiles.db in the model folder; for the "
+            sp.add_argument("--db", help="profile store: a SQLite file or a postgresql://user@host/dbname URL "
+                                         "(default: $VOXPRINT_DB, else profiles.db in the model folder; for the "
                                          "shipped encoder, in $VOXPRINT_HOME or ~/.local/share/voxprint)")
 
     q = sub.add_parser("predict", help="name the speaker of audio files")
@@ -403,6 +414,12 @@ def _speaker_commands(sub) -> None:
     en.add_argument("files", nargs="+")
     model_args(en)
     en.set_defaults(func=cmd_enroll)
+
+    pr = sub.add_parser("profiles", help="manage profile stores").add_subparsers(dest="action", required=True)
+    cp = pr.add_parser("copy", help="copy every profile from one store to another (e.g. SQLite to PostgreSQL)")
+    cp.add_argument("--from", dest="src", required=True, help="source store: a SQLite file or a postgresql:// URL")
+    cp.add_argument("--to", dest="dst", required=True, help="destination store (created if new)")
+    cp.set_defaults(func=cmd_profiles_copy)
 
     sp = sub.add_parser("speakers", help="list enrolled speakers")
     model_args(sp)
@@ -443,7 +460,8 @@ def _serve_command(sub) -> None:
     sv.add_argument("--workers", type=_number(0, 1024, "workers", integer=True), default=0,
                     help="inference jobs at once (default: the cores)")
     sv.add_argument("--run", help="run or model folder (default: the general speaker encoder that ships with voxprint)")
-    sv.add_argument("--db", help="profile database (default: as `voxprint enroll`)")
+    sv.add_argument("--db", help="profile store: a SQLite file or a postgresql:// URL that several replicas "
+                                 "share (default: as `voxprint enroll`)")
     sv.set_defaults(func=cmd_serve)
 
 

@@ -330,6 +330,22 @@ def open_store(db, model_id: str):
     return ProfileStore(db, model_id)
 
 
+def copy_store(src_db, dst_db) -> tuple[int, list[str]]:
+    """`voxprint profiles copy --from SRC --to DST`: every profile of one store into another (SQLite file or
+    postgresql:// URL, either way), exactly as stored, whatever model made them (copying scores nothing, so
+    the stores are opened without a model identity to check). A SQLite source that does not exist is refused
+    rather than created empty."""
+    if not is_url(str(src_db)) and not Path(src_db).is_file():
+        raise VoxprintError(f"{src_db}: no such profile db")
+    if str(src_db) == str(dst_db):
+        raise VoxprintError(f"{src_db}: source and destination are the same store")
+    with open_store(src_db, _ANY_MODEL) as src, open_store(dst_db, _ANY_MODEL) as dst:
+        return copy_profiles(src, dst)
+
+
+_ANY_MODEL = "(copy)"  # the identity a store is opened with for copying only: never enrols or scores
+
+
 def copy_profiles(src, dst) -> tuple[int, list[str]]:
     """Copy every profile of store `src` into store `dst` (any backends; the embeddings' running sums and
     counts as they are, so later enrolments continue exactly). Returns (copied, names skipped because `dst`

@@ -40,8 +40,15 @@ CREATE TABLE IF NOT EXISTS voxprint_profiles (
     sum      BYTEA NOT NULL,
     count    INTEGER NOT NULL CHECK (count > 0),
     created  TEXT NOT NULL,
-    updated  TEXT NOT NULL
+    updated  TEXT NOT NULL,
+    version  BIGINT NOT NULL         -- the change counter's value when this profile was last written
 );
+CREATE INDEX IF NOT EXISTS voxprint_profiles_version ON voxprint_profiles(version);
+CREATE TABLE IF NOT EXISTS voxprint_forgotten (
+    name     TEXT NOT NULL,
+    version  BIGINT NOT NULL         -- the change counter's value when it was forgotten
+);
+CREATE INDEX IF NOT EXISTS voxprint_forgotten_version ON voxprint_forgotten(version);
 CREATE TABLE IF NOT EXISTS voxprint_enrollments (
     id    BIGSERIAL PRIMARY KEY,
     name  TEXT NOT NULL,
@@ -142,8 +149,10 @@ class PgProfileStore:
         return Profile(name, _unit(total / count), int(count), model_id, created, updated)
 
     @staticmethod
-    def _changed(cur) -> None:
-        cur.execute("UPDATE voxprint_meta SET value = (value::bigint + 1)::text WHERE key = 'changes'")
+    def _changed(cur) -> int:
+        """Bump the change counter (writers hold the write lock) and return its new value."""
+        return int(cur.execute("UPDATE voxprint_meta SET value = (value::bigint + 1)::text WHERE key = 'changes' "
+                               "RETURNING value").fetchone()[0])
 
     # -- API ------------------------------------------------------------------------------------------------
 
@@ -158,7 +167,7 @@ class PgProfileStore:
                 if other is not None:
                     raise VoxprintError(f"{self.db_path}: profile '{other[0]}' has dimension {other[1]}, but the "
                                         f"embeddings for '{name}' have dimension {dim}")
-                cur.execute(f"INSERT INTO voxprint_profiles({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                cur.execute(f"INSERT INTO voxprint_profiles({_COLUMNS}, version) VALUES (%s,%s,%s,%s,%s,%s,%s,0)",
                             (name, self.model_id, dim, added.astype("<f8").tobytes(), n, now, now))
             else:
                 old_dim, blob, count = row
@@ -169,7 +178,7 @@ class PgProfileStore:
                 cur.execute("UPDATE voxprint_profiles SET sum = %s, count = %s, updated = %s WHERE name = %s",
                             (total.astype("<f8").tobytes(), count + n, now, name))
             cur.execute("INSERT INTO voxprint_enrollments(name, n, at) VALUES (%s,%s,%s)", (name, n, now))
-            self._changed(cur)
+            cur.execute("UPDATE voxprint_profiles SET version = %s WHERE name = %s", (self._changed(cur), name))
             out = cur.execute(f"SELECT {_COLUMNS} FROM voxprint_profiles WHERE name = %s", (name,)).fetchone()
         return self._profile(out)
 
@@ -192,7 +201,9 @@ class PgProfileStore:
             gone = cur.execute("DELETE FROM voxprint_profiles WHERE name IN (%s, %s)", (name, typed)).rowcount
             cur.execute("DELETE FROM voxprint_enrollments WHERE name IN (%s, %s)", (name, typed))
             if gone:
-                self._changed(cur)
+                version = self._changed(cur)
+                cur.executemany("INSERT INTO voxprint_forgotten(name, version) VALUES (%s, %s)",
+                                [(name, version), (typed, version)])
         return gone > 0
 
     def data_version(self) -> int:
@@ -202,10 +213,28 @@ class PgProfileStore:
             return int(cur.execute("SELECT value FROM voxprint_meta WHERE key = 'changes'").fetchone()[0])
 
     def matrix(self) -> tuple[list[str], np.ndarray]:
+        return self.matrix_at()[1:]
+
+    def matrix_at(self) -> tuple[int, list[str], np.ndarray]:
+        """(the change counter, names, means) read in one snapshot: the version the matrix is exact for."""
         with self._read() as cur:
+            now = int(cur.execute("SELECT value FROM voxprint_meta WHERE key = 'changes'").fetchone()[0])
             self._check_foreign(cur)
             rows = cur.execute(f"SELECT {_COLUMNS} FROM voxprint_profiles ORDER BY name").fetchall()
-        return matrix_from_rows(rows, self.db_path)
+        return (now, *matrix_from_rows(rows, self.db_path))
+
+    def changes_since(self, version: int) -> tuple[int, list[tuple], list[str]]:
+        """What changed after change `version`, read in one snapshot: (the current version, rows of the
+        profiles written since [name, model_id, dim, sum, count, created, updated], names forgotten since).
+        Lets a replica with a million profiles bring its index up to date without reading them all."""
+        with self._read() as cur:
+            now = int(cur.execute("SELECT value FROM voxprint_meta WHERE key = 'changes'").fetchone()[0])
+            self._check_foreign(cur)
+            rows = cur.execute(f"SELECT {_COLUMNS} FROM voxprint_profiles WHERE version > %s ORDER BY name",
+                               (version,)).fetchall()
+            gone = [r[0] for r in cur.execute("SELECT DISTINCT name FROM voxprint_forgotten WHERE version > %s",
+                                              (version,))]
+        return now, rows, gone
 
     def rows(self) -> list[tuple]:
         with self._read() as cur:
@@ -218,10 +247,10 @@ class PgProfileStore:
                 if cur.execute("SELECT 1 FROM voxprint_profiles WHERE name = %s", (name,)).fetchone():
                     skipped.append(name)
                     continue
-                cur.execute(f"INSERT INTO voxprint_profiles({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                cur.execute(f"INSERT INTO voxprint_profiles({_COLUMNS}, version) VALUES (%s,%s,%s,%s,%s,%s,%s,0)",
                             (name, model_id, dim, bytes(blob), count, created, updated))
                 cur.execute("INSERT INTO voxprint_enrollments(name, n, at) VALUES (%s,%s,%s)", (name, count, _now()))
-            self._changed(cur)
+            cur.execute("UPDATE voxprint_profiles SET version = %s WHERE version = 0", (self._changed(cur),))
         return skipped
 
 
@@ -240,6 +269,8 @@ class _Txn:
             cur = conn.cursor()
             if self.lock:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            else:  # one snapshot for every statement of a read: the counter and the rows agree
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             return cur
         except Exception as e:  # noqa: BLE001 - psycopg.Error, or the pool's PoolTimeout: no connection
             self._stack.__exit__(type(e), e, None)

@@ -98,7 +98,7 @@ class Engine:
 
     def _snapshot(self):
         snap = self.cache.snapshot()
-        if not snap.names:
+        if not snap.count:
             raise ApiError(409, "no_speakers", "no speakers are enrolled yet; enrol one with POST /v1/enroll")
         return snap
 
@@ -106,23 +106,22 @@ class Engine:
         self._snapshot()  # fail before decoding when nobody is enrolled
         _, emb, seconds = self._embedding(files)
         snap = self._snapshot()  # re-read: an enrolment may have landed while we decoded
-        hits = snap.search.search(emb, TOP_K)
-        rows, scores = hits.rows[0], hits.scores[0]
-        name, best = decide([snap.names[i] for i in rows], scores, self.threshold)
+        names, scores = snap.nearest(emb, TOP_K)
+        name, best = decide(names, scores, self.threshold)
         return {
             "speaker": name,
             "score": best,
             "threshold": self.threshold,
-            "top": [{"name": snap.names[i], "score": float(sc)} for i, sc in zip(rows, scores)],
+            "top": [{"name": n, "score": float(sc)} for n, sc in zip(names, scores)],
             "seconds": round(seconds, 3),
         }
 
     def verify(self, name: str, files) -> dict:
-        snap = self.cache.snapshot()
-        if name not in snap.index:
+        mean = self.cache.snapshot().vector(name)
+        if mean is None:
             raise ApiError(404, "unknown_speaker", f"no enrolled speaker '{name}'")
         _, emb, seconds = self._embedding(files)
-        score = float(snap.means[snap.index[name]] @ emb)
+        score = float(mean @ emb)
         return {"name": name, "score": score, "threshold": self.threshold, "accepted": score >= self.threshold,
                 "seconds": round(seconds, 3)}
 
@@ -169,7 +168,7 @@ class Engine:
             raise ApiError(503, "store_unreachable", str(e)) from None
         try:
             snap = self.cache.snapshot()
-            n, kind = len(snap.names), snap.search.kind
+            n, kind = snap.count, snap.kind
         except VoxprintError:  # profiles of another model: still healthy, and the count says why
             n, kind = len(self.cache.profiles()), "none"
         return {"status": "ok", "model": self.rec.name, "model_id": self.rec.model_id,
