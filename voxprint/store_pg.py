@@ -21,7 +21,7 @@ import threading
 import numpy as np
 
 from .errors import VoxprintError
-from .store import Profile, _now, _unit, matrix_from_rows, normalise_name, prepare_enrolment
+from .store import Profile, _now, _unit, matrix_from_rows, means_from_rows, normalise_name, prepare_enrolment
 
 SCHEMA_VERSION = 1
 WRITE_LOCK = 0x766F7870  # "voxp": the advisory lock every writer takes
@@ -215,13 +215,24 @@ class PgProfileStore:
     def matrix(self) -> tuple[list[str], np.ndarray]:
         return self.matrix_at()[1:]
 
-    def matrix_at(self) -> tuple[int, list[str], np.ndarray]:
-        """(the change counter, names, means) read in one snapshot: the version the matrix is exact for."""
+    def matrix_at(self, chunk: int = 50_000) -> tuple[int, list[str], np.ndarray]:
+        """(the change counter, names, means [K, D] float32) read in one snapshot: the version the matrix is
+        exact for. Read through a server-side cursor `chunk` rows at a time, so a million profiles need
+        their float32 matrix in memory, not their float64 sums and Python row objects too."""
         with self._read() as cur:
             now = int(cur.execute("SELECT value FROM voxprint_meta WHERE key = 'changes'").fetchone()[0])
             self._check_foreign(cur)
-            rows = cur.execute(f"SELECT {_COLUMNS} FROM voxprint_profiles ORDER BY name").fetchall()
-        return (now, *matrix_from_rows(rows, self.db_path))
+            dims = [r[0] for r in cur.execute("SELECT DISTINCT dim FROM voxprint_profiles")]
+            if len(dims) > 1:
+                raise VoxprintError(f"{self.db_path}: profiles have different dimensions {sorted(dims)}")
+            names, parts = [], []
+            with cur.connection.cursor(name="voxprint_scan") as scan:
+                scan.execute(f"SELECT {_COLUMNS} FROM voxprint_profiles ORDER BY name")
+                while rows := scan.fetchmany(chunk):
+                    names += [r[0] for r in rows]
+                    parts.append(means_from_rows(rows).astype(np.float32))
+        means = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+        return now, names, means
 
     def changes_since(self, version: int) -> tuple[int, list[tuple], list[str]]:
         """What changed after change `version`, read in one snapshot: (the current version, rows of the
