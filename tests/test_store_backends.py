@@ -185,3 +185,16 @@ def test_cli_copies_a_sqlite_store_into_postgresql_and_uses_it(tiny_run, tmp_pat
     assert main(["profiles", "copy", "--from", str(tmp_path / "none.db"), "--to", pg_url]) == 2
     err = capsys.readouterr().err.strip()
     assert "none.db: no such profile db" in err and len(err.splitlines()) == 1
+
+
+def test_a_newer_postgresql_schema_is_refused(pg_url):
+    import psycopg
+
+    open_store(pg_url, "m").close()
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute("UPDATE voxprint_meta SET value = '99' WHERE key = 'schema_version'")
+    from voxprint import store_pg
+
+    store_pg._pools.pop(pg_url).close()  # a new process would open it afresh
+    with pytest.raises(VoxprintError, match="schema version 99 is newer than this voxprint understands"):
+        open_store(pg_url, "m")
