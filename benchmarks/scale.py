@@ -89,33 +89,41 @@ def timed_search(snap, queries: np.ndarray, k: int = 3) -> tuple[np.ndarray, lis
     return secs, top
 
 
-def index_rows(real, cos, sizes, n_queries) -> list[dict]:
+def index_rows(real, cos, sizes, n_queries, ef_values) -> list[dict]:
     import faiss
 
-    from voxprint.index import EXACT_BELOW, ProfileIndex
+    from voxprint import index as I
     from voxprint.serve.profiles import Snapshot
 
-    faiss.omp_set_num_threads(1)
     rows = []
     for n in sizes:
         means = synthetic(real, cos, n, seed=n)
         names = [f"p{i:07d}" for i in range(n)]
         queries = around(means, n_queries, cos, np.random.default_rng(1))
-        out = {"profiles": n}
+        out = {"profiles": n, "exact_below": I.EXACT_BELOW}
         for label, exact in (("exact", True), ("index", None)):
+            faiss.omp_set_num_threads(os.cpu_count())  # building may use every core; a search gets one
             t = time.perf_counter()
-            idx = ProfileIndex(means, exact=exact)
+            idx = I.ProfileIndex(means, exact=exact)
             build = time.perf_counter() - t
+            faiss.omp_set_num_threads(1)
             snap = Snapshot(names, means, idx, 0, rows={})
-            m = n_queries if exact is None or n <= 100_000 else n_queries // 5  # exact at 1M: 1/5 of the queries
-            secs, top = timed_search(snap, queries[:m])
-            out[label] = {"kind": idx.kind, "build_s": round(build, 2), "memory_mb": round(idx.memory_bytes() / 2**20, 1),
-                          "p50_ms": round(1e3 * float(np.percentile(secs, 50)), 3),
-                          "p99_ms": round(1e3 * float(np.percentile(secs, 99)), 3), "top": top}
+            m = n_queries if n <= 100_000 else n_queries // 5  # exact at 1M: 1/5 of the queries
+            sweep = ef_values if (label == "index" and not idx.exact) else [None]
+            for ef in sweep:
+                if ef is not None:
+                    idx._index.hnsw.efSearch = ef
+                secs, top = timed_search(snap, queries[:m] if label == "exact" else queries)
+                key = label if ef is None or ef == I.HNSW_EF_SEARCH else f"{label}-ef{ef}"
+                out[key] = {"kind": idx.kind, "build_s": round(build, 2), "memory_mb": round(idx.memory_bytes() / 2**20, 1),
+                            "p50_ms": round(1e3 * float(np.percentile(secs, 50)), 3),
+                            "p99_ms": round(1e3 * float(np.percentile(secs, 99)), 3), "top": top}
+                if ef is not None:
+                    out[key]["ef_search"] = ef
         truth = out["exact"].pop("top")
-        got = out["index"].pop("top")
-        out["index"]["recall_at_1"] = round(float(np.mean([a == b for a, b in zip(got, truth)])), 4)
-        out["exact_below"] = EXACT_BELOW
+        for key in [k for k in out if k.startswith("index")]:
+            got = out[key].pop("top")
+            out[key]["recall_at_1"] = round(float(np.mean([a == b for a, b in zip(got, truth[:len(got)])])), 4)
         print(json.dumps(out), flush=True)
         rows.append(out)
         del means, idx, snap
@@ -142,9 +150,10 @@ def start_replica(url: str, port: int, log: Path) -> subprocess.Popen:
     """`voxprint serve` on the store; returns once /v1/health is 200 (which builds its index)."""
     import httpx
 
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # a replica as a user starts it
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "voxprint.cli", "serve", "--db", url, "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 1800
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -245,6 +254,12 @@ def markdown(doc: dict, command: str) -> str:
         i, e = r["index"], r["exact"]
         lines.append(f"| {r['profiles']:,} | {i['kind']} | {i['build_s']} | {i['memory_mb']} | {i['p50_ms']} | "
                      f"{i['p99_ms']} | {i['recall_at_1']} | {e['p99_ms']} |")
+    sweep = [(r["profiles"], v) for r in doc["index"] for k, v in r.items() if k.startswith("index-ef")]
+    if sweep:
+        lines += ["", "HNSW efSearch swept (the shipped value is the row above; the smallest value with recall@1 >= 0.99 "
+                  "at the largest size was chosen):", "", "| profiles | efSearch | p50 ms | p99 ms | recall@1 |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {n:,} | {v['ef_search']} | {v['p50_ms']} | {v['p99_ms']} | {v['recall_at_1']} |" for n, v in sweep]
     if doc.get("http"):
         h = doc["http"]
         lines += ["", f"## HTTP: {h['replicas']} replicas on one PostgreSQL, {h['clients']} clients", "",
@@ -262,6 +277,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--ef", type=int, nargs="+", default=[64, 128, 256, 512],
+                    help="HNSW efSearch values swept at sizes that use HNSW (the shipped one is the table's row)")
     ap.add_argument("--http-profiles", type=int, default=1_000_000, help="0: skip the HTTP part")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -274,7 +291,7 @@ def main() -> None:
                                     cwd=REPO).stdout.strip(),
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores",
            "command": command, "real_segments": len(real), "same_speaker_cos": cos,
-           "index": index_rows(real, cos, args.sizes, args.queries)}
+           "index": index_rows(real, cos, args.sizes, args.queries, args.ef)}
     if args.http_profiles:
         doc["http"] = http_rows(args, real, cos)
         print(json.dumps(doc["http"]), flush=True)
