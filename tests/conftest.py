@@ -165,8 +165,6 @@ def pg_url(pg_server, request):
     yield f"{base}/{name}"
     from voxprint import store_pg
 
-    pool = store_pg._pools.pop(f"{base}/{name}", None)
-    if pool is not None:
-        pool.close()
+    store_pg.release(f"{base}/{name}")
     with psycopg.connect(pg_server, autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

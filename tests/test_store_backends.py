@@ -195,6 +195,6 @@ def test_a_newer_postgresql_schema_is_refused(pg_url):
         c.execute("UPDATE voxprint_meta SET value = '99' WHERE key = 'schema_version'")
     from voxprint import store_pg
 
-    store_pg._pools.pop(pg_url).close()  # a new process would open it afresh
+    store_pg.release(pg_url)  # a new process would open it afresh
     with pytest.raises(VoxprintError, match="schema version 99 is newer than this voxprint understands"):
         open_store(pg_url, "m")

@@ -296,7 +296,7 @@ class Recognizer:
         if not names:
             raise VoxprintError(f"{where}: no enrolled speakers; use `voxprint enroll`")
         ok, emb = self.embed(paths, on_error)
-        hits = ProfileIndex(mat).search(emb, 1) if ok else None
+        hits = ProfileIndex(mat, exact=True).search(emb, 1) if ok else None  # one call: no index to build
         out = []
         for k, p in enumerate(ok):
             name, score = decide([names[i] for i in hits.rows[k]], hits.scores[k], threshold)

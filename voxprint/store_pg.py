@@ -62,6 +62,7 @@ _COLUMNS = "name, model_id, dim, sum, count, created, updated"
 
 _pools: dict[str, object] = {}
 _pools_lock = threading.Lock()
+_ready: set[str] = set()  # URLs whose schema this process has already made sure of
 
 
 def shown(url: str) -> str:
@@ -92,6 +93,15 @@ def _pool(url: str):
         return pool
 
 
+def release(url: str) -> None:
+    """Close this process's pool for `url` and forget that its schema was checked (as a new process would)."""
+    with _pools_lock:
+        pool = _pools.pop(url, None)
+        _ready.discard(url)
+    if pool is not None:
+        pool.close()
+
+
 def _reason(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
@@ -105,6 +115,11 @@ class PgProfileStore:
         self.url, self.model_id = url, model_id
         self.db_path = shown(url)  # the name messages use, as the SQLite store's path
         self._pool = _pool(url)
+        if url not in _ready:  # once per process: a server opens a store per enrolment
+            self._ensure_schema()
+            _ready.add(url)
+
+    def _ensure_schema(self) -> None:
         with self._write() as cur:
             for stmt in filter(str.strip, _SCHEMA.split(";")):
                 cur.execute(stmt)
