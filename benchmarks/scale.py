@@ -137,7 +137,7 @@ def bulk_load(url: str, model_id: str, means: np.ndarray) -> None:
     """Profiles straight into the store's tables with COPY (an enrolment per profile would take hours)."""
     import psycopg
 
-    from voxprint.store import open_store
+    from voxprint.stores import open_store
 
     open_store(url, model_id).close()  # creates the schema
     now = datetime.now(timezone.utc).isoformat()
@@ -281,6 +281,10 @@ def markdown(doc: dict, command: str) -> str:
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM unwinds like Ctrl-C, so the replicas and the throw-away cluster are stopped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     ap.add_argument("--queries", type=int, default=1000)

@@ -9,7 +9,7 @@ import pytest
 
 from voxprint.index import ProfileIndex
 from voxprint.serve.profiles import ProfileCache, full_snapshot
-from voxprint.store import open_store
+from voxprint.stores import open_store
 
 D = 32
 

@@ -16,7 +16,7 @@ import pytest
 
 from test_serve import AUTH, TOKEN, clip, files, start_server
 from voxprint.cli import main
-from voxprint.store import open_store
+from voxprint.stores import open_store
 
 SPEAKERS = {"george": 5, "jackson": 5}  # test clips (index < 5) of two speakers the tiny model trained on
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from voxprint.errors import VoxprintError
-from voxprint.store import ProfileStore, copy_profiles, open_store
+from voxprint.store import ProfileStore
+from voxprint.stores import copy_profiles, open_store
 
 from test_store import REPO, _run_all, _unit
 
@@ -79,7 +80,7 @@ def test_other_model_refused(db):
 def test_change_counter_moves_on_every_write_from_any_process(db):
     with open_store(db, "m") as reader:
         v0 = reader.data_version()
-        code = ("import sys, numpy as np; from voxprint.store import open_store; "
+        code = ("import sys, numpy as np; from voxprint.stores import open_store; "
                 "s = open_store(sys.argv[1], 'm'); s.enroll('x', np.ones((1, 16)))")
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         subprocess.run([sys.executable, "-c", code, db], check=True, env=env)
@@ -110,7 +111,7 @@ def test_concurrent_enrolment_loses_nothing(db):
 
 _LOOP = """
 import sys, numpy as np
-from voxprint.store import open_store
+from voxprint.stores import open_store
 st = open_store(sys.argv[1], "m")
 v = np.arange(1, 17, dtype=float)
 while True:

@@ -249,7 +249,7 @@ def cmd_forget(args) -> int:
 
 
 def cmd_profiles_copy(args) -> int:
-    from .store import copy_store
+    from .stores import copy_store
 
     copied, skipped = copy_store(args.src, args.dst)
     print(f"copied {copied} profile(s)")

@@ -272,7 +272,7 @@ class Recognizer:
 
     def store(self, db: str | Path | None = None):
         """The profile store at `db` (a SQLite file or a postgresql:// URL; default `default_db`)."""
-        from .store import open_store
+        from .stores import open_store
 
         return open_store(db or self.default_db, self.model_id)
 

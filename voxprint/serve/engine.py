@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import VoxprintError
 from ..evaluate import answered
-from ..store import MAX_NAME_LENGTH, is_url
+from ..store import MAX_NAME_LENGTH
+from ..stores import is_url
 from ..verification import decide
 from .errors import ApiError
 from .limits import Limits
