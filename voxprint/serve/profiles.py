@@ -23,6 +23,7 @@ class Snapshot:
     names: list[str]
     means: np.ndarray
     index: dict[str, int] = field(repr=False)
+    profiles: list[Profile] = field(default_factory=list, repr=False)  # counts and quality, same order
 
 
 class ProfileCache:
@@ -40,9 +41,12 @@ class ProfileCache:
             # Read the version first: a commit after this point makes the next call reload again.
             version = self._store.data_version()
             if version != self._version or self._snap is None:
-                names, means = self._store.matrix()
-                means = np.ascontiguousarray(means, dtype=np.float32)
-                self._snap = Snapshot(names, means, {n: i for i, n in enumerate(names)})
+                self._store.matrix()  # refuses profiles of another model
+                profs = self._store.profiles()  # one read: names, means, counts and quality agree
+                names = [p.name for p in profs]
+                means = np.ascontiguousarray(np.stack([p.mean for p in profs]) if profs else np.zeros((0, 0)),
+                                             dtype=np.float32)
+                self._snap = Snapshot(names, means, {n: i for i, n in enumerate(names)}, profs)
                 self._version = version
             return self._snap
 
