@@ -120,3 +120,46 @@ def test_cli_warns_when_a_voice_is_enrolled_under_a_second_name(test_segments, t
     assert "consistency" in out.out
     assert main(["identify", files[-1], "--db", db, "--far", "0.01"]) == 0
     assert "\tllr " in capsys.readouterr().out
+
+
+def test_api_and_page_warn_about_a_voice_enrolled_under_a_second_name(test_segments, tmp_path):
+    """The shipped encoder served over HTTP: a second name for the same voice is enrolled with a warning
+    in the JSON answer, and the page shows it; a two-voice clip is refused (400) with its reason."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    from test_serve import CHROMIUM, _open_page, start_server
+
+    spk = test_segments[0].speaker
+    segs = [s for s in test_segments if s.speaker == spk]
+    paths = [Path(_write(tmp_path / f"{spk}-{i}.wav", s.wave)) for i, s in enumerate(segs)]
+    proc, url = start_server(SHIPPED, tmp_path / "p.db", tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            post = lambda name, *ps: http.post("/v1/enroll", data={"name": name},  # noqa: E731
+                                               files=[("audio", (p.name, p.read_bytes(), "audio/wav")) for p in ps])
+            first = post("ann", *paths[:2]).json()
+            assert first["warnings"] == [] and first["consistency"] is not None
+            assert all(q["speech_s"] > 1 for q in first["quality"])
+            second = post("bob", paths[2]).json()
+            assert any("already matches enrolled speaker 'ann'" in w for w in second["warnings"])
+            r = http.post("/v1/identify", files=[("audio", (paths[3].name, paths[3].read_bytes(), "audio/wav"))]).json()
+            assert r["llr"] is not None and r["far"] == 0.01
+            a, b = (s.wave for s in (test_segments[0], next(s for s in test_segments if s.speaker != spk)))
+            two = Path(_write(tmp_path / "two.wav", np.concatenate([a, b, a, b])))
+            refused = post("dan", two)
+            assert refused.status_code == 400 and refused.json()["error"] == "refused_clip"
+            assert "two.wav: more than one voice" in refused.json()["message"]
+        with sync_playwright() as pw:
+            browser, page, errors = _open_page(pw, url, paths[0])
+            page.fill("#en-name", "cy")
+            page.set_input_files("#en-files", [str(paths[3])])
+            page.click("#en-submit")
+            page.wait_for_selector("#en-warnings:not([hidden]) li", timeout=30_000)
+            assert "already matches enrolled speaker" in page.text_content("#en-warnings")
+            assert errors == []
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert Path(CHROMIUM).exists()

@@ -183,8 +183,8 @@ class VadConfig:
 class DecisionConfig:
     # target false-accept rate: identify = share of strangers accepted as someone; verify = per trial
     far: float = 0.01
-    enrol_min_speech_s: float = 0.3  # an enrolment clip with less speech is refused (a spoken digit: ~0.4 s)
-    enrol_min_snr_db: float = 5.0  # ... or with a lower SNR estimate
+    enrol_min_speech_s: float = 0.1  # an enrolment clip with less speech is refused (FSDD digits: 0.14 s and up)
+    enrol_min_snr_db: float = 5.0  # ... or with a lower SNR estimate (clips of 1.5 s and longer)
     min_consistency: float = 0.6  # a profile whose clips agree less (mean pairwise cosine) is warned about
 
 

@@ -114,14 +114,14 @@ def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store
     VoxprintError naming each refused file and its reason. Warns when the voice already matches
     another profile, and reports the profile's consistency."""
     limits = limits or enrol_limits(rec)
+    _, emb = rec.score_waves(waves)
+    for k in np.flatnonzero(~np.isfinite(emb).all(axis=1)):
+        raise AudioError(files[k], "the model's scores are not finite (absurd sample values?); nothing enrolled")
     checks = [check_clip(rec, y, f, limits) for y, f in zip(waves, files)]
     bad = [c for c in checks if c.problems]
     if bad:
         raise VoxprintError(f"enrol {name}: nothing enrolled; " + "; ".join(f"{c.name}: {', '.join(c.problems)}"
                                                                            for c in bad))
-    _, emb = rec.score_waves(waves)
-    for k in np.flatnonzero(~np.isfinite(emb).all(axis=1)):
-        raise VoxprintError(f"{files[k]}: the model's scores are not finite (absurd sample values?); nothing enrolled")
     quality: dict = {}
     for c in checks:
         for k, v in c.quality.as_sums().items():

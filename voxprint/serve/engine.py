@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import numpy as np
 
-from ..errors import VoxprintError
+from ..errors import AudioError, VoxprintError
 from ..evaluate import answered
 from ..store import MAX_NAME_LENGTH
 from .errors import ApiError
@@ -167,6 +167,8 @@ class Engine:
         with self.rec.store(self.db_path) as store:
             try:  # each clip checked (speech, SNR, one voice): a refused clip refuses the request
                 res = enrol_waves(self.rec, name, waves, [fn for _, fn in files], store)
+            except AudioError as e:
+                raise ApiError(400, "bad_audio", str(e)) from None
             except VoxprintError as e:
                 raise ApiError(400, "refused_clip", str(e)) from None
         prof = res.profile
