@@ -30,7 +30,7 @@ from common import DATA, REPO  # noqa: E402
 
 from voxprint import protocol as P  # noqa: E402
 from voxprint.io import read_json, write_json  # noqa: E402
-from voxprint.scoring import COHORT_FILE, COHORT_SNR_FILE, FEATURES, SCORING_FILE, Scorer, quality_features, tail_gaussian  # noqa: E402
+from voxprint.scoring import COHORT_FILE, COHORT_SNR_FILE, FEATURES, SCORING_FILE, Scorer, quality_features, snr_features, tail_gaussian  # noqa: E402
 from voxprint.verification import eer  # noqa: E402
 
 MAX_COHORT = 1900  # 1900 x 256 float16 = 0.97 MB
@@ -94,6 +94,23 @@ def _trials_of(scorer, enr, tst, enrol_idx, tests, truth, spk, tag):
     return np.stack(feats), raw.ravel(), norm.ravel(), truth.ravel(), np.full(raw.size, tag)
 
 
+def impostor_snr_model(norm, y, tag, x) -> dict:
+    """Linear models of the impostor tail's mean and sd (tail_gaussian per dev condition) on
+    scoring.snr_features of the condition's median test and enrolment SNR."""
+    rows, mus, sds = [], [], []
+    for t in sorted(set(tag.tolist())):
+        m = (tag == t) & ~y
+        mu, sd = tail_gaussian(norm[m])
+        # x columns 2 and 3: test and enrolment SNR (capped, /10), see scoring.quality_features
+        rows.append(snr_features(10 * np.median(x[m, 2]), 10 * np.median(x[m, 3])))
+        mus.append(mu)
+        sds.append(sd)
+    a = np.stack(rows)
+    return {"mean": np.linalg.lstsq(a, np.array(mus), rcond=None)[0].tolist(),
+            "sd": np.linalg.lstsq(a, np.array(sds), rcond=None)[0].tolist(),
+            "features": ["1", "test_snr/10", "enrol_snr/10", "|test - enrol|/10"], "conditions": len(rows)}
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     """Class-balanced logistic regression: its log-odds is an LLR (equal effective priors)."""
     from sklearn.linear_model import LogisticRegression
@@ -149,8 +166,10 @@ def main(argv=None):
     voices = two_voice_threshold(system.rec, root, split["dev"])
     print(f"two voices: {voices}", flush=True)
     imp_mean, imp_sd = tail_gaussian(norm[~y])
+    imp_snr = impostor_snr_model(norm, y, tag, x)
     info = {"top_n": n, "snr_width": width, "features": list(FEATURES), "weights": [float(v) for v in w], "bias": b,
             "impostor_mean": imp_mean, "impostor_sd": imp_sd, "impostor_fit": "tail_gaussian (0.9, 0.995 quantiles)",
+            "impostor_snr": imp_snr,
             "dev_eer_norm": float(e), **voices, "n_trials": int(len(y)), "conditions": sorted(set(tag.tolist())),
             "cohort": {"rows": int(len(cohort)), "speakers": "libri-dev train split", "dtype": "float16"},
             "fitted_on": "libri-dev dev split (calibration, impostor model); train split (cohort)",

@@ -138,12 +138,27 @@ class Scorer:
     def llr(self, norm, test_q: dict, enrol_q: dict) -> np.ndarray:
         return quality_features(norm, test_q, enrol_q) @ self.weights + self.bias
 
-    def threshold(self, far: float, n_profiles: int = 1) -> float:
-        """Normalised-score threshold: per-comparison rate 1 - (1 - far)^(1/K) of the impostor Gaussian."""
+    def threshold(self, far: float, n_profiles: int = 1, test_snr=None, enrol_snr=None):
+        """Normalised-score threshold: per-comparison rate 1 - (1 - far)^(1/K) of the impostor Gaussian.
+        With the SNRs of both sides (dB, broadcastable arrays) and an `impostor_snr` model in
+        scoring.json, that Gaussian's mean and sd are the ones fitted for those conditions."""
         if not 0 < far < 1:
             raise VoxprintError(f"--far must be between 0 and 1 (exclusive), got {far}")
         per = 1 - (1 - far) ** (1 / max(int(n_profiles), 1))
-        return self.imp_mean + self.imp_sd * NormalDist().inv_cdf(1 - per)
+        mu, sd = self.imp_mean, self.imp_sd
+        model = self.info.get("impostor_snr")
+        if model is not None and test_snr is not None and enrol_snr is not None:
+            f = snr_features(test_snr, enrol_snr)
+            mu, sd = f @ np.asarray(model["mean"]), np.maximum(f @ np.asarray(model["sd"]), 0.1)
+        return mu + sd * NormalDist().inv_cdf(1 - per)
+
+
+def snr_features(test_snr, enrol_snr) -> np.ndarray:
+    """[..., 4]: 1, test and enrolment SNR (capped, /10) and their distance, for the impostor model."""
+    t = np.minimum(np.asarray(test_snr, dtype=np.float64), SNR_CAP) / 10
+    e = np.minimum(np.asarray(enrol_snr, dtype=np.float64), SNR_CAP) / 10
+    t, e = np.broadcast_arrays(t, e)
+    return np.stack([np.ones_like(t), t, e, np.abs(t - e)], axis=-1)
 
 
 def tail_gaussian(nontarget: np.ndarray, lo: float = 0.9, hi: float = 0.995) -> tuple[float, float]:
@@ -173,10 +188,12 @@ def decide(scorer: Scorer | None, emb: np.ndarray, test_q: dict, candidates: lis
         return Decision(candidates[k].name if ok else "unknown", float(raw[k]), None, None, ok, candidates[k].name)
     norm = scorer.normalise(means, np.array([mean_snr(c.quality) for c in candidates]), emb[None, :],
                             np.array([mean_snr(test_q)]))[0]
-    k = int(norm.argmax())
+    thr = scorer.threshold(far, n_profiles or len(candidates), mean_snr(test_q),
+                           np.array([mean_snr(c.quality) for c in candidates]))
+    k = int(np.argmax(norm - thr))  # the candidate furthest above its own threshold
     llr = float(scorer.llr(norm[k], test_q, candidates[k].quality))
     if threshold is not None:
         ok = bool(raw[k] >= threshold)
     else:
-        ok = bool(norm[k] >= scorer.threshold(far, n_profiles or len(candidates)))
+        ok = bool(norm[k] >= np.broadcast_to(thr, norm.shape)[k])
     return Decision(candidates[k].name if ok else "unknown", float(raw[k]), float(norm[k]), llr, ok, candidates[k].name)
