@@ -143,6 +143,19 @@ def two_voice_threshold(rec, root: Path, speakers: list[str]) -> dict:
             "two_refused": float(np.mean(two < thr)), "n_single": int(len(single)), "n_two": int(len(two))}}
 
 
+def min_consistency(system, segs, noise_dir: Path) -> float:
+    """The 2nd percentile of dev speakers' profile consistency (mean pairwise cosine of all their
+    segments), clean and in each fitting noise: below it, a profile's clips rarely are one voice."""
+    vals = []
+    for c in D.conditions(D.FIT_NOISES, noise_dir):
+        emb = P.unit(D.cached(system, "dev", segs, c, P.DEV_NOISE_SEED)[0])
+        for spk in sorted({s.speaker for s in segs}):
+            idx = [i for i, s in enumerate(segs) if s.speaker == spk]
+            total, n = emb[idx].sum(0), len(idx)
+            vals.append((total @ total - n) / (n * (n - 1)))
+    return float(np.percentile(vals, 2))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=REPO / "voxprint" / "pretrained" / "encoder")
@@ -164,6 +177,7 @@ def main(argv=None):
     e, n, width, x, norm, y, tag = best
     w, b = fit_logistic(x, y)
     voices = two_voice_threshold(system.rec, root, split["dev"])
+    voices["min_consistency"] = min_consistency(system, dev, noise_dir)
     print(f"two voices: {voices}", flush=True)
     imp_mean, imp_sd = tail_gaussian(norm[~y])
     imp_snr = impostor_snr_model(norm, y, tag, x)

@@ -193,7 +193,7 @@ def bars(doc) -> list[str]:
 
 def markdown(doc, command: str) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    out = [f"# Open-set decisions in noise (`benchmarks/openset.py`)", "",
+    out = ["# Open-set decisions in noise (`benchmarks/openset.py`)", "",
            f"Commit {commit}, {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, made by `{command}`.", "",
            f"libri-dev test speakers ({doc['speakers']}, {doc['segments']} 2-s segments), never used to fit or choose "
            f"anything; half enrolled, half strangers, over {doc['splits']} seeded halves (pooled). Target FAR "

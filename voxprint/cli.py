@@ -237,7 +237,8 @@ def cmd_speakers(args) -> int:
     if not profiles:
         print("no enrolled speakers")
     for p in profiles:
-        print(f"{p.name}\t{p.count} clips\tupdated {p.updated}\tmodel {p.model_id}")
+        agree = "" if p.consistency is None else f"\tconsistency {p.consistency:.2f}"
+        print(f"{p.name}\t{p.count} clips\tupdated {p.updated}\tmodel {p.model_id}{agree}")
     return 0
 
 

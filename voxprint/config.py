@@ -185,7 +185,9 @@ class DecisionConfig:
     far: float = 0.01
     enrol_min_speech_s: float = 0.1  # an enrolment clip with less speech is refused (FSDD digits: 0.14 s and up)
     enrol_min_snr_db: float = 5.0  # ... or with a lower SNR estimate (clips of 1.5 s and longer)
-    min_consistency: float = 0.6  # a profile whose clips agree less (mean pairwise cosine) is warned about
+    # a profile whose clips agree less (mean pairwise cosine) is warned about; None: the encoder's own
+    # value (scoring.json, fitted on dev speakers), or no warning for a folder without one
+    min_consistency: float | None = None
 
 
 @dataclass

@@ -91,7 +91,8 @@ def verify(rec, a, b, far=None, threshold=None, on_error=None) -> Decision:
     emb, quals = _all(rec, [a, b], on_error)
     if threshold is None and rec.scorer is None:
         threshold = rec.threshold
-    return decide(rec.scorer, emb[1], quals[1], [Candidate(str(a), emb[0], 1, quals[0])], far_of(rec, far), 1, threshold)
+    enrol = Candidate(str(a), emb[0], 1, quals[0])
+    return decide(rec.scorer, emb[1], quals[1], [enrol], far_of(rec, far), 1, threshold)
 
 
 def verify_claim(rec, name, path, db=None, far=None, threshold=None, on_error=None) -> Decision:
@@ -133,7 +134,8 @@ def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store
     prof = store.enroll(name, emb, quality)
     warnings = [] if dup is None else [f"this voice already matches enrolled speaker '{dup[0]}' (score {dup[1]:.3f}); "
                                        f"one person enrolled under two names makes identify ambiguous"]
-    if prof.consistency is not None and prof.consistency < limits.min_consistency:
+    low = limits.min_consistency
+    if prof.consistency is not None and low is not None and prof.consistency < low:
         warnings.append(f"the clips of '{prof.name}' agree poorly (consistency {prof.consistency:.2f}); "
                         "a clip may hold another voice or heavy noise")
     return EnrolResult(prof, checks, warnings)
@@ -147,8 +149,9 @@ def _raw_threshold(rec) -> float | None:
 def enrol_limits(rec) -> EnrolLimits:
     """EnrolLimits from the folder's config (decision section) and its scoring.json's two-voice threshold."""
     d = rec.cfg.decision
-    split = rec.scorer.info.get("split_max_cos") if rec.scorer is not None else None
-    return EnrolLimits(d.enrol_min_speech_s, d.enrol_min_snr_db, split, d.far, d.min_consistency)
+    info = rec.scorer.info if rec.scorer is not None else {}
+    low = d.min_consistency if d.min_consistency is not None else info.get("min_consistency")
+    return EnrolLimits(d.enrol_min_speech_s, d.enrol_min_snr_db, info.get("split_max_cos"), d.far, low)
 
 
 def enroll(rec, name: str, paths, db=None, on_error=None, limits: EnrolLimits | None = None) -> EnrolResult:

@@ -32,7 +32,7 @@ class EnrolLimits:
     # folder without one) skips the check rather than guess a threshold for another embedding
     split_max_cos: float | None = None
     duplicate_far: float = 0.01  # a new voice matching another profile at this FAR is warned about
-    min_consistency: float = 0.6  # a profile whose clips agree less than this (mean pairwise cosine) is warned about
+    min_consistency: float | None = None  # clips agreeing less (mean pairwise cosine) are warned about
 
 
 @dataclass

@@ -25,7 +25,6 @@ from .evaluate import NoClips, answered, score_clips, torch_model
 from .features import build_feature
 from .io import read_json, write_json
 from .models import build_net, net_shapes
-from .store import normalise_name
 
 
 def _quantized(session) -> bool:
@@ -306,7 +305,8 @@ class Recognizer:
             raise NothingAnswered(f"no score: {len(paths) - len(ok)} of {len(paths)} file(s) skipped")
         return emb
 
-    def verify(self, a, b, threshold: float | None = None, on_error=None, far: float | None = None) -> tuple[float, bool]:
+    def verify(self, a, b, threshold: float | None = None, on_error=None,
+               far: float | None = None) -> tuple[float, bool]:
         """Cosine score of two files and whether they are accepted as one voice (decisions.verify for the LLR)."""
         from . import decisions
 

@@ -8,14 +8,17 @@ an accept rule set by a target false-accept rate.
 Why each step:
 - AS-norm (adaptive symmetric normalisation): noise moves every score of a clip, impostor and
   target alike (noise on both sides makes everyone sound alike). Each score is measured against
-  the top-N cohort scores of its enrolment and of its test embedding, whose cohort holds clean and
-  noisy voices of other speakers, so an impostor's normalised score sits near 0 with unit spread
-  whatever the recording.
-- The accept rule uses that normalised score: its impostor distribution, fitted on dev speakers
-  (a Gaussian matched to its upper tail, pooled over clean and noisy conditions), gives the threshold for a
+  the top-N scores of its enrolment and of its test embedding against a cohort of other speakers'
+  clips (clean and noisy). Only cohort rows recorded at about the OTHER side's SNR are used (within
+  `snr_width` dB): a noisy test clip is compared with impostors that sound like the clean
+  enrolment it will meet, not with other noisy clips, which would all look alike to it.
+- The accept rule uses that normalised score. Its impostor distribution, fitted on dev speakers,
+  is a Gaussian matched to the upper tail (the 0.9 and 0.995 quantiles) of each dev condition, its
+  mean and sd a linear function of both sides' SNR (`impostor_snr`); it gives the threshold for a
   target false-accept rate. For verify (one comparison) the rate is per trial. For identify a
   stranger is accepted when ANY of the K enrolled profiles passes, so `far` is the rate of strangers
-  accepted as someone: each comparison gets 1 - (1 - far)^(1/K) (K = profiles enrolled).
+  accepted as someone: each comparison gets 1 - (1 - far)^(1/K) (K = profiles enrolled), which
+  assumes independent comparisons (docs/results/openset.md measures how far that holds).
 - The LLR (log-likelihood ratio, natural log, same speaker vs not) is a logistic calibration of the
   normalised score and the quality of both sides (speech seconds, SNR estimate, clips); it is
   reported with the score. Everything is fitted by benchmarks/fit_scoring.py on libri-dev train
@@ -104,9 +107,12 @@ class Scorer:
             info = read_json(spath)
             scorer = cls(cohort, np.load(qpath, allow_pickle=False), info)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise DataError(f"{folder}: {COHORT_FILE}/{SCORING_FILE} not usable ({e.__class__.__name__}: {e})") from None
-        if cohort.ndim != 2 or scorer.cohort_snr.shape != (len(cohort),) or len(scorer.weights) != len(FEATURES):
-            raise DataError(f"{folder}: expected a [C, E] cohort, [C] cohort SNRs and {len(FEATURES)} calibration weights")
+            raise DataError(f"{folder}: {COHORT_FILE}/{SCORING_FILE} not usable "
+                            f"({e.__class__.__name__}: {e})") from None
+        shapes_ok = cohort.ndim == 2 and scorer.cohort_snr.shape == (len(cohort),)
+        if not shapes_ok or len(scorer.weights) != len(FEATURES):
+            raise DataError(f"{folder}: expected a [C, E] cohort, [C] cohort SNRs and "
+                            f"{len(FEATURES)} calibration weights")
         return scorer
 
     def stats(self, vecs: np.ndarray, snr: float) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ from .errors import VoxprintError
 
 SCHEMA_VERSION = 3  # 2: names in Unicode NFC (a version-1 db is converted when opened); 3: quality column
 BUSY_TIMEOUT_MS = 30_000
+_COLUMNS = "name, model_id, dim, sum, count, created, updated, quality"  # what _profile reads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -232,9 +233,7 @@ class ProfileStore:
                      json.dumps(add_quality(_quality(old_q), quality)), name),
                 )
             self._conn.execute("INSERT INTO enrollments(name, n, at) VALUES (?,?,?)", (name, n, now))
-            out = self._conn.execute(
-                "SELECT name, model_id, dim, sum, count, created, updated, quality FROM profiles WHERE name = ?", (name,)
-            ).fetchone()
+            out = self._conn.execute(f"SELECT {_COLUMNS} FROM profiles WHERE name = ?", (name,)).fetchone()
         return self._profile(out)
 
     def profiles(self) -> list[Profile]:
@@ -247,9 +246,7 @@ class ProfileStore:
     def get(self, name: str) -> Profile | None:
         name = normalise_name(name)
         with self._read():
-            row = self._conn.execute(
-                "SELECT name, model_id, dim, sum, count, created, updated, quality FROM profiles WHERE name = ?", (name,)
-            ).fetchone()
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM profiles WHERE name = ?", (name,)).fetchone()
         return None if row is None else self._profile(row)
 
     def forget(self, name: str) -> bool:

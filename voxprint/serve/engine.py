@@ -37,7 +37,8 @@ class Engine:
                  far: float | None = None):
         self.rec, self.limits = recognizer, limits
         # a raw cosine threshold decides when given, or when the folder ships no cohort (scoring.py)
-        self.raw_threshold = threshold if threshold is not None or recognizer.scorer is not None else recognizer.threshold
+        no_cohort = recognizer.scorer is None
+        self.raw_threshold = recognizer.threshold if threshold is None and no_cohort else threshold
         self.far = float(recognizer.cfg.decision.far if far is None else far)
         self.threshold = float(self.raw_threshold if self.raw_threshold is not None else recognizer.threshold)
         self.db_path = Path(db) if db else recognizer.default_db
@@ -117,8 +118,8 @@ class Engine:
 
     def _decision(self, d) -> dict:
         """The decision's fields every answer shares (scoring.Decision)."""
-        return {"score": d.score, "norm": d.norm, "llr": d.llr, "far": None if self.raw_threshold is not None else self.far,
-                "threshold": self.threshold}
+        far = None if self.raw_threshold is not None else self.far
+        return {"score": d.score, "norm": d.norm, "llr": d.llr, "far": far, "threshold": self.threshold}
 
     def identify(self, files) -> dict:
         from ..decisions import candidates
