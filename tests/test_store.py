@@ -300,7 +300,7 @@ def test_a_version_1_db_gets_nfc_names_and_folded_duplicates_merged(tmp_path):
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
     con = sqlite3.connect(db)
     for name, emb in (("Jose\u0301", a), ("Jos\u00e9", b), ("Zoe\u0308", a)):
-        con.execute("INSERT INTO profiles VALUES (?,?,?,?,?,?,?)", (name, "m", 8, unit(emb).sum(0).astype("<f8").tobytes(),
+        con.execute("INSERT INTO profiles(name, model_id, dim, sum, count, created, updated) VALUES (?,?,?,?,?,?,?)", (name, "m", 8, unit(emb).sum(0).astype("<f8").tobytes(),
                                                                    len(emb), "2026-01-01", "2026-01-02"))
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.commit()

@@ -219,8 +219,12 @@ def cmd_enroll(args) -> int:
 
     rec = Recognizer(args.run)
     skips = _Skips()
-    prof = rec.enroll(args.name, args.files, db=args.db, on_error=skips)
-    print(f"enrolled {prof.name}: {prof.count} clip(s) in profile")
+    result = rec.enroll_checked(args.name, args.files, db=args.db, on_error=skips)
+    prof = result.profile
+    consistency = "" if prof.consistency is None else f"; consistency {prof.consistency:.2f}"
+    print(f"enrolled {prof.name}: {prof.count} clip(s) in profile{consistency}")
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     return skips.status(1)
 
 
@@ -233,7 +237,8 @@ def cmd_speakers(args) -> int:
     if not profiles:
         print("no enrolled speakers")
     for p in profiles:
-        print(f"{p.name}\t{p.count} clips\tupdated {p.updated}\tmodel {p.model_id}")
+        agree = "" if p.consistency is None else f"\tconsistency {p.consistency:.2f}"
+        print(f"{p.name}\t{p.count} clips\tupdated {p.updated}\tmodel {p.model_id}{agree}")
     return 0
 
 
@@ -263,9 +268,9 @@ def cmd_identify(args) -> int:
 
     rec = Recognizer(args.run)
     skips = _Skips()
-    answers = rec.identify(args.files, db=args.db, threshold=args.threshold, on_error=skips)
-    for path, name, score in answers:
-        print(f"{path}\t{name}\t{score:.3f}")
+    answers = rec.identify_decisions(args.files, db=args.db, threshold=args.threshold, on_error=skips, far=args.far)
+    for path, d in answers:
+        print(f"{path}\t{d.name}\t{d.score:.3f}" + ("" if d.llr is None else f"\tllr {d.llr:+.2f}"))
     return skips.status(len(answers))
 
 
@@ -276,12 +281,17 @@ def cmd_verify(args) -> int:
         raise VoxprintError("verify takes two files A B, or --claim NAME and exactly one FILE")
     rec = Recognizer(args.run)
     skips = _Skips()
+    from . import decisions
+
     if args.claim:
-        score, ok = rec.verify_claim(args.claim, args.files[0], db=args.db, threshold=args.threshold, on_error=skips)
+        d = decisions.verify_claim(rec, args.claim, args.files[0], args.db, args.far, args.threshold, skips)
     else:
-        score, ok = rec.verify(*args.files, threshold=args.threshold, on_error=skips)
-    threshold = rec.threshold if args.threshold is None else args.threshold
-    print(f"score {score:.3f}\tthreshold {threshold:.3f}\t{'accept' if ok else 'reject'}")
+        d = decisions.verify(rec, *args.files, far=args.far, threshold=args.threshold, on_error=skips)
+    if d.llr is None or args.threshold is not None:  # a raw cosine threshold decided
+        rule = f"threshold {rec.threshold if args.threshold is None else args.threshold:.3f}"
+    else:
+        rule = f"llr {d.llr:+.2f}\tfar {decisions.far_of(rec, args.far):g}"
+    print(f"score {d.score:.3f}\t{rule}\t{'accept' if d.accepted else 'reject'}")
     return EXIT_OK
 
 
@@ -345,7 +355,7 @@ def cmd_serve(args) -> int:
     except ValueError as e:
         raise VoxprintError(f"serve: {e}") from None
     serve(args.run, db=args.db, host=args.host, port=args.port, token=args.token, limits=limits,
-          engine=args.engine, threshold=args.threshold)
+          engine=args.engine, threshold=args.threshold, far=args.far)
     return 0
 
 
@@ -433,6 +443,8 @@ def _speaker_commands(sub) -> None:
     idf = sub.add_parser("identify", help="name the enrolled speaker of each file, or 'unknown'")
     idf.add_argument("files", nargs="+")
     idf.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
+    idf.add_argument("--far", type=_number(0, 1, "false-accept rate", open_lo=True),
+                     help="target share of strangers accepted as someone (default: config decision.far, 0.01)")
     model_args(idf)
     idf.set_defaults(func=cmd_identify)
 
@@ -440,6 +452,8 @@ def _speaker_commands(sub) -> None:
     ve.add_argument("files", nargs="+")
     ve.add_argument("--claim", help="enrolled name the speaker claims to be")
     ve.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
+    ve.add_argument("--far", type=_number(0, 1, "false-accept rate", open_lo=True),
+                    help="target false-accept rate per trial (default: config decision.far, 0.01)")
     model_args(ve)
     ve.set_defaults(func=cmd_verify)
 
@@ -453,6 +467,8 @@ def _serve_command(sub) -> None:
     sv.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
                     help="auto (default): onnxruntime if the model exports, else torch")
     sv.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
+    sv.add_argument("--far", type=_number(0, 1, "false-accept rate", open_lo=True),
+                    help="target false-accept rate (default: config decision.far, 0.01)")
     sv.add_argument("--max-upload-mb", type=_number(0, 100_000, "MB", open_lo=True), default=20.0,
                     help="request body limit in MB (default 20)")
     sv.add_argument("--max-seconds", type=_number(0, 86_400, "seconds", open_lo=True), default=300.0,

@@ -178,6 +178,18 @@ class VadConfig:
     min_speech_seconds: float = 0.1
 
 
+# --- accept/reject decisions and enrolment checks (voxprint/scoring.py, voxprint/enrol_check.py) ---
+@dataclass
+class DecisionConfig:
+    # target false-accept rate: identify = share of strangers accepted as someone; verify = per trial
+    far: float = 0.01
+    enrol_min_speech_s: float = 0.1  # an enrolment clip with less speech is refused (FSDD digits: 0.14 s and up)
+    enrol_min_snr_db: float = 5.0  # ... or with a lower SNR estimate (clips of 1.5 s and longer)
+    # a profile whose clips agree less (mean pairwise cosine) is warned about; None: the encoder's own
+    # value (scoring.json, fitted on dev speakers), or no warning for a folder without one
+    min_consistency: float | None = None
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -188,6 +200,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     grid: GridConfig = field(default_factory=GridConfig)
     vad: VadConfig = field(default_factory=VadConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
 
 
 # --------------------------------------------------------------------------- valid ranges
@@ -285,6 +298,12 @@ LIMITS: dict[type, dict[str, Range]] = {
     },
     GridConfig: {
         "seeds": Range(1, 1000, "seeds per configuration"),
+    },
+    DecisionConfig: {
+        "far": _fraction("target false-accept rate"),
+        "enrol_min_speech_s": Range(0, 3600, "seconds of speech an enrolment clip needs"),
+        "enrol_min_snr_db": Range(-100, 100, "dB SNR an enrolment clip needs"),
+        "min_consistency": Range(-1, 1, "mean pairwise cosine of a profile's clips"),
     },
     VadConfig: {
         "threshold": _fraction("speech probability that starts a region"),

@@ -26,7 +26,6 @@ from .evaluate import NoClips, answered, score_clips, torch_model
 from .features import build_feature
 from .io import read_json, write_json
 from .models import build_net, net_shapes
-from .store import normalise_name
 
 
 def _quantized(session) -> bool:
@@ -276,32 +275,33 @@ class Recognizer:
 
         return open_store(db or self.default_db, self.model_id)
 
+    @functools.cached_property
+    def scorer(self):
+        """AS-norm cohort + calibration (voxprint.scoring.Scorer) shipped in the folder, or None."""
+        from .scoring import Scorer
+
+        return Scorer.load(self.dir)
+
     def enroll(self, name: str, paths, db=None, on_error=None):
-        name = normalise_name(name)  # a refused name fails before any file is read
-        ok, emb = self.embed(paths, on_error)
-        if not ok:
-            raise NothingAnswered(f"enroll {name}: no usable audio among the given files; nothing enrolled")
-        with self.store(db) as s:
-            return s.enroll(name, emb)
+        """The profile after enrolling `paths`; each clip checked first (decisions.enroll for the warnings)."""
+        return self.enroll_checked(name, paths, db, on_error).profile
 
-    def identify(self, paths, db=None, threshold: float | None = None, on_error=None) -> list[tuple[str, str, float]]:
-        """(file, enrolled name or 'unknown', cosine score) per usable file."""
-        from .index import ProfileIndex
-        from .verification import decide
+    def enroll_checked(self, name: str, paths, db=None, on_error=None):
+        """decisions.EnrolResult: the profile, each clip's quality, warnings (duplicate voice, consistency)."""
+        from . import decisions
 
-        threshold = self.threshold if threshold is None else threshold
-        with self.store(db) as s:
-            names, mat = s.matrix()
-            where = s.db_path
-        if not names:
-            raise VoxprintError(f"{where}: no enrolled speakers; use `voxprint enroll`")
-        ok, emb = self.embed(paths, on_error)
-        hits = ProfileIndex(mat, exact=True).search(emb, 1) if ok else None  # one call: no index to build
-        out = []
-        for k, p in enumerate(ok):
-            name, score = decide([names[i] for i in hits.rows[k]], hits.scores[k], threshold)
-            out.append((p, name, score))
-        return out
+        return decisions.enroll(self, name, paths, db, on_error)
+
+    def identify(self, paths, db=None, threshold: float | None = None, on_error=None,
+                 far: float | None = None) -> list[tuple[str, str, float]]:
+        """(file, enrolled name or 'unknown', cosine score) per usable file (decisions.identify for the LLR)."""
+        return [(p, d.name, d.score) for p, d in self.identify_decisions(paths, db, threshold, on_error, far)]
+
+    def identify_decisions(self, paths, db=None, threshold=None, on_error=None, far=None):
+        """(file, scoring.Decision) per usable file: name, raw score, normalised score, LLR, accepted."""
+        from . import decisions
+
+        return decisions.identify(self, paths, db, far, threshold, on_error)
 
     def _embed_all(self, paths: list, on_error) -> np.ndarray:
         """Embeddings of every one of `paths`; a skipped file (reported through on_error) means no answer."""
@@ -310,22 +310,17 @@ class Recognizer:
             raise NothingAnswered(f"no score: {len(paths) - len(ok)} of {len(paths)} file(s) skipped")
         return emb
 
-    def verify(self, a, b, threshold: float | None = None, on_error=None) -> tuple[float, bool]:
-        """Cosine score of two files and whether it passes the threshold."""
-        threshold = self.threshold if threshold is None else threshold
-        emb = self._embed_all([a, b], on_error)
-        score = float(emb[0] @ emb[1])
-        return score, score >= threshold
+    def verify(self, a, b, threshold: float | None = None, on_error=None,
+               far: float | None = None) -> tuple[float, bool]:
+        """Cosine score of two files and whether they are accepted as one voice (decisions.verify for the LLR)."""
+        from . import decisions
+
+        d = decisions.verify(self, a, b, far, threshold, on_error)
+        return d.score, d.accepted
 
     def verify_claim(self, name: str, path, db=None, threshold: float | None = None,
-                     on_error=None) -> tuple[float, bool]:
-        threshold = self.threshold if threshold is None else threshold
-        with self.store(db) as s:
-            prof = s.get(name)
-            if prof is None:
-                known = ", ".join(p.name for p in s.profiles()) or "none"
-                raise VoxprintError(f"no enrolled speaker '{name}' (enrolled: {known})")
-            s.matrix()  # refuses profiles made by another model
-        emb = self._embed_all([path], on_error)
-        score = float(emb[0] @ prof.mean.astype(np.float32))
-        return score, score >= threshold
+                     on_error=None, far: float | None = None) -> tuple[float, bool]:
+        from . import decisions
+
+        d = decisions.verify_claim(self, name, path, db, far, threshold, on_error)
+        return d.score, d.accepted

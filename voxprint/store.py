@@ -10,6 +10,8 @@ check afterwards that a profile's count matches what was actually committed.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 import time
 import unicodedata
@@ -21,8 +23,9 @@ import numpy as np
 
 from .errors import VoxprintError
 
-SCHEMA_VERSION = 2  # 2: names in Unicode NFC (a version-1 db is converted when opened)
+SCHEMA_VERSION = 3  # 2: names in Unicode NFC (a version-1 db is converted when opened); 3: quality column
 BUSY_TIMEOUT_MS = 30_000
+_COLUMNS = "name, model_id, dim, sum, count, created, updated, quality"  # what _profile reads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -36,7 +39,8 @@ CREATE TABLE IF NOT EXISTS profiles (
     sum      BLOB NOT NULL,          -- float64 little-endian, running sum of unit-norm embeddings
     count    INTEGER NOT NULL CHECK (count > 0),
     created  TEXT NOT NULL,
-    updated  TEXT NOT NULL
+    updated  TEXT NOT NULL,
+    quality  TEXT NOT NULL DEFAULT '{}'  -- JSON object of additive sums (speech_s, snr_db, clips, ...)
 );
 CREATE TABLE IF NOT EXISTS enrollments (
     id    INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -56,6 +60,8 @@ class Profile:
     model_id: str
     created: str  # ISO 8601, UTC
     updated: str
+    quality: dict = dataclasses.field(default_factory=dict)  # additive sums over its clips (voxprint.quality)
+    consistency: float | None = None  # mean pairwise cosine of its clips, from |S|^2; None for one clip
 
 
 def _now() -> str:
@@ -94,6 +100,16 @@ def means_from_rows(rows) -> np.ndarray:
     return _unit(sums / counts)
 
 
+def matrix_from_rows(rows, where) -> tuple[list[str], np.ndarray]:
+    """(names, [K, D] means) of profile rows, refusing mixed dimensions; `where` names the store."""
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float64)
+    dims = {r[2] for r in rows}
+    if len(dims) > 1:
+        raise VoxprintError(f"{where}: profiles have different dimensions {sorted(dims)}")
+    return [r[0] for r in rows], means_from_rows(rows)
+
+
 class ProfileStore:
     def __init__(self, db_path: str | Path, model_id: str):
         if not isinstance(model_id, str) or not model_id:
@@ -126,6 +142,8 @@ class ProfileStore:
                     )
                 if row is not None and int(row[0]) < 2:
                     self._names_to_nfc()
+                if row is not None and int(row[0]) < 3:
+                    _add_quality_column(self._conn)
                 self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                                    (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as e:
@@ -196,18 +214,22 @@ class ProfileStore:
 
     @staticmethod
     def _profile(row) -> Profile:
-        name, model_id, dim, blob, count, created, updated = row
+        name, model_id, dim, blob, count, created, updated, quality = row
         total = np.frombuffer(blob, dtype="<f8", count=dim).astype(np.float64)
-        return Profile(name, _unit(total / count), int(count), model_id, created, updated)
+        return Profile(name, _unit(total / count), int(count), model_id, created, updated,
+                       _quality(quality), consistency(total, int(count)))
 
     # -- API ------------------------------------------------------------------------------------------------
 
-    def enroll(self, name: str, embeddings: np.ndarray) -> Profile:
+    def enroll(self, name: str, embeddings: np.ndarray, quality: dict | None = None) -> Profile:
+        """Add embeddings [N, D] to `name`'s profile; `quality` (additive sums) is added key-wise to the
+        profile's quality in the same transaction."""
         name, added, n, dim = prepare_enrolment(name, embeddings)
         now = _now()
         with self._write():
             self._check_foreign()
-            row = self._conn.execute("SELECT dim, sum, count FROM profiles WHERE name = ?", (name,)).fetchone()
+            row = self._conn.execute("SELECT dim, sum, count, quality FROM profiles WHERE name = ?",
+                                     (name,)).fetchone()
             if row is None:
                 other = self._conn.execute("SELECT name, dim FROM profiles WHERE dim != ? LIMIT 1", (dim,)).fetchone()
                 if other is not None:
@@ -216,11 +238,13 @@ class ProfileStore:
                         f"for '{name}' have dimension {dim}"
                     )
                 self._conn.execute(
-                    "INSERT INTO profiles(name, model_id, dim, sum, count, created, updated) VALUES (?,?,?,?,?,?,?)",
-                    (name, self.model_id, dim, added.astype("<f8").tobytes(), n, now, now),
+                    "INSERT INTO profiles(name, model_id, dim, sum, count, created, updated, quality) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (name, self.model_id, dim, added.astype("<f8").tobytes(), n, now, now,
+                     json.dumps(add_quality({}, quality))),
                 )
             else:
-                old_dim, blob, count = row
+                old_dim, blob, count, old_q = row
                 if old_dim != dim:
                     raise VoxprintError(
                         f"{self.db_path}: profile '{name}' has dimension {old_dim}, "
@@ -228,28 +252,25 @@ class ProfileStore:
                     )
                 total = np.frombuffer(blob, dtype="<f8", count=dim) + added
                 self._conn.execute(
-                    "UPDATE profiles SET sum = ?, count = ?, updated = ? WHERE name = ?",
-                    (total.astype("<f8").tobytes(), count + n, now, name),
+                    "UPDATE profiles SET sum = ?, count = ?, updated = ?, quality = ? WHERE name = ?",
+                    (total.astype("<f8").tobytes(), count + n, now,
+                     json.dumps(add_quality(_quality(old_q), quality)), name),
                 )
             self._conn.execute("INSERT INTO enrollments(name, n, at) VALUES (?,?,?)", (name, n, now))
-            out = self._conn.execute(
-                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles WHERE name = ?", (name,)
-            ).fetchone()
+            out = self._conn.execute(f"SELECT {_COLUMNS} FROM profiles WHERE name = ?", (name,)).fetchone()
         return self._profile(out)
 
     def profiles(self) -> list[Profile]:
         with self._read():
             rows = self._conn.execute(
-                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles ORDER BY name"
+                "SELECT name, model_id, dim, sum, count, created, updated, quality FROM profiles ORDER BY name"
             ).fetchall()
         return [self._profile(r) for r in rows]
 
     def get(self, name: str) -> Profile | None:
         name = normalise_name(name)
         with self._read():
-            row = self._conn.execute(
-                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles WHERE name = ?", (name,)
-            ).fetchone()
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM profiles WHERE name = ?", (name,)).fetchone()
         return None if row is None else self._profile(row)
 
     def forget(self, name: str) -> bool:
@@ -276,43 +297,40 @@ class ProfileStore:
         """Names (sorted) and their [K, D] unit-norm means, for scoring; refuses profiles of another model."""
         with self._read():
             self._check_foreign()
-            rows = self._conn.execute(
-                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles ORDER BY name"
-            ).fetchall()
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM profiles ORDER BY name").fetchall()
         return matrix_from_rows(rows, self.db_path)
+
+    def get_many(self, names) -> list[Profile]:
+        """The profiles of `names` that exist, in the order given (the candidates an index found)."""
+        names = list(names)
+        if not names:
+            return []
+        with self._read():
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM profiles WHERE name IN ({','.join('?' * len(names))})",
+                                      names).fetchall()
+        found = {r[0]: self._profile(r) for r in rows}
+        return [found[n] for n in names if n in found]
 
     # -- copying between stores -----------------------------------------------------------------------------
 
     def rows(self) -> list[tuple]:
-        """Every profile as stored: (name, model_id, dim, sum bytes, count, created, updated), by name."""
+        """Every profile as stored: (name, model_id, dim, sum bytes, count, created, updated, quality JSON)."""
         with self._read():
-            return self._conn.execute(
-                "SELECT name, model_id, dim, sum, count, created, updated FROM profiles ORDER BY name"
-            ).fetchall()
+            return self._conn.execute(f"SELECT {_COLUMNS} FROM profiles ORDER BY name").fetchall()
 
     def put_rows(self, rows) -> list[str]:
         """Add profiles exactly as another store holds them, in one transaction; names already here are left
         as they are and returned (nothing is merged or overwritten)."""
         skipped = []
         with self._write():
-            for name, model_id, dim, blob, count, created, updated in rows:
+            for name, model_id, dim, blob, count, created, updated, quality in rows:
                 if self._conn.execute("SELECT 1 FROM profiles WHERE name = ?", (name,)).fetchone():
                     skipped.append(name)
                     continue
-                self._conn.execute("INSERT INTO profiles VALUES (?,?,?,?,?,?,?)",
-                                   (name, model_id, dim, bytes(blob), count, created, updated))
+                self._conn.execute(f"INSERT INTO profiles({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                                   (name, model_id, dim, bytes(blob), count, created, updated, quality))
                 self._conn.execute("INSERT INTO enrollments(name, n, at) VALUES (?,?,?)", (name, count, _now()))
         return skipped
-
-
-def matrix_from_rows(rows, where) -> tuple[list[str], np.ndarray]:
-    """(names, [K, D] means) of profile rows, refusing mixed dimensions; `where` names the store."""
-    if not rows:
-        return [], np.zeros((0, 0), dtype=np.float64)
-    dims = {r[2] for r in rows}
-    if len(dims) > 1:
-        raise VoxprintError(f"{where}: profiles have different dimensions {sorted(dims)}")
-    return [r[0] for r in rows], means_from_rows(rows)
 
 
 class _Txn:
@@ -342,6 +360,38 @@ class _Txn:
         if isinstance(exc, sqlite3.DatabaseError):
             raise VoxprintError(f"{self.db_path}: {exc}") from None
         return False
+
+
+def add_quality(old: dict, new: dict | None) -> dict:
+    """Key-wise sum of two quality dicts of additive numbers (a missing key counts as 0)."""
+    out = dict(old)
+    for k, v in (new or {}).items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
+            raise VoxprintError(f"quality '{k}': expected a finite number, got {v!r}")
+        out[k] = out.get(k, 0) + v
+    return out
+
+
+def _quality(text: str | None) -> dict:
+    try:
+        q = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return q if isinstance(q, dict) else {}
+
+
+def consistency(total: np.ndarray, n: int) -> float | None:
+    """Mean pairwise cosine of n unit vectors whose sum is `total`: (|S|^2 - n) / (n (n - 1))."""
+    if n < 2:
+        return None
+    return float((total @ total - n) / (n * (n - 1)))
+
+
+def _add_quality_column(conn: sqlite3.Connection) -> None:
+    """Schema 2 -> 3: profiles gain `quality` ('{}' for every existing one)."""
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(profiles)")]
+    if "quality" not in cols:
+        conn.execute("ALTER TABLE profiles ADD COLUMN quality TEXT NOT NULL DEFAULT '{}'")
 
 
 def _to_wal(conn: sqlite3.Connection) -> None:

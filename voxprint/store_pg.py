@@ -15,13 +15,15 @@ stored as bytes and searched in the serving process (voxprint.index).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 
 import numpy as np
 
 from .errors import VoxprintError
-from .store import Profile, _now, _unit, matrix_from_rows, means_from_rows, normalise_name, prepare_enrolment
+from .store import (Profile, _now, _quality, _unit, add_quality, consistency, matrix_from_rows, means_from_rows,
+                    normalise_name, prepare_enrolment)
 
 SCHEMA_VERSION = 1
 WRITE_LOCK = 0x766F7870  # "voxp": the advisory lock every writer takes
@@ -41,6 +43,7 @@ CREATE TABLE IF NOT EXISTS voxprint_profiles (
     count    INTEGER NOT NULL CHECK (count > 0),
     created  TEXT NOT NULL,
     updated  TEXT NOT NULL,
+    quality  TEXT NOT NULL DEFAULT '{}',  -- JSON object of additive sums (voxprint.quality), as in SQLite
     version  BIGINT NOT NULL         -- the change counter's value when this profile was last written
 );
 CREATE INDEX IF NOT EXISTS voxprint_profiles_version ON voxprint_profiles(version);
@@ -58,7 +61,7 @@ CREATE TABLE IF NOT EXISTS voxprint_enrollments (
 CREATE INDEX IF NOT EXISTS voxprint_enrollments_name ON voxprint_enrollments(name);
 INSERT INTO voxprint_meta(key, value) VALUES ('changes', '0') ON CONFLICT (key) DO NOTHING
 """
-_COLUMNS = "name, model_id, dim, sum, count, created, updated"
+_COLUMNS = "name, model_id, dim, sum, count, created, updated, quality"
 
 _pools: dict[str, object] = {}
 _pools_lock = threading.Lock()
@@ -159,9 +162,10 @@ class PgProfileStore:
 
     @staticmethod
     def _profile(row) -> Profile:
-        name, model_id, dim, blob, count, created, updated = row
+        name, model_id, dim, blob, count, created, updated, quality = row
         total = np.frombuffer(bytes(blob), dtype="<f8", count=dim).astype(np.float64)
-        return Profile(name, _unit(total / count), int(count), model_id, created, updated)
+        return Profile(name, _unit(total / count), int(count), model_id, created, updated, _quality(quality),
+                       consistency(total, int(count)))
 
     @staticmethod
     def _changed(cur) -> int:
@@ -171,27 +175,31 @@ class PgProfileStore:
 
     # -- API ------------------------------------------------------------------------------------------------
 
-    def enroll(self, name: str, embeddings: np.ndarray) -> Profile:
+    def enroll(self, name: str, embeddings: np.ndarray, quality: dict | None = None) -> Profile:
+        """Add embeddings [N, D] to `name`'s profile and `quality` (additive sums) key-wise, in one transaction."""
         name, added, n, dim = prepare_enrolment(name, embeddings)
         now = _now()
         with self._write() as cur:
             self._check_foreign(cur)
-            row = cur.execute("SELECT dim, sum, count FROM voxprint_profiles WHERE name = %s", (name,)).fetchone()
+            row = cur.execute("SELECT dim, sum, count, quality FROM voxprint_profiles WHERE name = %s",
+                              (name,)).fetchone()
             if row is None:
                 other = cur.execute("SELECT name, dim FROM voxprint_profiles WHERE dim != %s LIMIT 1", (dim,)).fetchone()
                 if other is not None:
                     raise VoxprintError(f"{self.db_path}: profile '{other[0]}' has dimension {other[1]}, but the "
                                         f"embeddings for '{name}' have dimension {dim}")
-                cur.execute(f"INSERT INTO voxprint_profiles({_COLUMNS}, version) VALUES (%s,%s,%s,%s,%s,%s,%s,0)",
-                            (name, self.model_id, dim, added.astype("<f8").tobytes(), n, now, now))
+                cur.execute(f"INSERT INTO voxprint_profiles({_COLUMNS}, version) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,0)",
+                            (name, self.model_id, dim, added.astype("<f8").tobytes(), n, now, now,
+                             json.dumps(add_quality({}, quality))))
             else:
-                old_dim, blob, count = row
+                old_dim, blob, count, old_q = row
                 if old_dim != dim:
                     raise VoxprintError(f"{self.db_path}: profile '{name}' has dimension {old_dim}, "
                                         f"but the new embeddings have dimension {dim}")
                 total = np.frombuffer(bytes(blob), dtype="<f8", count=dim) + added
-                cur.execute("UPDATE voxprint_profiles SET sum = %s, count = %s, updated = %s WHERE name = %s",
-                            (total.astype("<f8").tobytes(), count + n, now, name))
+                cur.execute("UPDATE voxprint_profiles SET sum = %s, count = %s, updated = %s, quality = %s "
+                            "WHERE name = %s", (total.astype("<f8").tobytes(), count + n, now,
+                                                json.dumps(add_quality(_quality(old_q), quality)), name))
             cur.execute("INSERT INTO voxprint_enrollments(name, n, at) VALUES (%s,%s,%s)", (name, n, now))
             cur.execute("UPDATE voxprint_profiles SET version = %s WHERE name = %s", (self._changed(cur), name))
             out = cur.execute(f"SELECT {_COLUMNS} FROM voxprint_profiles WHERE name = %s", (name,)).fetchone()
@@ -262,6 +270,16 @@ class PgProfileStore:
                                               (version,))]
         return now, rows, gone
 
+    def get_many(self, names) -> list[Profile]:
+        """The profiles of `names` that exist, in the order given (the candidates an index found)."""
+        names = list(names)
+        if not names:
+            return []
+        with self._read() as cur:
+            rows = cur.execute(f"SELECT {_COLUMNS} FROM voxprint_profiles WHERE name = ANY(%s)", (names,)).fetchall()
+        found = {r[0]: self._profile(r) for r in rows}
+        return [found[n] for n in names if n in found]
+
     def rows(self) -> list[tuple]:
         with self._read() as cur:
             return cur.execute(f"SELECT {_COLUMNS} FROM voxprint_profiles ORDER BY name").fetchall()
@@ -269,12 +287,12 @@ class PgProfileStore:
     def put_rows(self, rows) -> list[str]:
         skipped = []
         with self._write() as cur:
-            for name, model_id, dim, blob, count, created, updated in rows:
+            for name, model_id, dim, blob, count, created, updated, quality in rows:
                 if cur.execute("SELECT 1 FROM voxprint_profiles WHERE name = %s", (name,)).fetchone():
                     skipped.append(name)
                     continue
-                cur.execute(f"INSERT INTO voxprint_profiles({_COLUMNS}, version) VALUES (%s,%s,%s,%s,%s,%s,%s,0)",
-                            (name, model_id, dim, bytes(blob), count, created, updated))
+                cur.execute(f"INSERT INTO voxprint_profiles({_COLUMNS}, version) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,0)",
+                            (name, model_id, dim, bytes(blob), count, created, updated, quality))
                 cur.execute("INSERT INTO voxprint_enrollments(name, n, at) VALUES (%s,%s,%s)", (name, count, _now()))
             cur.execute("UPDATE voxprint_profiles SET version = %s WHERE version = 0", (self._changed(cur),))
         return skipped

@@ -174,11 +174,19 @@ def calibrate(embeddings: np.ndarray, labels: np.ndarray, far: float | None = No
             "val_eer": float(e), "n_trials": int(len(scores))}
 
 
-def decide(names, scores, threshold: float) -> tuple[str, float]:
-    """Open-set identification's answer from the candidates nearest a clip: names [k] and their cosine
-    scores [k], best first (voxprint.index). The best name when its score reaches `threshold`, else
-    'unknown'; with the best score. The one place identify (CLI, API, server) turns scores into a name."""
-    if len(names) == 0:
-        return "unknown", float("nan")
-    best = float(scores[0])
-    return (names[0] if best >= threshold else "unknown"), best
+def cllr(llr, labels) -> float:
+    """Log-likelihood-ratio cost (bits; 0 perfect, 1 = an LLR of 0 always): how good LLRs [N] are as
+    LLRs, calibration included. labels [N] bool, True for same-speaker trials."""
+    llr, labels = np.asarray(llr, dtype=np.float64), np.asarray(labels, dtype=bool)
+    tar = np.mean(np.logaddexp(0, -llr[labels])) if labels.any() else 0.0
+    non = np.mean(np.logaddexp(0, llr[~labels])) if (~labels).any() else 0.0
+    return float((tar + non) / (2 * np.log(2)))
+
+
+def act_dcf(llr, labels, p_target: float = 0.01) -> float:
+    """Normalised actual detection cost: LLRs [N] thresholded where Bayes puts them for p_target
+    (accept when llr >= log((1 - p) / p)); compare with min_dcf, which picks the best threshold."""
+    llr, labels = np.asarray(llr, dtype=np.float64), np.asarray(labels, dtype=bool)
+    acc = llr >= np.log((1 - p_target) / p_target)
+    fnr, fpr = np.mean(~acc[labels]), np.mean(acc[~labels])
+    return float((p_target * fnr + (1 - p_target) * fpr) / min(p_target, 1 - p_target))

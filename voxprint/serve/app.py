@@ -40,13 +40,13 @@ def _files(audio) -> list:
 
 
 def create_app(recognizer, db=None, token: str | None = None, limits: Limits | None = None,
-               threshold: float | None = None, loopback_only: bool = True) -> FastAPI:
+               threshold: float | None = None, loopback_only: bool = True, far: float | None = None) -> FastAPI:
     """An app serving `recognizer` with profiles in `db` (default: where the CLI keeps them, Recognizer.default_db).
 
     token: writes need it as a bearer token when set. loopback_only: answer only to loopback Host names.
     """
     limits = limits or Limits()
-    engine = Engine(recognizer, db, limits, threshold)
+    engine = Engine(recognizer, db, limits, threshold, far)
 
     @asynccontextmanager
     async def lifespan(app):

@@ -17,11 +17,10 @@ from typing import Any
 import anyio
 import numpy as np
 
-from ..errors import VoxprintError
+from ..errors import AudioError, VoxprintError
 from ..evaluate import answered
 from ..store import MAX_NAME_LENGTH
 from ..stores import is_url
-from ..verification import decide
 from .errors import ApiError
 from .limits import Limits
 from .names import clean_name
@@ -35,9 +34,14 @@ TOP_K = 3
 class Engine:
     """What the routes call. `files` arguments are lists of (file object, client file name)."""
 
-    def __init__(self, recognizer, db: str | Path | None, limits: Limits, threshold: float | None = None):
+    def __init__(self, recognizer, db: str | Path | None, limits: Limits, threshold: float | None = None,
+                 far: float | None = None):
         self.rec, self.limits = recognizer, limits
-        self.threshold = float(recognizer.threshold if threshold is None else threshold)
+        # a raw cosine threshold decides when given, or when the folder ships no cohort (scoring.py)
+        no_cohort = recognizer.scorer is None
+        self.raw_threshold = recognizer.threshold if threshold is None and no_cohort else threshold
+        self.far = float(recognizer.cfg.decision.far if far is None else far)
+        self.threshold = float(self.raw_threshold if self.raw_threshold is not None else recognizer.threshold)
         self.db_path = db or recognizer.default_db  # a SQLite file or a postgresql:// URL
         self.cache = ProfileCache(recognizer.store(self.db_path))
         self.spool = Spool()
@@ -103,28 +107,50 @@ class Engine:
             raise ApiError(409, "no_speakers", "no speakers are enrolled yet; enrol one with POST /v1/enroll")
         return snap
 
+    def _measured(self, files) -> tuple[np.ndarray, dict, float]:
+        """One clip -> (unit embedding [E], quality sums, seconds)."""
+        from ..quality import measure
+
+        (y,) = self._waves(files)
+        _, emb = self.rec.score_waves([y])
+        if not answered(None, emb).all():
+            raise ApiError(400, "bad_audio", "the model's scores are not finite (absurd sample values?)")
+        return emb[0], measure(y, self.rec.sample_rate, self.rec.cfg.vad).as_sums(), len(y) / self.rec.sample_rate
+
+    def _decision(self, d) -> dict:
+        """The decision's fields every answer shares (scoring.Decision)."""
+        far = None if self.raw_threshold is not None else self.far
+        return {"score": d.score, "norm": d.norm, "llr": d.llr, "far": far, "threshold": self.threshold}
+
     def identify(self, files) -> dict:
+        from ..scoring import Candidate, decide
+
         self._snapshot()  # fail before decoding when nobody is enrolled
-        _, emb, seconds = self._embedding(files)
+        emb, quality, seconds = self._measured(files)
         snap = self._snapshot()  # re-read: an enrolment may have landed while we decoded
-        names, scores = snap.nearest(emb, TOP_K)
-        name, best = decide(names, scores, self.threshold)
+        names, _ = snap.nearest(emb, TOP_K)  # the index's candidates by raw cosine, best first
+        cands = [Candidate(p.name, p.mean, p.count, p.quality) for p in self.cache.named(names)]
+        d = decide(self.rec.scorer, emb, quality, cands, self.far, snap.count, self.raw_threshold)
         return {
-            "speaker": name,
-            "score": best,
-            "threshold": self.threshold,
-            "top": [{"name": n, "score": float(sc)} for n, sc in zip(names, scores)],
+            "speaker": d.name,
+            **self._decision(d),
+            "top": [{"name": c.name, "score": float(c.mean @ emb)} for c in cands],
             "seconds": round(seconds, 3),
         }
 
     def verify(self, name: str, files) -> dict:
-        mean = self.cache.snapshot().vector(name)
-        if mean is None:
+        from ..scoring import Candidate, decide
+
+        if self.cache.snapshot().vector(name) is None:
             raise ApiError(404, "unknown_speaker", f"no enrolled speaker '{name}'")
-        _, emb, seconds = self._embedding(files)
-        score = float(mean @ emb)
-        return {"name": name, "score": score, "threshold": self.threshold, "accepted": score >= self.threshold,
-                "seconds": round(seconds, 3)}
+        emb, quality, seconds = self._measured(files)
+        found = self.cache.named([name])
+        if not found:  # forgotten while the clip was being decoded
+            raise ApiError(404, "unknown_speaker", f"no enrolled speaker '{name}'")
+        p = found[0]
+        d = decide(self.rec.scorer, emb, quality, [Candidate(p.name, p.mean, p.count, p.quality)], self.far, 1,
+                   self.raw_threshold)
+        return {"name": name, **self._decision(d), "accepted": d.accepted, "seconds": round(seconds, 3)}
 
     def predict(self, files) -> dict:
         probs, _, seconds = self._embedding(files)
@@ -135,18 +161,24 @@ class Engine:
                 "seconds": round(seconds, 3)}
 
     def enroll(self, name: str, files) -> dict:
+        from ..decisions import enrol_waves
+
         if len(files) > self.limits.max_files:
             raise ApiError(413, "too_many_files", f"{len(files)} files; at most {self.limits.max_files} per enrolment")
-        _, emb = self.rec.score_waves(self._decoded(files))
-        bad = np.flatnonzero(~answered(None, emb))
-        if bad.size:  # nothing is enrolled from a request with a bad file
-            raise ApiError(400, "bad_audio", f"{files[bad[0]][1]}: the model's scores are not finite "
-                                             "(absurd sample values?)")
+        waves = self._waves(files)
         with self.rec.store(self.db_path) as store:
-            prof = store.enroll(name, emb)
-        log.info("enrolled %r: +%d clip(s), %d in profile", name, len(emb), prof.count)
-        return {"name": prof.name, "added": len(emb), "clips": prof.count, "enrolled": prof.created,
-                "updated": prof.updated}
+            try:  # each clip checked (speech, SNR, one voice): a refused clip refuses the request
+                res = enrol_waves(self.rec, name, waves, [fn for _, fn in files], store)
+            except AudioError as e:
+                raise ApiError(400, "bad_audio", str(e)) from None
+            except VoxprintError as e:
+                raise ApiError(400, "refused_clip", str(e)) from None
+        prof = res.profile
+        log.info("enrolled %r: +%d clip(s), %d in profile", name, len(waves), prof.count)
+        return {"name": prof.name, "added": len(waves), "clips": prof.count, "enrolled": prof.created,
+                "updated": prof.updated, "consistency": prof.consistency, "warnings": res.warnings,
+                "quality": [{"file": c.name, "speech_s": round(c.quality.speech_s, 2),
+                             "snr_db": round(c.quality.snr_db, 1)} for c in res.clips]}
 
     def forget(self, name: str) -> dict:
         with self.rec.store(self.db_path) as store:
@@ -156,8 +188,8 @@ class Engine:
         return {"deleted": name}
 
     def speakers(self) -> dict:
-        return {"speakers": [{"name": p.name, "clips": p.count, "enrolled": p.created, "updated": p.updated}
-                             for p in self.cache.profiles()]}
+        return {"speakers": [{"name": p.name, "clips": p.count, "enrolled": p.created, "updated": p.updated,
+                              "consistency": p.consistency} for p in self.cache.profiles()]}
 
     def health(self) -> dict:
         """For a load balancer's probe too: 503 when the profile store cannot be reached; otherwise the

@@ -133,6 +133,12 @@ class ProfileCache:
         """The store's name for logs and messages (a URL's password masked)."""
         return str(self._store.db_path)
 
+    def named(self, names) -> list[Profile]:
+        """The stored profiles of `names` (a search's candidates), with counts and quality, in that order;
+        a name forgotten since the snapshot is left out."""
+        with self._lock:
+            return self._store.get_many(names)
+
     def profiles(self) -> list[Profile]:
         """Every profile with its counts and times (any model), sorted by name."""
         with self._lock:

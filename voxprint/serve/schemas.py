@@ -13,7 +13,10 @@ class Scored(BaseModel):
 class Identify(BaseModel):
     speaker: str  # an enrolled name, or "unknown" when the best score is below the threshold
     score: float  # cosine similarity to the best profile, -1..1
-    threshold: float
+    norm: float | None = None  # AS-normalised score (None when a raw --threshold decides)
+    llr: float | None = None  # calibrated log-likelihood ratio, natural log (same speaker vs not)
+    far: float | None = None  # target false-accept rate that decided (None: the raw threshold did)
+    threshold: float  # raw cosine threshold (used only when far is None)
     top: list[Scored]  # best first, up to 3
     seconds: float  # audio length
 
@@ -21,6 +24,9 @@ class Identify(BaseModel):
 class Verify(BaseModel):
     name: str
     score: float
+    norm: float | None = None
+    llr: float | None = None
+    far: float | None = None  # per trial
     threshold: float
     accepted: bool
     seconds: float
@@ -38,12 +44,21 @@ class Predict(BaseModel):
     seconds: float
 
 
+class ClipQuality(BaseModel):
+    file: str
+    speech_s: float  # seconds of speech found
+    snr_db: float  # SNR estimate
+
+
 class Enroll(BaseModel):
     name: str
     added: int  # clips added by this request
     clips: int  # clips in the profile now
     enrolled: str  # first enrolment, ISO 8601 UTC
     updated: str
+    consistency: float | None = None  # mean pairwise cosine of the profile's clips (None: one clip)
+    warnings: list[str] = []  # e.g. the voice already matches another enrolled speaker
+    quality: list[ClipQuality] = []  # each clip of this request
 
 
 class Speaker(BaseModel):
@@ -51,6 +66,7 @@ class Speaker(BaseModel):
     clips: int
     enrolled: str
     updated: str
+    consistency: float | None = None
 
 
 class Speakers(BaseModel):

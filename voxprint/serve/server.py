@@ -58,7 +58,8 @@ GRACE_S = 30
 
 
 def serve(run, db=None, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-          limits: Limits | None = None, engine: str = "auto", threshold: float | None = None) -> None:
+          limits: Limits | None = None, engine: str = "auto", threshold: float | None = None,
+          far: float | None = None) -> None:
     """Load the model at `run`, then serve until interrupted.
 
     engine 'auto' is onnxruntime when the model can be had as ONNX (measured ~25 % less CPU per request
@@ -82,12 +83,12 @@ def serve(run, db=None, host: str = "127.0.0.1", port: int = 8000, token: str | 
     # instead of each one starting a thread per core and all of them fighting over the same cores.
     torch.set_num_threads(1)
     recognizer = _recognizer(run, engine)
-    if threshold is None:
+    if threshold is None and recognizer.scorer is None:  # no cohort: the calibrated cosine threshold decides
         try:
             recognizer.calibration()
         except VoxprintError as e:
             raise VoxprintError(f"{e} (or start with --threshold)") from None
-    app = create_app(recognizer, db, token, limits or Limits(), threshold, loopback_only=is_loopback(host))
+    app = create_app(recognizer, db, token, limits or Limits(), threshold, loopback_only=is_loopback(host), far=far)
     shown = f"[{host}]" if ":" in host else host
     log.info("serving %s at http://%s:%d/ (API docs at /docs); writes %s", recognizer.name, shown, port,
              "need the token" if token else "are open to this machine")

@@ -122,9 +122,11 @@ function showResult(r) {
   name.dataset.speaker = r.speaker;
   const pct = (x) => Math.max(0, Math.min(100, x * 100)) + "%";
   $("id-fill").style.width = pct(r.score);
-  $("id-fill").classList.toggle("accepted", r.score >= r.threshold);
+  $("id-fill").classList.toggle("accepted", r.speaker !== "unknown");
   $("id-tick").style.left = pct(r.threshold);
-  $("id-score").textContent = `similarity ${r.score.toFixed(2)} · accepted from ${r.threshold.toFixed(2)}`;
+  $("id-score").textContent = r.llr == null
+    ? `similarity ${r.score.toFixed(2)} · accepted from ${r.threshold.toFixed(2)}`
+    : `similarity ${r.score.toFixed(2)} · log-likelihood ratio ${r.llr.toFixed(1)} · ${r.speaker === "unknown" ? "rejected" : "accepted"} at a ${(r.far * 100).toFixed(1)} % false-accept target`;
   const top = $("id-top");
   top.replaceChildren(...r.top.map((t) => {
     const li = document.createElement("li");
@@ -173,6 +175,7 @@ async function enrol() {
     const r = await api("/v1/enroll", { method: "POST", body: form, headers: authHeaders() });
     $("en-status").className = "ok";
     $("en-status").textContent = `Enrolled ${r.name}: ${r.clips} clip${r.clips > 1 ? "s" : ""} in the profile.`;
+    showEnrolWarnings(r.warnings || []);
     clearEnrol(false);
     await refreshSpeakers();
   } catch (e) {
@@ -182,6 +185,17 @@ async function enrol() {
   } finally {
     state.busy = false; updateEnrol();
   }
+}
+
+// the server's enrolment warnings (a voice already enrolled under another name, clips that disagree)
+function showEnrolWarnings(warnings) {
+  const box = $("en-warnings");
+  box.replaceChildren(...warnings.map((w) => {
+    const li = document.createElement("li");
+    li.textContent = w;
+    return li;
+  }));
+  box.hidden = warnings.length === 0;
 }
 
 function clearEnrol(clearStatus = true) {
