@@ -1,0 +1,67 @@
+"""Window embeddings -> speaker clusters (stage 3): agglomerative clustering, average linkage on
+cosine distance, stopped at a distance threshold or at a given speaker count."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _linkage(emb: np.ndarray) -> np.ndarray:
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import pdist
+
+    return linkage(pdist(emb.astype(np.float64), "cosine").clip(0, 2), method="average")
+
+
+def _count_at(z: np.ndarray, threshold: float) -> int:
+    """Clusters left when merging stops at `threshold` (z: scipy linkage of n points)."""
+    return int(len(z) + 1 - (z[:, 2] <= threshold).sum())
+
+
+def ahc(emb: np.ndarray, threshold: float, speakers: int | None = None, min_speakers: int = 1,
+        max_speakers: int | None = None) -> np.ndarray:
+    """Cluster labels [W] in 0..K-1 for L2-normalised embeddings [W, E]. K is `speakers` when given,
+    else where average-linkage merging passes cosine distance `threshold`, clamped to
+    [min_speakers, max_speakers] and to the number of windows."""
+    from scipy.cluster.hierarchy import fcluster
+
+    n = len(emb)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if n == 1:
+        return np.zeros(1, np.int64)
+    z = _linkage(emb)
+    k = speakers if speakers is not None else _count_at(z, threshold)
+    k = max(k, min_speakers)
+    k = min(k, max_speakers or k, n)
+    labels = fcluster(z, t=k, criterion="maxclust") - 1
+    return relabel(labels)
+
+
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0..K-1 in order of first appearance (stable names: speaker-1 speaks first)."""
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(np.argsort(first))
+    return order[np.unique(labels, return_inverse=True)[1]].astype(np.int64)
+
+
+def centroids(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """L2-normalised mean embedding per cluster -> [K, E]."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    c = np.stack([emb[labels == j].mean(axis=0) for j in range(k)]) if k else emb[:0]
+    return c / (np.linalg.norm(c, axis=1, keepdims=True) + 1e-12)
+
+
+def fold_small(emb: np.ndarray, labels: np.ndarray, min_windows: int, keep: int = 1) -> np.ndarray:
+    """Clusters of fewer than `min_windows` windows (a cough, a burst of noise, a few windows that
+    straddle two voices) folded into the nearest big cluster, keeping at least `keep` clusters."""
+    while True:
+        sizes = np.bincount(labels)
+        small = np.flatnonzero(sizes < min_windows)
+        if len(small) == 0 or len(sizes) <= keep:
+            return labels
+        j = int(small[np.argmin(sizes[small])])
+        c = centroids(emb, labels)
+        sims = c @ c[j]
+        sims[j] = -np.inf
+        labels = relabel(np.where(labels == j, int(np.argmax(sims)), labels))

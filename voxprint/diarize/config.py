@@ -1,0 +1,34 @@
+"""Settings of `voxprint diarize` (window, hop and stopping threshold chosen by benchmarks/diarize.py
+on conversations of libri-dev train and dev speakers; never on its test speakers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DiarizeConfig:
+    window_s: float = 1.5  # each window is embedded once by the speaker encoder
+    hop_s: float = 0.75  # windows start this far apart inside a speech region
+    # agglomerative clustering (average linkage on cosine distance) stops merging above this distance
+    threshold: float = 0.3
+    frame_s: float = 0.1  # resegmentation step: turn edges are placed to this resolution
+    min_cluster_s: float = 2.0  # a cluster with less speech than this is folded into its nearest one
+    min_turn_s: float = 0.3  # shorter runs of one label are absorbed by their neighbours
+    bridge_s: float = 0.5  # pauses shorter than this inside one speaker's turn are bridged
+    batch: int = 64  # windows per encoder call (memory stays one batch, whatever the file length)
+    speakers: int | None = None  # known speaker count
+    min_speakers: int = 1
+    max_speakers: int | None = None
+
+    def check(self) -> DiarizeConfig:
+        from ..errors import VoxprintError
+
+        if self.speakers is not None and self.speakers < 1:
+            raise VoxprintError(f"--speakers must be 1 or more, got {self.speakers}")
+        if self.min_speakers < 1 or (self.max_speakers is not None and self.max_speakers < self.min_speakers):
+            raise VoxprintError(f"speaker bounds must satisfy 1 <= min <= max, got {self.min_speakers}-"
+                                f"{self.max_speakers}")
+        if not (0 < self.hop_s <= self.window_s):
+            raise VoxprintError(f"hop ({self.hop_s} s) must be in (0, window = {self.window_s} s]")
+        return self

@@ -1,0 +1,95 @@
+"""The diarization pipeline: speech regions -> windows -> embeddings -> clusters -> frame-level turns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import vad
+from . import cluster, reseg
+from .config import DiarizeConfig
+from .embed import embed_windows
+from .turns import Turn
+from .windows import window_starts
+
+
+@dataclass
+class Diarization:
+    """Turns of one recording, and per cluster its centroid [K, E] and speech seconds."""
+
+    turns: list[Turn]
+    centroids: np.ndarray
+    seconds: list[float]
+    duration: float
+    labels: list[str] = field(default_factory=list)  # per cluster
+    matches: list = field(default_factory=list)  # naming.ClusterMatch per cluster (with --identify)
+
+    def relabelled(self, labels: list[str], matches=None) -> Diarization:
+        """The same turns under new cluster labels (enrolled names)."""
+        old = {lab: new for lab, new in zip(self.labels, labels)}
+        turns = [Turn(t.start, t.end, old[t.label]) for t in self.turns]
+        return Diarization(turns, self.centroids, self.seconds, self.duration, list(labels), matches or [])
+
+
+def speech_regions(rec, y: np.ndarray) -> np.ndarray:
+    """[R, 2] speech sample ranges of `y` by the Recognizer's own voice activity settings; a recording
+    where the detector hears too little speech falls back to its audible part (as `predict` does)."""
+    speech = vad.detect(y, rec.sample_rate, rec.cfg.vad)
+    return speech.or_all(rec.cfg.vad.min_speech_seconds).regions
+
+
+def frames_to_turns(labels: np.ndarray, frame_s: float, names: list[str]) -> list[Turn]:
+    """Runs of frame labels -> turns (non-speech runs dropped)."""
+    return [Turn(round(a * frame_s, 3), round(b * frame_s, 3), names[lab])
+            for a, b, lab in reseg.runs(labels) if lab != reseg.NONE]
+
+
+def cluster_windows(emb: np.ndarray, cfg: DiarizeConfig, hop_s: float) -> np.ndarray:
+    """Window labels [W]: agglomerative clustering, then clusters with under cfg.min_cluster_s of
+    windows folded into their nearest (only when the speaker count is not given)."""
+    labels = cluster.ahc(emb, cfg.threshold, cfg.speakers, cfg.min_speakers, cfg.max_speakers)
+    if cfg.speakers is None and len(labels):
+        keep = max(cfg.min_speakers, 1)
+        labels = cluster.fold_small(emb, labels, max(int(round(cfg.min_cluster_s / hop_s)), 1), keep)
+    return labels
+
+
+def diarize_wave(rec, y: np.ndarray, cfg: DiarizeConfig | None = None,
+                 progress: Callable[[int], None] | None = None, on_windows: Callable[[int], None] | None = None,
+                 ) -> Diarization:
+    """Who spoke when in clip `y` [T] at rec.sample_rate. `on_windows(W)` is told the window count
+    before embedding starts and `progress(n)` after each batch (a progress bar)."""
+    cfg = (cfg or DiarizeConfig()).check()
+    sr = rec.sample_rate
+    window, hop, frame = (int(round(s * sr)) for s in (cfg.window_s, cfg.hop_s, cfg.frame_s))
+    regions = speech_regions(rec, y)
+    starts = window_starts(regions, len(y), window, hop)
+    if on_windows is not None:
+        on_windows(len(starts))
+    emb = embed_windows(rec, y, starts, window, cfg.batch, progress)
+    n_frames = -(-len(y) // frame)
+    if len(emb) == 0:
+        return Diarization([], emb[:0], [], len(y) / sr)
+    labels = cluster_windows(emb, cfg, cfg.hop_s)
+    cents = cluster.centroids(emb, labels)
+    scores = reseg.frame_scores(starts, window, emb @ cents.T, n_frames, frame)
+    lab = reseg.frame_labels(scores, reseg.speech_frames(regions, n_frames, frame))
+    lab = reseg.bridge(reseg.smooth(lab, int(round(cfg.min_turn_s / cfg.frame_s))),
+                       int(round(cfg.bridge_s / cfg.frame_s)))
+    order = _first_spoken(lab)  # clusters that kept frames, first speaker first
+    final = np.full(len(cents) + 1, reseg.NONE)  # index -1 (NONE) stays NONE
+    final[order] = np.arange(len(order))
+    lab = final[lab]
+    names = [f"speaker-{i + 1}" for i in range(len(order))]
+    seconds = [float((lab == i).sum() * cfg.frame_s) for i in range(len(order))]
+    return Diarization(frames_to_turns(lab, cfg.frame_s, names), cents[order], seconds, len(y) / sr, names)
+
+
+def _first_spoken(lab: np.ndarray) -> list[int]:
+    """Cluster indices that hold frames, in order of their first frame (a cluster can lose all its
+    frames to resegmentation; it is then dropped)."""
+    speech = lab[lab != reseg.NONE]
+    _, first = np.unique(speech, return_index=True)
+    return [int(speech[i]) for i in sorted(first)]
