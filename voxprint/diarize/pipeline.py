@@ -52,8 +52,28 @@ def cluster_windows(emb: np.ndarray, cfg: DiarizeConfig, hop_s: float) -> np.nda
     labels = cluster.ahc(emb, cfg.threshold, cfg.speakers, cfg.min_speakers, cfg.max_speakers)
     if cfg.speakers is None and len(labels):
         keep = max(cfg.min_speakers, 1)
-        labels = cluster.fold_small(emb, labels, max(int(round(cfg.min_cluster_s / hop_s)), 1), keep)
+        labels = cluster.fold_small(emb, labels, max(round(cfg.min_cluster_s / hop_s), 1), keep)
     return labels
+
+
+@dataclass
+class Windows:
+    """A recording's speech regions [R, 2], window starts [W] (samples) and embeddings [W, E]."""
+
+    regions: np.ndarray
+    starts: np.ndarray
+    emb: np.ndarray
+    n_samples: int
+
+
+def embed_recording(rec, y: np.ndarray, cfg: DiarizeConfig, progress=None, on_windows=None) -> Windows:
+    """Stages 1-2: speech regions of `y` [T], windows inside them, one embedding per window."""
+    window, hop = (round(s * rec.sample_rate) for s in (cfg.window_s, cfg.hop_s))
+    regions = speech_regions(rec, y)
+    starts = window_starts(regions, len(y), window, hop)
+    if on_windows is not None:
+        on_windows(len(starts))
+    return Windows(regions, starts, embed_windows(rec, y, starts, window, cfg.batch, progress), len(y))
 
 
 def diarize_wave(rec, y: np.ndarray, cfg: DiarizeConfig | None = None,
@@ -62,29 +82,28 @@ def diarize_wave(rec, y: np.ndarray, cfg: DiarizeConfig | None = None,
     """Who spoke when in clip `y` [T] at rec.sample_rate. `on_windows(W)` is told the window count
     before embedding starts and `progress(n)` after each batch (a progress bar)."""
     cfg = (cfg or DiarizeConfig()).check()
-    sr = rec.sample_rate
-    window, hop, frame = (int(round(s * sr)) for s in (cfg.window_s, cfg.hop_s, cfg.frame_s))
-    regions = speech_regions(rec, y)
-    starts = window_starts(regions, len(y), window, hop)
-    if on_windows is not None:
-        on_windows(len(starts))
-    emb = embed_windows(rec, y, starts, window, cfg.batch, progress)
-    n_frames = -(-len(y) // frame)
-    if len(emb) == 0:
-        return Diarization([], emb[:0], [], len(y) / sr)
-    labels = cluster_windows(emb, cfg, cfg.hop_s)
-    cents = cluster.centroids(emb, labels)
-    scores = reseg.frame_scores(starts, window, emb @ cents.T, n_frames, frame)
-    lab = reseg.frame_labels(scores, reseg.speech_frames(regions, n_frames, frame))
-    lab = reseg.bridge(reseg.smooth(lab, int(round(cfg.min_turn_s / cfg.frame_s))),
-                       int(round(cfg.bridge_s / cfg.frame_s)))
+    return turns_of(embed_recording(rec, y, cfg, progress, on_windows), cfg, rec.sample_rate)
+
+
+def turns_of(w: Windows, cfg: DiarizeConfig, sample_rate: int) -> Diarization:
+    """Stages 3-4: cluster the windows' embeddings, then give each speech frame its speaker."""
+    window, frame = (round(s * sample_rate) for s in (cfg.window_s, cfg.frame_s))
+    n_frames = -(-w.n_samples // frame)
+    if len(w.emb) == 0:
+        return Diarization([], w.emb[:0], [], w.n_samples / sample_rate)
+    labels = cluster_windows(w.emb, cfg, cfg.hop_s)
+    cents = cluster.centroids(w.emb, labels)
+    scores = reseg.frame_scores(w.starts, window, w.emb @ cents.T, n_frames, frame)
+    lab = reseg.frame_labels(scores, reseg.speech_frames(w.regions, n_frames, frame))
+    lab = reseg.bridge(reseg.smooth(lab, round(cfg.min_turn_s / cfg.frame_s)), round(cfg.bridge_s / cfg.frame_s))
     order = _first_spoken(lab)  # clusters that kept frames, first speaker first
     final = np.full(len(cents) + 1, reseg.NONE)  # index -1 (NONE) stays NONE
     final[order] = np.arange(len(order))
     lab = final[lab]
     names = [f"speaker-{i + 1}" for i in range(len(order))]
     seconds = [float((lab == i).sum() * cfg.frame_s) for i in range(len(order))]
-    return Diarization(frames_to_turns(lab, cfg.frame_s, names), cents[order], seconds, len(y) / sr, names)
+    return Diarization(frames_to_turns(lab, cfg.frame_s, names), cents[order], seconds,
+                       w.n_samples / sample_rate, names)
 
 
 def _first_spoken(lab: np.ndarray) -> list[int]:

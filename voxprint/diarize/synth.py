@@ -100,9 +100,9 @@ def conversation(voices: dict[str, np.ndarray], cfg: ConversationConfig, seed: i
     y = np.zeros(int(np.ceil(max(t.end for t in turns) * sr)) + sr // 2, np.float32)
     for t in turns:
         v = voices[t.label]
-        n = int(round((t.end - t.start) * sr))
+        n = round((t.end - t.start) * sr)
         off = int(rng.integers(0, len(v) - n + 1))
-        a = int(round(t.start * sr))
+        a = round(t.start * sr)
         y[a : a + n] += gains[t.label] * v[off : off + n]
     if noise is not None and snr_db is not None:
         y = add_noise(y, noise, snr_db, rng)
