@@ -35,8 +35,10 @@ from voxprint.diarize.pipeline import Windows, embed_recording, speech_regions, 
 from voxprint.diarize.windows import window_starts
 
 WINDOWS = (1.5, 2.0)
-THRESHOLDS = {"voxprint": np.round(np.arange(0.15, 0.61, 0.025), 3),
-              "mfcc": np.round(np.arange(0.2, 1.41, 0.05), 3)}
+# voxprint: spectral clustering's affinity share `keep`; the baseline: agglomerative clustering's threshold
+GRID = {"voxprint": ("keep", (0.1, 0.15, 0.2, 0.25, 0.3)),
+        "mfcc": ("threshold", tuple(np.round(np.arange(0.2, 1.41, 0.05), 3)))}
+METHOD = {"voxprint": "spectral", "mfcc": "ahc"}
 SNR = 10.0
 
 
@@ -102,16 +104,16 @@ def run_system(rec, system: str, items, cfg: DiarizeConfig) -> list:
 
 
 def tune(rec, system: str, items) -> tuple[DiarizeConfig, list[dict]]:
-    """The window and threshold with the lowest mean DER (0.25-s collar) on the tuning set."""
+    """The window and clustering setting (GRID) with the lowest DER (0.25-s collar) on the tuning set."""
     rows = []
+    field, values = GRID[system]
     for win in WINDOWS:
-        for thr in THRESHOLDS[system]:
-            cfg = DiarizeConfig(window_s=win, hop_s=DiarizeConfig.hop_s, threshold=float(thr))
+        for v in values:
+            cfg = DiarizeConfig(window_s=win, method=METHOD[system], **{field: float(v)})
             s = score_set(run_system(rec, system, items, cfg))
-            rows.append({"window_s": win, "threshold": float(thr), "der": s["der_collar"],
-                         "count_right": s["count_right"]})
+            rows.append({"window_s": win, field: float(v), "der": s["der_collar"], "count_right": s["count_right"]})
     best = min(rows, key=lambda r: (r["der"], -r["count_right"]))
-    return DiarizeConfig(window_s=best["window_s"], threshold=best["threshold"]), rows
+    return DiarizeConfig(window_s=best["window_s"], method=METHOD[system], **{field: best[field]}), rows
 
 
 def measure(rec, sets, chosen: dict[str, DiarizeConfig]) -> dict:
@@ -163,8 +165,9 @@ def report(res: dict) -> str:
     m, sp = res["measured"], res["speed"]
     lines = [f"{res['n_test']} conversations of libri-dev test speakers ({m['seconds'] / 60:.0f} min, "
              f"{_pct(m['overlap_share'])} of speech overlapped on average); settings tuned on "
-             f"{res['n_tune']} conversations of train + dev speakers (voxprint: window {res['chosen']['voxprint']['window_s']} s, "
-             f"threshold {res['chosen']['voxprint']['threshold']}; MFCC baseline: window "
+             f"{res['n_tune']} conversations of train + dev speakers (voxprint: spectral clustering, window "
+             f"{res['chosen']['voxprint']['window_s']} s, affinity share {res['chosen']['voxprint']['keep']}; "
+             f"MFCC baseline: agglomerative clustering, window "
              f"{res['chosen']['mfcc']['window_s']} s, threshold {res['chosen']['mfcc']['threshold']}).", "",
              "| system | audio | DER (0.25-s collar) | missed | false alarm | confusion | JER | DER (no collar) "
              "| speaker count right |", "|---|---|---|---|---|---|---|---|---|"]
@@ -205,7 +208,7 @@ def main() -> None:
     chosen, grids = {}, {}
     for system in ("voxprint", "mfcc"):
         chosen[system], grids[system] = tune(rec, system, sets["tune"])
-        print(f"{system}: window {chosen[system].window_s} s, threshold {chosen[system].threshold}", flush=True)
+        print(f"{system}: {chosen[system]}", flush=True)
     measured = measure(rec, sets, chosen)
     with tempfile.TemporaryDirectory() as tmp:
         speed = speed_and_memory(a.fast_minutes, a.long_minutes, Path(tmp))

@@ -71,6 +71,30 @@ def test_ahc_finds_two_groups_and_obeys_a_given_count():
     assert set(folded) == {0, 1}
 
 
+def test_spectral_finds_the_speaker_count_by_its_eigengap():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(4, 64))
+    emb = np.concatenate([c + 0.35 * rng.normal(size=(30, 64)) for c in centres])
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    labels = cluster.spectral(emb, keep=0.2)
+    assert len(set(labels)) == 4
+    for g in range(4):  # each group is one cluster
+        assert len(set(labels[30 * g : 30 * (g + 1)])) == 1
+    assert len(set(cluster.spectral(emb, keep=0.2, speakers=2))) == 2
+    # a long recording clusters an even subsample and still labels every window
+    big = np.repeat(emb, 13, axis=0)[: cluster.MOST_WINDOWS + 100]
+    assert len(cluster.spectral(big, keep=0.2)) == len(big)
+
+
+def test_second_voice_marks_only_long_close_runs():
+    n = reseg.NONE
+    scores = np.array([[0.9, 0.1]] * 5 + [[0.8, 0.78]] * 6 + [[0.8, 0.79]] * 2 + [[0.9, 0.1]] * 3)
+    lab = np.array([0] * 16)
+    assert list(reseg.second_voice(scores, lab, 0.05, 3)) == [n] * 5 + [1] * 8 + [n] * 3
+    assert (reseg.second_voice(scores, lab, 0.05, 10) == n).all()  # too short a run
+    assert (reseg.second_voice(scores, lab, 0.0, 1) == n).all()  # off
+
+
 def test_smoothing_absorbs_short_runs_and_bridging_fills_short_pauses():
     n = reseg.NONE
     lab = np.array([0, 0, 0, 0, 1, 0, 0, 0, n, n, 0, 0, n, n, n, n, n, 1, 1, 1])

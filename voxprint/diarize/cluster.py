@@ -65,3 +65,50 @@ def fold_small(emb: np.ndarray, labels: np.ndarray, min_windows: int, keep: int 
         sims = c @ c[j]
         sims[j] = -np.inf
         labels = relabel(np.where(labels == j, int(np.argmax(sims)), labels))
+
+
+def _pruned_affinity(emb: np.ndarray, keep: float) -> np.ndarray:
+    """Cosine affinity [W, W] with each row's weakest links zeroed (only its `keep` share of neighbours
+    kept), symmetrised: a window links to the windows most like it, not to every other voice a little."""
+    a = np.clip(emb @ emb.T, 0, None)
+    n = len(a)
+    k = max(int(np.ceil(keep * n)), 2)
+    cut_at = -np.partition(-a, k - 1, axis=1)[:, k - 1 : k]
+    a = np.where(a >= cut_at, a, 0.0)
+    return (a + a.T) / 2
+
+
+MOST_WINDOWS = 1500  # spectral clustering of more windows clusters an even subsample (memory ~ W^2)
+
+
+def spectral(emb: np.ndarray, keep: float = 0.2, speakers: int | None = None, min_speakers: int = 1,
+             max_speakers: int | None = None, most: int = 10) -> np.ndarray:
+    """Cluster labels [W] by spectral clustering of the pruned affinity: the speaker count at the
+    largest gap among the normalised Laplacian's smallest eigenvalues (unless `speakers` is given,
+    clamped to [min_speakers, max_speakers or `most`]), then k-means on the first K eigenvectors."""
+    from scipy.cluster.vq import kmeans2
+
+    n = len(emb)
+    if n < 3:
+        return np.zeros(n, np.int64)
+    if n > MOST_WINDOWS:  # a long recording: cluster an even subsample, then give every window its nearest
+        sub = np.linspace(0, n - 1, MOST_WINDOWS).round().astype(int)
+        labels = spectral(emb[sub], keep, speakers, min_speakers, max_speakers, most)
+        return relabel(np.argmax(emb @ centroids(emb[sub], labels).T, axis=1))
+    a = _pruned_affinity(emb.astype(np.float64), keep)
+    d = 1.0 / np.sqrt(a.sum(axis=1) + 1e-9)
+    lap = np.eye(n) - d[:, None] * a * d[None, :]
+    vals, vecs = np.linalg.eigh(lap)
+    top = min(max_speakers or most, most, n - 1)
+    if speakers is None:
+        k = int(np.argmax(np.diff(vals[: top + 1]))) + 1
+        k = max(k, min_speakers)
+    else:
+        k = speakers
+    k = min(max(k, 1), n)
+    if k == 1:
+        return np.zeros(n, np.int64)
+    v = vecs[:, :k]
+    v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
+    _, labels = kmeans2(v, k, minit="++", seed=0)
+    return relabel(labels)

@@ -10,12 +10,20 @@ from dataclasses import dataclass
 class DiarizeConfig:
     window_s: float = 1.5  # each window is embedded once by the speaker encoder
     hop_s: float = 0.75  # windows start this far apart inside a speech region
-    # agglomerative clustering (average linkage on cosine distance) stops merging above this distance
+    # spectral: the speaker count at the largest eigengap of the window affinity, each window linked
+    # to its `keep` share of most similar windows; ahc: average linkage stopped at cosine distance
+    # `threshold` (the baseline's method)
+    method: str = "spectral"
+    keep: float = 0.2
     threshold: float = 0.3
     frame_s: float = 0.1  # resegmentation step: turn edges are placed to this resolution
     min_cluster_s: float = 2.0  # a cluster with less speech than this is folded into its nearest one
     min_turn_s: float = 0.3  # shorter runs of one label are absorbed by their neighbours
-    bridge_s: float = 0.5  # pauses shorter than this inside one speaker's turn are bridged
+    bridge_s: float = 1.0  # pauses shorter than this inside one speaker's turn are bridged
+    # overlapped speech: a frame also gets the runner-up speaker when its score is within this margin
+    # of the frame's own (0 turns it off), in runs of at least min_overlap_s
+    overlap_margin: float = 0.0
+    min_overlap_s: float = 0.5
     batch: int = 64  # windows per encoder call (memory stays one batch, whatever the file length)
     speakers: int | None = None  # known speaker count
     min_speakers: int = 1
@@ -29,6 +37,8 @@ class DiarizeConfig:
         if self.min_speakers < 1 or (self.max_speakers is not None and self.max_speakers < self.min_speakers):
             raise VoxprintError(f"speaker bounds must satisfy 1 <= min <= max, got {self.min_speakers}-"
                                 f"{self.max_speakers}")
+        if self.method not in ("spectral", "ahc"):
+            raise VoxprintError(f"unknown clustering method '{self.method}'; valid: ahc, spectral")
         if not (0 < self.hop_s <= self.window_s):
             raise VoxprintError(f"hop ({self.hop_s} s) must be in (0, window = {self.window_s} s]")
         return self

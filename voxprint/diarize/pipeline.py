@@ -47,9 +47,12 @@ def frames_to_turns(labels: np.ndarray, frame_s: float, names: list[str]) -> lis
 
 
 def cluster_windows(emb: np.ndarray, cfg: DiarizeConfig, hop_s: float) -> np.ndarray:
-    """Window labels [W]: agglomerative clustering, then clusters with under cfg.min_cluster_s of
+    """Window labels [W]: spectral or agglomerative clustering, then clusters with under cfg.min_cluster_s of
     windows folded into their nearest (only when the speaker count is not given)."""
-    labels = cluster.ahc(emb, cfg.threshold, cfg.speakers, cfg.min_speakers, cfg.max_speakers)
+    if cfg.method == "spectral":
+        labels = cluster.spectral(emb, cfg.keep, cfg.speakers, cfg.min_speakers, cfg.max_speakers)
+    else:
+        labels = cluster.ahc(emb, cfg.threshold, cfg.speakers, cfg.min_speakers, cfg.max_speakers)
     if cfg.speakers is None and len(labels):
         keep = max(cfg.min_speakers, 1)
         labels = cluster.fold_small(emb, labels, max(round(cfg.min_cluster_s / hop_s), 1), keep)
@@ -96,14 +99,16 @@ def turns_of(w: Windows, cfg: DiarizeConfig, sample_rate: int) -> Diarization:
     scores = reseg.frame_scores(w.starts, window, w.emb @ cents.T, n_frames, frame)
     lab = reseg.frame_labels(scores, reseg.speech_frames(w.regions, n_frames, frame))
     lab = reseg.bridge(reseg.smooth(lab, round(cfg.min_turn_s / cfg.frame_s)), round(cfg.bridge_s / cfg.frame_s))
+    two = reseg.second_voice(scores, lab, cfg.overlap_margin, round(cfg.min_overlap_s / cfg.frame_s))
     order = _first_spoken(lab)  # clusters that kept frames, first speaker first
     final = np.full(len(cents) + 1, reseg.NONE)  # index -1 (NONE) stays NONE
     final[order] = np.arange(len(order))
-    lab = final[lab]
+    lab, two = final[lab], final[two]
     names = [f"speaker-{i + 1}" for i in range(len(order))]
     seconds = [float((lab == i).sum() * cfg.frame_s) for i in range(len(order))]
-    return Diarization(frames_to_turns(lab, cfg.frame_s, names), cents[order], seconds,
-                       w.n_samples / sample_rate, names)
+    turns = sorted(frames_to_turns(lab, cfg.frame_s, names) + frames_to_turns(two, cfg.frame_s, names),
+                   key=lambda t: (t.start, t.end))
+    return Diarization(turns, cents[order], seconds, w.n_samples / sample_rate, names)
 
 
 def _first_spoken(lab: np.ndarray) -> list[int]:

@@ -85,3 +85,22 @@ def bridge(labels: np.ndarray, max_frames: int) -> np.ndarray:
 def frame_labels(scores: np.ndarray, speech: np.ndarray) -> np.ndarray:
     """[n_frames] best speaker per speech frame, NONE elsewhere."""
     return np.where(speech, scores.argmax(axis=1), NONE) if scores.shape[1] else np.full(len(speech), NONE)
+
+
+def second_voice(scores: np.ndarray, labels: np.ndarray, margin: float, min_frames: int) -> np.ndarray:
+    """[n_frames] a second speaker per frame where two voices are heard at once, else NONE: the
+    runner-up centroid scores within `margin` of the frame's own speaker (the windows there sound like
+    both), kept only in runs of at least `min_frames` (a turn change blurs a few frames the same way)."""
+    out = np.full(len(labels), NONE)
+    if scores.shape[1] < 2 or margin <= 0:
+        return out
+    order = np.argsort(-scores, axis=1)
+    rows = np.arange(len(scores))
+    best = np.where(labels == NONE, order[:, 0], labels)
+    other = np.where(order[:, 0] == best, order[:, 1], order[:, 0])
+    close = (labels != NONE) & (scores[rows, best] - scores[rows, other] < margin)
+    out[close] = other[close]
+    for a, b, lab in runs(out):
+        if lab != NONE and b - a < min_frames:
+            out[a:b] = NONE
+    return out

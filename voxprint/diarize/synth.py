@@ -100,7 +100,7 @@ def conversation(voices: dict[str, np.ndarray], cfg: ConversationConfig, seed: i
     y = np.zeros(int(np.ceil(max(t.end for t in turns) * sr)) + sr // 2, np.float32)
     for t in turns:
         v = voices[t.label]
-        n = round((t.end - t.start) * sr)
+        n = min(round((t.end - t.start) * sr), len(v))  # millisecond rounding can pass its length
         off = int(rng.integers(0, len(v) - n + 1))
         a = round(t.start * sr)
         y[a : a + n] += gains[t.label] * v[off : off + n]
