@@ -81,10 +81,20 @@ def _pruned_affinity(emb: np.ndarray, keep: float) -> np.ndarray:
 MOST_WINDOWS = 1500  # spectral clustering of more windows clusters an even subsample (memory ~ W^2)
 
 
+def _eigen(emb: np.ndarray, keep: float, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """The normalised Laplacian's smallest top + 1 eigenvalues and their eigenvectors."""
+    a = _pruned_affinity(emb, keep)
+    d = 1.0 / np.sqrt(a.sum(axis=1) + 1e-9)
+    lap = np.eye(len(a)) - d[:, None] * a * d[None, :]
+    vals, vecs = np.linalg.eigh(lap)
+    return vals[: top + 1], vecs[:, : top + 1]
+
+
 def spectral(emb: np.ndarray, keep: float = 0.2, speakers: int | None = None, min_speakers: int = 1,
              max_speakers: int | None = None, most: int = 10) -> np.ndarray:
-    """Cluster labels [W] by spectral clustering of the pruned affinity: the speaker count at the
-    largest gap among the normalised Laplacian's smallest eigenvalues (unless `speakers` is given,
+    """Cluster labels [W] by spectral clustering of the pruned affinity (each window linked to its `keep`
+    share of most similar windows): the speaker count at the
+    largest gap among the normalised Laplacian's smallest eigenvalues (unless `speakers` is given;
     clamped to [min_speakers, max_speakers or `most`]), then k-means on the first K eigenvectors."""
     from scipy.cluster.vq import kmeans2
 
@@ -95,20 +105,28 @@ def spectral(emb: np.ndarray, keep: float = 0.2, speakers: int | None = None, mi
         sub = np.linspace(0, n - 1, MOST_WINDOWS).round().astype(int)
         labels = spectral(emb[sub], keep, speakers, min_speakers, max_speakers, most)
         return relabel(np.argmax(emb @ centroids(emb[sub], labels).T, axis=1))
-    a = _pruned_affinity(emb.astype(np.float64), keep)
-    d = 1.0 / np.sqrt(a.sum(axis=1) + 1e-9)
-    lap = np.eye(n) - d[:, None] * a * d[None, :]
-    vals, vecs = np.linalg.eigh(lap)
+    emb = emb.astype(np.float64)
     top = min(max_speakers or most, most, n - 1)
-    if speakers is None:
-        k = int(np.argmax(np.diff(vals[: top + 1]))) + 1
-        k = max(k, min_speakers)
-    else:
-        k = speakers
+    vals, vecs = _eigen(emb, keep, top)
+    k = speakers if speakers is not None else max(int(np.argmax(np.diff(vals))) + 1, min_speakers)
     k = min(max(k, 1), n)
     if k == 1:
         return np.zeros(n, np.int64)
-    v = vecs[:, :k]
-    v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
+    v = vecs[:, :k] / (np.linalg.norm(vecs[:, :k], axis=1, keepdims=True) + 1e-12)
     _, labels = kmeans2(v, k, minit="++", seed=0)
     return relabel(labels)
+
+
+def merge_close(emb: np.ndarray, labels: np.ndarray, min_sim: float) -> np.ndarray:
+    """Clusters whose centroids have cosine similarity >= `min_sim` merged, most similar pair first:
+    the eigengap can split one voice into two (its loud and soft passages), which then sit far closer
+    to each other than two people do."""
+    while labels.max() > 0:
+        c = centroids(emb, labels)
+        sims = c @ c.T
+        np.fill_diagonal(sims, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
+        if sims[i, j] < min_sim:
+            break
+        labels = relabel(np.where(labels == max(i, j), min(i, j), labels))
+    return labels

@@ -27,6 +27,12 @@ def match_clusters(rec, centroids: np.ndarray, db=None, threshold: float | None 
         names, mat = s.matrix()
     if not names:
         raise VoxprintError(f"{db or rec.default_db}: no enrolled speakers; use `voxprint enroll`")
+    return match_profiles(centroids, names, mat, threshold)
+
+
+def match_profiles(centroids: np.ndarray, names: list[str], mat: np.ndarray, threshold: float) -> list[ClusterMatch]:
+    """The decision itself, for a profile matrix already read (mat [P, E] unit means of `names`): the
+    CLI, the Python API and POST /v1/diarize all come here."""
     scores = centroids.astype(np.float32) @ mat.T.astype(np.float32)
     out = []
     for row in scores:

@@ -147,6 +147,11 @@ class Engine:
         return {"name": prof.name, "added": len(emb), "clips": prof.count, "enrolled": prof.created,
                 "updated": prof.updated}
 
+    def diarize(self, files, speakers: int | None = None) -> dict:
+        from .conversation import diarize_upload
+
+        return diarize_upload(self, files, speakers)
+
     def forget(self, name: str) -> dict:
         with self.rec.store(self.db_path) as store:
             if not store.forget(name):
