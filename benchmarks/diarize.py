@@ -186,6 +186,15 @@ def report(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def headline(res: dict) -> str:
+    """At most three lines for the README; the tables are in docs/results/diarize.md."""
+    m, f = res["measured"], res["speed"]["fast"]
+    v, b = m["voxprint/test-clean"], m["mfcc/test-clean"]
+    return (f"DER {v['der_0.25']:.3f} clean / {m['voxprint/test-tap']['der_0.25']:.3f} running_tap 10 dB (0.25-s "
+            f"collar; MFCC baseline {b['der_0.25']:.3f}), speaker count right in {_pct(v['count_right'])}, "
+            f"{f['x_real_time']:.0f}x real time ([all figures](docs/results/diarize.md), commit {res['commit']}).\n")
+
+
 def main() -> None:
     import subprocess
     import tempfile
@@ -227,8 +236,7 @@ def main() -> None:
     if a.readme:
         from voxprint.report.readme import fill_block
 
-        fill_block(Path(a.readme), "diarize", f"From `{res['command']}` at {commit} "
-                   f"([full results](docs/results/diarize.md)):\n\n{body}")
+        fill_block(Path(a.readme), "diarize", headline(res))
 
 
 if __name__ == "__main__":
