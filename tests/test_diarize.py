@@ -187,3 +187,20 @@ def test_bad_file_is_one_skip_line(tmp_path, capsys):
 def test_bad_speaker_bounds_are_one_line(tmp_path, capsys):
     assert main(["diarize", "x.wav", "--min-speakers", "4", "--max-speakers", "2"]) == 2
     assert "speaker bounds" in capsys.readouterr().err
+
+
+def test_speech_is_found_in_blocks_and_joined_across_a_block_edge(rec):
+    """A long recording is searched for speech VAD_BLOCK_S at a time (memory); a turn that runs across a
+    block edge is still one region, as a file searched whole would give it."""
+    from voxprint import vad
+    from voxprint.diarize.pipeline import VAD_BLOCK_S, speech_regions
+
+    voice = next(iter(_test_voices(1).values()))[: 8 * SR]
+    edge = int(VAD_BLOCK_S * SR)
+    y = np.random.default_rng(0).normal(0, 1e-4, edge + 20 * SR).astype(np.float32)
+    y[edge - 4 * SR : edge + 4 * SR] += voice
+    blocks = speech_regions(rec, y)
+    whole = vad.detect(y, SR, rec.cfg.vad).regions
+    assert any(a < edge < b for a, b in blocks)  # one region spans the edge
+    inside = lambda r: r[(r[:, 1] > edge - 4 * SR) & (r[:, 0] < edge + 4 * SR)]
+    assert abs(int(np.diff(inside(blocks)).sum()) - int(np.diff(inside(whole)).sum())) < 0.3 * SR
