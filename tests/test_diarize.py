@@ -100,6 +100,9 @@ def test_smoothing_absorbs_short_runs_and_bridging_fills_short_pauses():
     lab = np.array([0, 0, 0, 0, 1, 0, 0, 0, n, n, 0, 0, n, n, n, n, n, 1, 1, 1])
     out = reseg.bridge(reseg.smooth(lab, 3), 2)
     assert list(out) == [0] * 12 + [n] * 5 + [1] * 3
+    # a short pause between two speakers is split at its middle; a long one stays a pause
+    assert list(reseg.bridge(out, 2, change_frames=5)) == [0] * 14 + [1] * 6
+    assert list(reseg.bridge(out, 2, change_frames=4)) == list(out)
 
 
 def test_rttm_round_trip(tmp_path):

@@ -21,6 +21,7 @@ class DiarizeConfig:
     min_cluster_s: float = 2.0  # a cluster with less speech than this is folded into its nearest one
     min_turn_s: float = 0.3  # shorter runs of one label are absorbed by their neighbours
     bridge_s: float = 1.0  # pauses shorter than this inside one speaker's turn are bridged
+    change_gap_s: float = 0.5  # pauses this short between two speakers are split between them
     # overlapped speech: a frame also gets the runner-up speaker when its score is within this margin
     # of the frame's own (0 turns it off), in runs of at least min_overlap_s
     overlap_margin: float = 0.0

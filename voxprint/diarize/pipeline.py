@@ -115,7 +115,8 @@ def turns_of(w: Windows, cfg: DiarizeConfig, sample_rate: int) -> Diarization:
     cents = cluster.centroids(w.emb, labels)
     scores = reseg.frame_scores(w.starts, window, w.emb @ cents.T, n_frames, frame)
     lab = reseg.frame_labels(scores, reseg.speech_frames(w.regions, n_frames, frame))
-    lab = reseg.bridge(reseg.smooth(lab, round(cfg.min_turn_s / cfg.frame_s)), round(cfg.bridge_s / cfg.frame_s))
+    lab = reseg.bridge(reseg.smooth(lab, round(cfg.min_turn_s / cfg.frame_s)), round(cfg.bridge_s / cfg.frame_s),
+                       round(cfg.change_gap_s / cfg.frame_s))
     two = reseg.second_voice(scores, lab, cfg.overlap_margin, round(cfg.min_overlap_s / cfg.frame_s))
     order = _first_spoken(lab)  # clusters that kept frames, first speaker first
     final = np.full(len(cents) + 1, reseg.NONE)  # index -1 (NONE) stays NONE

@@ -70,15 +70,22 @@ def smooth(labels: np.ndarray, min_frames: int) -> np.ndarray:
     return labels
 
 
-def bridge(labels: np.ndarray, max_frames: int) -> np.ndarray:
+def bridge(labels: np.ndarray, max_frames: int, change_frames: int = 0) -> np.ndarray:
     """Pauses (NONE runs) of at most `max_frames` between two runs of the same speaker filled with
-    that speaker: a breath inside a turn is not the end of the turn."""
+    that speaker: a breath inside a turn is not the end of the turn. A pause of at most
+    `change_frames` between two speakers is split between them at its middle: the detector trims
+    word edges, and who spoke is the neighbours' either way."""
     labels = labels.copy()
     rs = runs(labels)
     for i in range(1, len(rs) - 1):
         a, b, lab = rs[i]
-        if lab == NONE and b - a <= max_frames and rs[i - 1][2] == rs[i + 1][2] != NONE:
-            labels[a:b] = rs[i - 1][2]
+        left, right = rs[i - 1][2], rs[i + 1][2]
+        if lab != NONE or left == NONE or right == NONE:
+            continue
+        if left == right and b - a <= max_frames:
+            labels[a:b] = left
+        elif left != right and b - a <= change_frames:
+            labels[a : (a + b) // 2], labels[(a + b) // 2 : b] = left, right
     return labels
 
 
