@@ -86,6 +86,17 @@ def test_spectral_finds_the_speaker_count_by_its_eigengap():
     assert len(cluster.spectral(big, keep=0.2)) == len(big)
 
 
+def test_merge_close_joins_near_identical_clusters_only():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(2, 32))
+    emb = np.concatenate([a + 0.05 * rng.normal(size=(10, 32)), a + 0.05 * rng.normal(size=(10, 32)),
+                          b + 0.05 * rng.normal(size=(10, 32))])
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    split = np.repeat([0, 1, 2], 10)  # one voice as two clusters, and a second voice
+    assert list(cluster.merge_close(emb, split, 0.9)) == [0] * 20 + [1] * 10
+    assert len(set(cluster.merge_close(emb, split, 0.9, keep=3))) == 3  # at least min_speakers kept
+
+
 def test_second_voice_marks_only_long_close_runs():
     n = reseg.NONE
     scores = np.array([[0.9, 0.1]] * 5 + [[0.8, 0.78]] * 6 + [[0.8, 0.79]] * 2 + [[0.9, 0.1]] * 3)

@@ -117,11 +117,11 @@ def spectral(emb: np.ndarray, keep: float = 0.2, speakers: int | None = None, mi
     return relabel(labels)
 
 
-def merge_close(emb: np.ndarray, labels: np.ndarray, min_sim: float) -> np.ndarray:
+def merge_close(emb: np.ndarray, labels: np.ndarray, min_sim: float, keep: int = 1) -> np.ndarray:
     """Clusters whose centroids have cosine similarity >= `min_sim` merged, most similar pair first:
     the eigengap can split one voice into two (its loud and soft passages), which then sit far closer
-    to each other than two people do."""
-    while labels.max() > 0:
+    to each other than two people do. At least `keep` clusters are kept."""
+    while labels.max() + 1 > keep:
         c = centroids(emb, labels)
         sims = c @ c.T
         np.fill_diagonal(sims, -np.inf)

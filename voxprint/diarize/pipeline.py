@@ -71,8 +71,8 @@ def cluster_windows(emb: np.ndarray, cfg: DiarizeConfig, hop_s: float) -> np.nda
     if cfg.speakers is None and len(labels):
         keep = max(cfg.min_speakers, 1)
         labels = cluster.fold_small(emb, labels, max(round(cfg.min_cluster_s / hop_s), 1), keep)
-        if cfg.method == "spectral" and cfg.max_speakers is None or len(set(labels)) > cfg.min_speakers:
-            labels = cluster.merge_close(emb, labels, cfg.merge_sim) if cfg.merge_sim < 1 else labels
+        if cfg.method == "spectral" and cfg.merge_sim < 1:
+            labels = cluster.merge_close(emb, labels, cfg.merge_sim, keep)
     return labels
 
 
