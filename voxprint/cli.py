@@ -274,6 +274,38 @@ def cmd_identify(args) -> int:
     return skips.status(len(answers))
 
 
+def cmd_diarize(args) -> int:
+    import json
+
+    from .diarize import DiarizeConfig, diarize_file
+    from .diarize.output import as_dict, save_rttm, tsv_lines, window_bar
+    from .errors import AudioError
+    from .inference import Recognizer
+
+    cfg = DiarizeConfig(speakers=args.speakers, min_speakers=args.min_speakers or 1,
+                        max_speakers=args.max_speakers).check()
+    rec = Recognizer(args.run)
+    skips, answered, docs = _Skips(), 0, []
+    for path in args.files:
+        try:
+            with window_bar(path) as (on_windows, progress):
+                result = diarize_file(rec, path, cfg, args.identify, args.db, args.threshold, progress, on_windows)
+        except AudioError as e:
+            skips(e)
+            continue
+        answered += 1
+        if args.rttm:
+            save_rttm(args.rttm, path, result)
+        if args.json:
+            docs.append(as_dict(path, result))
+        else:
+            for line in tsv_lines(path, result):
+                print(line, flush=True)
+    if args.json:
+        print(json.dumps(docs, indent=2))
+    return skips.status(answered)
+
+
 def cmd_verify(args) -> int:
     from .inference import Recognizer
 
@@ -457,6 +489,18 @@ def _speaker_commands(sub) -> None:
     model_args(ve)
     ve.set_defaults(func=cmd_verify)
 
+    di = sub.add_parser("diarize", help="who spoke when in each file (turns; --identify names enrolled speakers)")
+    di.add_argument("files", nargs="+")
+    di.add_argument("--speakers", type=_number(1, 100, "speaker count", integer=True), help="known speaker count")
+    di.add_argument("--min-speakers", type=_number(1, 100, "speaker count", integer=True), help="at least this many")
+    di.add_argument("--max-speakers", type=_number(1, 100, "speaker count", integer=True), help="at most this many")
+    di.add_argument("--rttm", metavar="DIR", help="also write DIR/<file stem>.rttm per file (NIST RTTM)")
+    di.add_argument("--json", action="store_true", help="print JSON (turns and speakers) instead of lines")
+    di.add_argument("--identify", action="store_true", help="label clusters matching an enrolled speaker by name")
+    di.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
+    model_args(di)
+    di.set_defaults(func=cmd_diarize)
+
 
 
 def _serve_command(sub) -> None:
@@ -495,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that score a few clips at a time: torch's intra-op threads only wait on each other there
 # (measured by benchmarks/serve_load.py: 200 clips in 7.3 s with 2 threads on a busy 2-core machine,
 # 0.24 s with 1). Training (`run`) keeps torch's default.
-ONE_THREAD = {"predict", "enroll", "identify", "verify", "evaluate", "calibrate"}
+ONE_THREAD = {"predict", "enroll", "identify", "verify", "evaluate", "calibrate", "diarize"}
 
 
 def main(argv: list[str] | None = None) -> int:

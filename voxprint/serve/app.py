@@ -22,7 +22,7 @@ from .guard import Guard
 from .limits import Limits
 
 STATIC = Path(__file__).parent / "static"
-UPLOAD_PATHS = {"/v1/identify", "/v1/verify", "/v1/predict", "/v1/enroll"}
+UPLOAD_PATHS = {"/v1/identify", "/v1/verify", "/v1/predict", "/v1/enroll", "/v1/diarize"}
 _bearer = HTTPBearer(auto_error=False, description="the server's token (--token / VOXPRINT_TOKEN), for writes")
 
 
@@ -79,6 +79,11 @@ def _routes(app: FastAPI, engine: Engine, token: str | None) -> None:
     @app.post("/v1/identify", response_model=S.Identify, summary="who is speaking (or 'unknown')")
     async def identify(audio: UploadFile = File(..., description=audio_doc)):
         return await engine.run(engine.identify, _files(audio))
+
+    @app.post("/v1/diarize", response_model=S.Diarize, summary="who spoke when, with enrolled names")
+    async def diarize(audio: UploadFile = File(..., description=audio_doc),
+                      speakers: int | None = Form(None, ge=1, le=20, description="known speaker count")):
+        return await engine.run(engine.diarize, _files(audio), speakers)
 
     @app.post("/v1/verify", response_model=S.Verify, summary="is this the claimed enrolled speaker")
     async def verify(name: str = Form(..., description="enrolled name claimed"),

@@ -180,6 +180,11 @@ class Engine:
                 "quality": [{"file": c.name, "speech_s": round(c.quality.speech_s, 2),
                              "snr_db": round(c.quality.snr_db, 1)} for c in res.clips]}
 
+    def diarize(self, files, speakers: int | None = None) -> dict:
+        from .conversation import diarize_upload
+
+        return diarize_upload(self, files, speakers)
+
     def forget(self, name: str) -> dict:
         with self.rec.store(self.db_path) as store:
             if not store.forget(name):

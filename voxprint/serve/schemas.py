@@ -102,3 +102,25 @@ class Health(BaseModel):
     store: str  # "sqlite" or "postgresql"
     index: IndexState
     limits: Limits
+
+
+class DiarizedTurn(BaseModel):
+    start: float  # seconds
+    end: float
+    label: str  # an enrolled name, or speaker-1, speaker-2, ...
+
+
+class DiarizedSpeaker(BaseModel):
+    label: str
+    seconds: float  # speech attributed to this speaker
+    enrolled: bool | None = None  # None when nobody is enrolled
+    best: str | None = None  # best-scoring profile, passing or not
+    score: float | None = None  # its cosine score
+
+
+class Diarize(BaseModel):
+    path: str  # the uploaded file's name
+    seconds: float  # audio length
+    threshold: float
+    turns: list[DiarizedTurn]
+    speakers: list[DiarizedSpeaker]

@@ -1,0 +1,243 @@
+"""Diarization error on synthetic conversations of libri-dev speakers, against a baseline (issue 23).
+
+    python benchmarks/diarize.py [--tune 16] [--test 30] [--readme README.md] [--long-minutes 60]
+
+Tuning (window length and clustering threshold, for voxprint and for the baseline alike) uses
+conversations of libri-dev train + dev speakers, clean and with four noises at 10 dB (never running_tap);
+the figures are measured on `--test` conversations of its test speakers only, clean and with running_tap
+at 10 dB (benchmarks/conversations.py documents the sets). Scored with pyannote.metrics: DER with a
+collar of 0 and of 0.25 s on each side of each reference boundary, overlapped speech scored, its
+missed / false-alarm / confusion parts, JER, and the share of conversations whose speaker count is right
+(no --speakers). The baseline hears the same windows as MFCC mean and std (standardised per recording),
+clustered and resegmented the same way. Speed: `voxprint diarize` of a 10-minute conversation as times
+real time on this machine's 2 cores; memory: peak resident memory of `voxprint diarize` on a
+`--long-minutes` recording in a fresh process. Writes docs/results/diarize.md and .json (commit, date,
+command at the top); --readme fills the README block <!-- results:diarize:start/end -->.
+Window embeddings are cached in $VOXPRINT_CACHE/diarize-bench, so a rerun only clusters again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+import conversations as conv
+import numpy as np
+from common import REPO
+from diarize_score import score_set
+
+from voxprint.diarize import DiarizeConfig, synth
+from voxprint.diarize.pipeline import Windows, embed_recording, speech_regions, turns_of
+from voxprint.diarize.windows import window_starts
+
+WINDOWS = (1.5, 2.0)
+# voxprint: spectral clustering's affinity share `keep`; the baseline: agglomerative clustering's threshold
+GRID = {"voxprint": ("keep", (0.1, 0.15, 0.2, 0.25, 0.3)),
+        "mfcc": ("threshold", tuple(np.round(np.arange(0.2, 1.41, 0.05), 3)))}
+METHOD = {"voxprint": "spectral", "mfcc": "ahc"}
+SNR = 10.0
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("VOXPRINT_CACHE") or Path.home() / ".cache" / "voxprint") / "diarize-bench"
+
+
+def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
+    """The baseline: the same regions and windows as voxprint, each heard as MFCC mean and std [W, 40],
+    standardised over the recording's windows and L2-normalised."""
+    import librosa
+
+    sr = rec.sample_rate
+    window, hop = (round(s * sr) for s in (cfg.window_s, cfg.hop_s))
+    regions = speech_regions(rec, y)
+    starts = window_starts(regions, len(y), window, hop)
+    feats = []
+    for s in starts:
+        m = librosa.feature.mfcc(y=np.resize(y[s : s + window], window), sr=sr, n_mfcc=20, n_fft=400, hop_length=160)
+        feats.append(np.concatenate([m.mean(axis=1), m.std(axis=1)]))
+    f = np.asarray(feats, np.float64)
+    f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-9)
+    f /= np.linalg.norm(f, axis=1, keepdims=True) + 1e-12
+    return Windows(regions, starts, f.astype(np.float32), len(y))
+
+
+def windows_of(rec, system: str, key: str, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
+    """Cached per (system, window, hop, conversation)."""
+    path = cache_root() / f"{system}-{cfg.window_s}-{cfg.hop_s}-{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]))
+    w = embed_recording(rec, y, cfg) if system == "voxprint" else mfcc_windows(rec, y, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, regions=w.regions, starts=w.starts, emb=w.emb, n=w.n_samples)
+    os.replace(tmp, path)
+    return w
+
+
+def conversation_sets(n_tune: int, n_test: int) -> dict[str, list[tuple[str, synth.Conversation]]]:
+    """{set name: [(cache key, conversation)]}: tune (train + dev speakers, clean and four noises in
+    turn at 10 dB), test-clean and test-tap (test speakers; the same conversations, running_tap 10 dB)."""
+    cfg = synth.ConversationConfig()
+    tune_v, test_v = conv.voices("tune"), conv.voices("test")
+    tune = []
+    for i in range(n_tune):
+        nz = None if i % 2 == 0 else conv.TUNE_NOISES[(i // 2) % len(conv.TUNE_NOISES)]
+        tune.append((f"tune{i}-{nz}", conv.make(tune_v, 1000 + i, cfg, nz, SNR if nz else None)))
+    clean = [(f"test{i}-clean", conv.make(test_v, i, cfg)) for i in range(n_test)]
+    tap = [(f"test{i}-tap", conv.make(test_v, i, cfg, conv.TEST_NOISE, SNR)) for i in range(n_test)]
+    return {"tune": tune, "test-clean": clean, "test-tap": tap}
+
+
+def run_system(rec, system: str, items, cfg: DiarizeConfig) -> list:
+    """(reference, hypothesis turns, speaker count right) per conversation."""
+    out = []
+    for key, c in items:
+        w = windows_of(rec, system, key, c.audio, cfg)
+        d = turns_of(w, cfg, rec.sample_rate)
+        out.append((c.turns, d.turns, len(d.labels) == len(c.speakers)))
+    return out
+
+
+def tune(rec, system: str, items) -> tuple[DiarizeConfig, list[dict]]:
+    """The window and clustering setting (GRID) with the lowest DER (0.25-s collar) on the tuning set."""
+    rows = []
+    field, values = GRID[system]
+    for win in WINDOWS:
+        for v in values:
+            cfg = DiarizeConfig(window_s=win, method=METHOD[system], **{field: float(v)})
+            s = score_set(run_system(rec, system, items, cfg))
+            rows.append({"window_s": win, field: float(v), "der": s["der_collar"], "count_right": s["count_right"]})
+    best = min(rows, key=lambda r: (r["der"], -r["count_right"]))
+    return DiarizeConfig(window_s=best["window_s"], method=METHOD[system], **{field: best[field]}), rows
+
+
+def measure(rec, sets, chosen: dict[str, DiarizeConfig]) -> dict:
+    """Test figures of each system with its tuned settings, clean and with running_tap, plus the
+    overlap share of the test conversations."""
+    out = {}
+    for name in ("test-clean", "test-tap"):
+        for system, cfg in chosen.items():
+            out[f"{system}/{name}"] = score_set(run_system(rec, system, sets[name], cfg), collars=(0.25, 0.0))
+    out["overlap_share"] = float(np.mean([synth.overlap_share(c.turns) for _, c in sets["test-clean"]]))
+    out["seconds"] = float(sum(len(c.audio) for _, c in sets["test-clean"]) / conv.SR)
+    return out
+
+
+def _launch(args: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, status) of `python -m voxprint.cli ARGS` in a fresh process."""
+    import subprocess
+
+    t = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-m", "voxprint.cli", *args], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    return time.perf_counter() - t, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def speed_and_memory(minutes_fast: float, minutes_long: float, tmp: Path) -> dict:
+    """`voxprint diarize` on a 10-minute and a long conversation of test speakers (fresh processes)."""
+    import soundfile as sf
+
+    vs, out = conv.voices("test"), {}
+    for tag, minutes in (("fast", minutes_fast), ("long", minutes_long)):
+        cfg = synth.ConversationConfig(min_seconds=minutes * 60, max_seconds=minutes * 60)
+        c = conv.make(vs, 500, cfg)
+        path = tmp / f"{tag}.wav"
+        sf.write(path, c.audio, conv.SR, subtype="PCM_16")
+        seconds = len(c.audio) / conv.SR
+        del c
+        wall, rss, status = _launch(["diarize", str(path), "--rttm", str(tmp)])
+        out[tag] = {"audio_s": seconds, "wall_s": wall, "x_real_time": seconds / wall, "peak_mb": rss,
+                    "status": status}
+    return out
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def report(res: dict) -> str:
+    """The markdown block (README and docs/results/diarize.md)."""
+    m, sp = res["measured"], res["speed"]
+    lines = [f"{res['n_test']} conversations of libri-dev test speakers ({m['seconds'] / 60:.0f} min, "
+             f"{_pct(m['overlap_share'])} of speech overlapped on average); settings tuned on "
+             f"{res['n_tune']} conversations of train + dev speakers (voxprint: spectral clustering, window "
+             f"{res['chosen']['voxprint']['window_s']} s, affinity share {res['chosen']['voxprint']['keep']}; "
+             f"MFCC baseline: agglomerative clustering, window "
+             f"{res['chosen']['mfcc']['window_s']} s, threshold {res['chosen']['mfcc']['threshold']}).", "",
+             "| system | audio | DER (0.25-s collar) | missed | false alarm | confusion | JER | DER (no collar) "
+             "| speaker count right |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, label in (("test-clean", "clean"), ("test-tap", "running_tap 10 dB")):
+        for system in ("voxprint", "mfcc"):
+            s = m[f"{system}/{name}"]
+            lines.append(f"| {system if system == 'voxprint' else 'MFCC mean/std baseline'} | {label} | "
+                         f"{s['der_0.25']:.3f} | {s['missed_0.25']:.3f} | {s['false_alarm_0.25']:.3f} | "
+                         f"{s['confusion_0.25']:.3f} | {s['jer_0.25']:.3f} | {s['der_0.0']:.3f} | "
+                         f"{_pct(s['count_right'])} |")
+    f, lg = sp["fast"], sp["long"]
+    lines += ["", f"`voxprint diarize` of a {f['audio_s'] / 60:.0f}-minute recording: {f['wall_s']:.1f} s "
+              f"({f['x_real_time']:.0f}x real time, process start and model load included, on this machine's "
+              f"2 shared cores); of a {lg['audio_s'] / 60:.0f}-minute one: {lg['wall_s']:.0f} s, peak memory "
+              f"{lg['peak_mb']:.0f} MB."]
+    return "\n".join(lines) + "\n"
+
+
+def headline(res: dict) -> str:
+    """At most three lines for the README; the tables are in docs/results/diarize.md."""
+    m, f = res["measured"], res["speed"]["fast"]
+    v, b = m["voxprint/test-clean"], m["mfcc/test-clean"]
+    return (f"DER {v['der_0.25']:.3f} clean / {m['voxprint/test-tap']['der_0.25']:.3f} running_tap 10 dB (0.25-s "
+            f"collar; MFCC baseline {b['der_0.25']:.3f}), speaker count right in {_pct(v['count_right'])}, "
+            f"{f['x_real_time']:.0f}x real time ([all figures](docs/results/diarize.md), commit {res['commit']}).\n")
+
+
+def main() -> None:
+    import subprocess
+    import tempfile
+
+    import torch
+
+    from voxprint.inference import Recognizer
+    from voxprint.io import atomic_write_text, write_json
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tune", type=int, default=16, help="tuning conversations (train + dev speakers)")
+    ap.add_argument("--test", type=int, default=30, help="test conversations (test speakers)")
+    ap.add_argument("--fast-minutes", type=float, default=10.0)
+    ap.add_argument("--long-minutes", type=float, default=60.0)
+    ap.add_argument("--readme", help="fill this README's results:diarize block")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    rec = Recognizer()
+    sets = conversation_sets(a.tune, a.test)
+    chosen, grids = {}, {}
+    for system in ("voxprint", "mfcc"):
+        chosen[system], grids[system] = tune(rec, system, sets["tune"])
+        print(f"{system}: {chosen[system]}", flush=True)
+    measured = measure(rec, sets, chosen)
+    with tempfile.TemporaryDirectory() as tmp:
+        speed = speed_and_memory(a.fast_minutes, a.long_minutes, Path(tmp))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=REPO).stdout.strip()
+    res = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "command": "python " + " ".join(["benchmarks/diarize.py", *sys.argv[1:]]), "n_tune": a.tune,
+           "n_test": a.test, "chosen": {k: dataclasses.asdict(v) for k, v in chosen.items()},
+           "measured": measured, "speed": speed, "tuning_grid": grids}
+    body = report(res)
+    out = REPO / "docs" / "results"
+    write_json(out / "diarize.json", res)
+    atomic_write_text(out / "diarize.md", f"# Diarization (issue 23)\n\ncommit {commit}, {res['date']}, "
+                      f"`{res['command']}`\n\n{body}")
+    print(body)
+    if a.readme:
+        from voxprint.report.readme import fill_block
+
+        fill_block(Path(a.readme), "diarize", headline(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Window embeddings -> speaker clusters (stage 3): agglomerative clustering, average linkage on
+cosine distance, stopped at a distance threshold or at a given speaker count."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _linkage(emb: np.ndarray) -> np.ndarray:
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import pdist
+
+    return linkage(pdist(emb.astype(np.float64), "cosine").clip(0, 2), method="average")
+
+
+def _count_at(z: np.ndarray, threshold: float) -> int:
+    """Clusters left when merging stops at `threshold` (z: scipy linkage of n points)."""
+    return int(len(z) + 1 - (z[:, 2] <= threshold).sum())
+
+
+def ahc(emb: np.ndarray, threshold: float, speakers: int | None = None, min_speakers: int = 1,
+        max_speakers: int | None = None) -> np.ndarray:
+    """Cluster labels [W] in 0..K-1 for L2-normalised embeddings [W, E]. K is `speakers` when given,
+    else where average-linkage merging passes cosine distance `threshold`, clamped to
+    [min_speakers, max_speakers] and to the number of windows."""
+    from scipy.cluster.hierarchy import fcluster
+
+    n = len(emb)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if n == 1:
+        return np.zeros(1, np.int64)
+    z = _linkage(emb)
+    k = speakers if speakers is not None else _count_at(z, threshold)
+    k = max(k, min_speakers)
+    k = min(k, max_speakers or k, n)
+    labels = fcluster(z, t=k, criterion="maxclust") - 1
+    return relabel(labels)
+
+
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0..K-1 in order of first appearance (stable names: speaker-1 speaks first)."""
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(np.argsort(first))
+    return order[np.unique(labels, return_inverse=True)[1]].astype(np.int64)
+
+
+def centroids(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """L2-normalised mean embedding per cluster -> [K, E]."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    c = np.stack([emb[labels == j].mean(axis=0) for j in range(k)]) if k else emb[:0]
+    return c / (np.linalg.norm(c, axis=1, keepdims=True) + 1e-12)
+
+
+def fold_small(emb: np.ndarray, labels: np.ndarray, min_windows: int, keep: int = 1) -> np.ndarray:
+    """Clusters of fewer than `min_windows` windows (a cough, a burst of noise, a few windows that
+    straddle two voices) folded into the nearest big cluster, keeping at least `keep` clusters."""
+    while True:
+        sizes = np.bincount(labels)
+        small = np.flatnonzero(sizes < min_windows)
+        if len(small) == 0 or len(sizes) <= keep:
+            return labels
+        j = int(small[np.argmin(sizes[small])])
+        c = centroids(emb, labels)
+        sims = c @ c[j]
+        sims[j] = -np.inf
+        labels = relabel(np.where(labels == j, int(np.argmax(sims)), labels))
+
+
+def _pruned_affinity(emb: np.ndarray, keep: float) -> np.ndarray:
+    """Cosine affinity [W, W] with each row's weakest links zeroed (only its `keep` share of neighbours
+    kept), symmetrised: a window links to the windows most like it, not to every other voice a little."""
+    a = np.clip(emb @ emb.T, 0, None)
+    n = len(a)
+    k = max(int(np.ceil(keep * n)), 2)
+    cut_at = -np.partition(-a, k - 1, axis=1)[:, k - 1 : k]
+    a = np.where(a >= cut_at, a, 0.0)
+    return (a + a.T) / 2
+
+
+MOST_WINDOWS = 1500  # spectral clustering of more windows clusters an even subsample (memory ~ W^2)
+
+
+def _eigen(emb: np.ndarray, keep: float, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """The normalised Laplacian's smallest top + 1 eigenvalues and their eigenvectors."""
+    a = _pruned_affinity(emb, keep)
+    d = 1.0 / np.sqrt(a.sum(axis=1) + 1e-9)
+    lap = np.eye(len(a)) - d[:, None] * a * d[None, :]
+    vals, vecs = np.linalg.eigh(lap)
+    return vals[: top + 1], vecs[:, : top + 1]
+
+
+def spectral(emb: np.ndarray, keep: float = 0.2, speakers: int | None = None, min_speakers: int = 1,
+             max_speakers: int | None = None, most: int = 10) -> np.ndarray:
+    """Cluster labels [W] by spectral clustering of the pruned affinity (each window linked to its `keep`
+    share of most similar windows): the speaker count at the
+    largest gap among the normalised Laplacian's smallest eigenvalues (unless `speakers` is given;
+    clamped to [min_speakers, max_speakers or `most`]), then k-means on the first K eigenvectors."""
+    from scipy.cluster.vq import kmeans2
+
+    n = len(emb)
+    if n < 3:
+        return np.zeros(n, np.int64)
+    if n > MOST_WINDOWS:  # a long recording: cluster an even subsample, then give every window its nearest
+        sub = np.linspace(0, n - 1, MOST_WINDOWS).round().astype(int)
+        labels = spectral(emb[sub], keep, speakers, min_speakers, max_speakers, most)
+        return relabel(np.argmax(emb @ centroids(emb[sub], labels).T, axis=1))
+    emb = emb.astype(np.float64)
+    top = min(max_speakers or most, most, n - 1)
+    vals, vecs = _eigen(emb, keep, top)
+    k = speakers if speakers is not None else max(int(np.argmax(np.diff(vals))) + 1, min_speakers)
+    k = min(max(k, 1), n)
+    if k == 1:
+        return np.zeros(n, np.int64)
+    v = vecs[:, :k] / (np.linalg.norm(vecs[:, :k], axis=1, keepdims=True) + 1e-12)
+    _, labels = kmeans2(v, k, minit="++", seed=0)
+    return relabel(labels)
+
+
+def merge_close(emb: np.ndarray, labels: np.ndarray, min_sim: float, keep: int = 1) -> np.ndarray:
+    """Clusters whose centroids have cosine similarity >= `min_sim` merged, most similar pair first:
+    the eigengap can split one voice into two (its loud and soft passages), which then sit far closer
+    to each other than two people do. At least `keep` clusters are kept."""
+    while labels.max() + 1 > keep:
+        c = centroids(emb, labels)
+        sims = c @ c.T
+        np.fill_diagonal(sims, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
+        if sims[i, j] < min_sim:
+            break
+        labels = relabel(np.where(labels == max(i, j), min(i, j), labels))
+    return labels

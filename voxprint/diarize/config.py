@@ -1,0 +1,50 @@
+"""Settings of `voxprint diarize` (window, hop and stopping threshold chosen by benchmarks/diarize.py
+on conversations of libri-dev train and dev speakers; never on its test speakers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DiarizeConfig:
+    window_s: float = 1.5  # each window is embedded once by the speaker encoder
+    hop_s: float = 0.75  # windows start this far apart inside a speech region
+    # spectral: the speaker count at the largest eigengap of the window affinity, each window linked
+    # to its `keep` share of most similar windows; ahc: average linkage stopped at cosine distance
+    # `threshold` (the baseline's method)
+    method: str = "spectral"
+    keep: float = 0.2
+    threshold: float = 0.3
+    # spectral: clusters whose centroids are this similar are one voice (1: never). 0.9: one train
+    # speaker's lone utterance was split into 2-4 clusters at 0.88-0.95, and merging at 0.9 leaves the
+    # tuning conversations' DER as it was (0.88 merged different people)
+    merge_sim: float = 0.9
+    frame_s: float = 0.1  # resegmentation step: turn edges are placed to this resolution
+    min_cluster_s: float = 2.0  # a cluster with less speech than this is folded into its nearest one
+    min_turn_s: float = 0.3  # shorter runs of one label are absorbed by their neighbours
+    bridge_s: float = 1.0  # pauses shorter than this inside one speaker's turn are bridged
+    change_gap_s: float = 0.5  # pauses this short between two speakers are split between them
+    # overlapped speech: a frame also gets the runner-up speaker when its score is within this margin
+    # of the frame's own (0 turns it off), in runs of at least min_overlap_s
+    overlap_margin: float = 0.0
+    min_overlap_s: float = 0.5
+    batch: int = 64
+    workers: int = 2  # batches embedded at once (threads; the machine this was measured on has 2 cores)  # windows per encoder call (memory stays one batch, whatever the file length)
+    speakers: int | None = None  # known speaker count
+    min_speakers: int = 1
+    max_speakers: int | None = None
+
+    def check(self) -> DiarizeConfig:
+        from ..errors import VoxprintError
+
+        if self.speakers is not None and self.speakers < 1:
+            raise VoxprintError(f"--speakers must be 1 or more, got {self.speakers}")
+        if self.min_speakers < 1 or (self.max_speakers is not None and self.max_speakers < self.min_speakers):
+            raise VoxprintError(f"speaker bounds must satisfy 1 <= min <= max, got {self.min_speakers}-"
+                                f"{self.max_speakers}")
+        if self.method not in ("spectral", "ahc"):
+            raise VoxprintError(f"unknown clustering method '{self.method}'; valid: ahc, spectral")
+        if not (0 < self.hop_s <= self.window_s):
+            raise VoxprintError(f"hop ({self.hop_s} s) must be in (0, window = {self.window_s} s]")
+        return self
