@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..diarize import DiarizeConfig, cluster_names, diarize_wave
-from ..diarize.naming import match_profiles
+from ..diarize.naming import ClusterMatch
 from ..diarize.output import as_dict
 
 
@@ -13,10 +13,18 @@ def diarize_upload(engine, files, speakers: int | None = None) -> dict:
     (y,) = engine._waves(files)
     result = diarize_wave(engine.rec, y, DiarizeConfig(speakers=speakers))
     snap = engine.cache.snapshot()
-    if snap.names and len(result.centroids):
-        matches = match_profiles(result.centroids, snap.names, snap.means, engine.threshold)
+    if snap.count and len(result.centroids):
+        matches = [_match(snap, c, engine.threshold) for c in result.centroids]
         result = result.relabelled(cluster_names(matches), matches)
     doc = as_dict(files[0][1] or "upload", result)
     doc["threshold"] = engine.threshold
     doc["seconds"] = doc.pop("duration")
     return doc
+
+
+def _match(snap, centroid, threshold: float) -> ClusterMatch:
+    """naming.match_profiles' rule (best profile by cosine, named when it reaches the threshold) through the
+    server's profile index, so a replica with many profiles does not score them all."""
+    names, scores = snap.nearest(centroid / max(float((centroid @ centroid) ** 0.5), 1e-12), 1)
+    best = float(scores[0])
+    return ClusterMatch(names[0] if best >= threshold else None, best, names[0])
