@@ -134,7 +134,8 @@ class Engine:
         return {
             "speaker": d.name,
             **self._decision(d),
-            "top": [{"name": c.name, "score": float(c.mean @ emb)} for c in cands],
+            "top": [{"name": c.name, "score": float(c.mean.astype(np.float32) @ emb.astype(np.float32))}
+                    for c in cands],  # as scoring.decide computes the raw score
             "seconds": round(seconds, 3),
         }
 
