@@ -1,9 +1,12 @@
 """A vector index over the enrolled profiles' unit-norm means: which profiles does a clip come closest to?
 
 Below EXACT_BELOW profiles the index is exact (faiss IndexFlatIP: every profile scored, the same answer as
-`means @ emb`); at and above it, an HNSW graph (approximate, recall@1 against exact measured by
-benchmarks/scale.py, which also chose EXACT_BELOW and the HNSW settings: docs/results/scale.md). Scores
-are inner products of unit vectors, i.e. cosines, so the accept threshold means the same either way.
+`means @ emb`); at and above it, an inverted file (IVF: sqrt(K) k-means lists, IVF_NPROBE of them visited per
+search; approximate, recall@1 against exact measured by benchmarks/scale.py, which also chose EXACT_BELOW and
+IVF_NPROBE: docs/results/scale.md). IVF rather than HNSW because a replica builds it in seconds, not minutes,
+at a million profiles (measured 15 s against 290-670 s on this machine), and a replica rebuilds its index
+whenever its change overlay grows past 1 % (voxprint.serve.profiles). Scores are inner products of unit
+vectors, i.e. cosines, so the accept threshold means the same either way.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EXACT_BELOW = 50_000  # exact search p99 at 50k profiles ~= HNSW's at 1M (benchmarks/scale.py)
-HNSW_M = 32  # graph degree: memory ~ (D * 4 + M * 2 * 4) bytes per profile
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256  # the smallest swept value with recall@1 >= 0.99 at 1M (benchmarks/scale.py)
+EXACT_BELOW = 50_000  # exact search stays under ~5 ms of CPU per query up to here (benchmarks/scale.py)
+IVF_NPROBE = 32  # lists visited per search: recall@1 >= 0.99 at 1M with room to spare (benchmarks/scale.py)
+IVF_TRAIN_PER_LIST = 50  # k-means is trained on this many profiles per list (a sample, for build time)
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,18 @@ class ProfileIndex:
         elif self.exact:
             self._index = faiss.IndexFlatIP(self.dim)
         else:
-            self._index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            self._index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            self._index.hnsw.efSearch = HNSW_EF_SEARCH
+            nlist = max(1, int(np.sqrt(self.size)))
+            self._quantizer = faiss.IndexFlatIP(self.dim)  # kept referenced: the IVF index does not own it
+            self._index = faiss.IndexIVFFlat(self._quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = np.random.default_rng(0).permutation(self.size)[: IVF_TRAIN_PER_LIST * nlist]
+            self._index.train(means[np.sort(sample)])
+            self._index.nprobe = IVF_NPROBE
         if self._index is not None:
             self._index.add(means)
 
     @property
     def kind(self) -> str:
-        return "empty" if self._index is None else ("exact" if self.exact else f"hnsw{HNSW_M}")
+        return "empty" if self._index is None else ("exact" if self.exact else f"ivf{self._index.nlist}")
 
     def search(self, emb: np.ndarray, k: int) -> Hits:
         """The k profiles nearest each row of emb [N, D] (or one [D] embedding) by cosine."""
@@ -62,7 +67,7 @@ class ProfileIndex:
         return Hits(rows, scores)
 
     def memory_bytes(self) -> int:
-        """The index's own memory (vectors + graph), measured by serialising it."""
+        """The index's own memory (vectors + lists + centroids), measured by serialising it."""
         import faiss
 
         return 0 if self._index is None else int(faiss.serialize_index(self._index).nbytes)

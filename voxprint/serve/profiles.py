@@ -8,7 +8,7 @@ replica is found by the next request to any other.
 
 A stale snapshot is brought up to date in one of two ways. SQLite: the matrix is read again and indexed
 anew. PostgreSQL (`changes_since`): only the profiles written or forgotten since are read; they go to a
-small exact `delta` searched beside the large base index (voxprint.index: HNSW above EXACT_BELOW), and the
+small exact `delta` searched beside the large base index (voxprint.index: IVF above EXACT_BELOW), and the
 base rows they replace are masked out. The base is rebuilt once the delta outgrows REBUILD_FRACTION of it,
 so a million-profile replica stays fresh in milliseconds per enrolment instead of re-indexing everything.
 """
@@ -43,7 +43,7 @@ class Snapshot:
 
     @property
     def kind(self) -> str:
-        """How it searches: "empty", "exact", or the base index's approximate kind (e.g. "hnsw32")."""
+        """How it searches: "empty", "exact", or the base index's approximate kind (e.g. "ivf1000")."""
         return "empty" if not self.count else ("exact" if self.base.size == 0 else self.base.kind)
 
     @property

@@ -85,7 +85,7 @@ class Limits(BaseModel):
 
 
 class IndexState(BaseModel):
-    kind: str  # "exact", "hnsw32", "empty", or "none" when the store holds another model's profiles
+    kind: str  # "exact", "ivf1000", "empty", or "none" when the store holds another model's profiles
     fresh: bool  # the index matches the store's latest change (any process or replica)
 
 
