@@ -131,11 +131,12 @@ class Engine:
         names, _ = snap.nearest(emb, TOP_K)  # the index's candidates by raw cosine, best first
         cands = [Candidate(p.name, p.mean, p.count, p.quality) for p in self.cache.named(names)]
         d = decide(self.rec.scorer, emb, quality, cands, self.far, snap.count, self.raw_threshold)
+        # the raw scores as scoring.decide computes them (one float32 product), so `score` is one of them
+        raw = np.stack([c.mean for c in cands]).astype(np.float32) @ np.asarray(emb, dtype=np.float32)
         return {
             "speaker": d.name,
             **self._decision(d),
-            "top": [{"name": c.name, "score": float(c.mean.astype(np.float32) @ emb.astype(np.float32))}
-                    for c in cands],  # as scoring.decide computes the raw score
+            "top": [{"name": c.name, "score": float(r)} for c, r in zip(cands, raw)],
             "seconds": round(seconds, 3),
         }
 
