@@ -179,10 +179,14 @@ def rss_mb(pid: int) -> float:
 
 async def freshness(ports, enrol_body: bytes, probe: bytes, name: str) -> float:
     """Enrol through replica A, then ask replica B until it names the voice: seconds from A's answer."""
-    from serve_load import roundtrip
-
     ra, wa = await asyncio.open_connection("127.0.0.1", ports[0])
-    assert await roundtrip(ra, wa, request("/v1/enroll", ports[0], enrol_body)) == 200
+    wa.write(request("/v1/enroll", ports[0], enrol_body))
+    await wa.drain()
+    head = await ra.readuntil(b"\r\n\r\n")
+    length = int(next(x.split(":")[1] for x in head.decode().split("\r\n") if x.lower().startswith("content-length")))
+    body = await ra.readexactly(length)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise SystemExit(f"enrolment through replica A failed: {head.splitlines()[0].decode()} {body.decode()[:300]}")
     t = time.perf_counter()
     rb, wb = await asyncio.open_connection("127.0.0.1", ports[1])
     while time.perf_counter() - t < 30:
