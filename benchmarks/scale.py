@@ -225,8 +225,8 @@ def http_rows(args, real, cos) -> dict:
             await asyncio.gather(*(load(p, raws[p], 1, 2.0) for p in ports))  # warm-up
             results = await asyncio.gather(*(load(p, raws[p], args.clients // 2, args.seconds) for p in ports))
             loaded = asyncio.gather(*(load(p, raws[p], args.clients // 2, 8.0) for p in ports))
-            enrol = multipart({"name": "newcomer"}, [("audio", root / speakers[0] / f"{i}.wav") for i in range(200, 210)])
-            probe = multipart({}, [("audio", root / speakers[0] / "260.wav")])
+            enrol = multipart({"name": "newcomer"}, [("audio", root / speakers[2] / f"{i}.wav") for i in range(100, 110)])
+            probe = multipart({}, [("audio", root / speakers[2] / "160.wav")])
             fresh = await freshness(ports, enrol, probe, "newcomer")
             await loaded
             return results, fresh
