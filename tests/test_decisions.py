@@ -146,7 +146,8 @@ def test_api_and_page_warn_about_a_voice_enrolled_under_a_second_name(test_segme
             r = http.post("/v1/identify", files=[("audio", (paths[3].name, paths[3].read_bytes(), "audio/wav"))]).json()
             assert r["llr"] is not None and r["far"] == 0.01
             a, b = (s.wave for s in (test_segments[0], next(s for s in test_segments if s.speaker != spk)))
-            two = Path(_write(tmp_path / "two.wav", np.concatenate([a, b, a, b])))
+            # 12 s: the two-voice check splits clips of 8 s of speech or more (enrol_check.MIN_SPLIT_SPEECH_S)
+            two = Path(_write(tmp_path / "two.wav", np.concatenate([a, b, a, b, a, b])))
             refused = post("dan", two)
             assert refused.status_code == 400 and refused.json()["error"] == "refused_clip"
             assert "two.wav: more than one voice" in refused.json()["message"]

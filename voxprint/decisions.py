@@ -111,10 +111,12 @@ def verify_claim(rec, name, path, db=None, far=None, threshold=None, on_error=No
 
 
 def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store,
-                limits: EnrolLimits | None = None) -> EnrolResult:
+                limits: EnrolLimits | None = None, nearby=None) -> EnrolResult:
     """Check every clip [T] (speech, SNR, one voice), then enrol them all or none. Refused: a
     VoxprintError naming each refused file and its reason. Warns when the voice already matches
-    another profile, and reports the profile's consistency."""
+    another profile, and reports the profile's consistency. nearby(mean [E]) -> the profiles to check
+    for a duplicate voice (default: every profile in the store; a server passes its index's nearest,
+    so enrolling among a million profiles does not read them all)."""
     limits = limits or enrol_limits(rec)
     _, emb = rec.score_waves(waves)
     for k in np.flatnonzero(~np.isfinite(emb).all(axis=1)):
@@ -130,7 +132,8 @@ def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store
             quality[k] = quality.get(k, 0) + v
     mean = emb.mean(0)
     mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    others = [Candidate(p.name, p.mean, p.count, p.quality) for p in store.profiles() if p.name != name]
+    near = store.profiles() if nearby is None else nearby(mean)
+    others = [Candidate(p.name, p.mean, p.count, p.quality) for p in near if p.name != name]
     dup = duplicate_of(rec.scorer, mean, quality, others, limits.duplicate_far, _raw_threshold(rec))
     prof = store.enroll(name, emb, quality)
     warnings = [] if dup is None else [f"this voice already matches enrolled speaker '{dup[0]}' (score {dup[1]:.3f}); "

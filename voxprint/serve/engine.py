@@ -122,6 +122,11 @@ class Engine:
         far = None if self.raw_threshold is not None else self.far
         return {"score": d.score, "norm": d.norm, "llr": d.llr, "far": far, "threshold": self.threshold}
 
+    def _nearby(self, mean: np.ndarray) -> list:
+        """The stored profiles nearest a voice (unit mean [E]) by the index: a new enrolment's duplicate check."""
+        snap = self.cache.snapshot()
+        return self.cache.named(snap.nearest(mean.astype(np.float32), 10)[0]) if snap.count else []
+
     def identify(self, files) -> dict:
         from ..scoring import Candidate, decide
 
@@ -170,7 +175,7 @@ class Engine:
         waves = self._waves(files)
         with self.rec.store(self.db_path) as store:
             try:  # each clip checked (speech, SNR, one voice): a refused clip refuses the request
-                res = enrol_waves(self.rec, name, waves, [fn for _, fn in files], store)
+                res = enrol_waves(self.rec, name, waves, [fn for _, fn in files], store, nearby=self._nearby)
             except AudioError as e:
                 raise ApiError(400, "bad_audio", str(e)) from None
             except VoxprintError as e:
