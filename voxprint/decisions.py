@@ -12,6 +12,7 @@ import numpy as np
 
 from .enrol_check import ClipCheck, EnrolLimits, check_clip, duplicate_of
 from .errors import AudioError, NothingAnswered, VoxprintError
+from .evaluate import NoClips
 from .quality import measure
 from .scoring import Candidate, Decision, decide
 from .store import Profile, normalise_name
@@ -43,7 +44,10 @@ def measured(rec, paths, on_error=None) -> tuple[list[str], np.ndarray, list[dic
             quals.append(measure(y, rec.sample_rate, rec.cfg.vad).as_sums())
             yield y
 
-    _, emb = rec.score_waves(waves())
+    try:
+        _, emb = rec.score_waves(waves())
+    except NoClips:  # not one usable file: every one was reported through on_error
+        return [], np.zeros((0, rec.net.embed_dim), np.float32), []
     good = np.isfinite(emb).all(axis=1)
     for k in np.flatnonzero(~good):
         e = AudioError(ok[k], "the model's scores are not finite (absurd sample values?)")
