@@ -138,7 +138,11 @@ def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store
     mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
     near = store.profiles() if nearby is None else nearby(mean)
     others = [Candidate(p.name, p.mean, p.count, p.quality) for p in near if p.name != name]
-    dup = duplicate_of(rec.scorer, mean, quality, others, limits.duplicate_far, _raw_threshold(rec))
+    try:
+        threshold = _raw_threshold(rec)
+    except VoxprintError:  # no usable calibration.json: no duplicate can be judged, and enrolment needs none
+        threshold, others = None, []
+    dup = duplicate_of(rec.scorer, mean, quality, others, limits.duplicate_far, threshold) if others else None
     prof = store.enroll(name, emb, quality)
     warnings = [] if dup is None else [f"this voice already matches enrolled speaker '{dup[0]}' (score {dup[1]:.3f}); "
                                        f"one person enrolled under two names makes identify ambiguous"]
