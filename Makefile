@@ -58,6 +58,10 @@ results: install-dev
 	$(BIN)/python benchmarks/serve_load.py --readme README.md
 	$(BIN)/python benchmarks/predict_memory.py --readme README.md
 	$(BIN)/python benchmarks/grid.py --baseline 126b39b --readme README.md
+	$(BIN)/python benchmarks/openset.py --out docs/results/openset
+	$(BIN)/pip install -q -e '.[diarize]'
+	$(BIN)/python benchmarks/diarize.py --tune 16 --test 30 --long-minutes 60 --readme README.md
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
