@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import numpy as np
 
+from ..decisions import TOP_K as CANDIDATES
 from ..errors import AudioError, VoxprintError
 from ..evaluate import answered
 from ..store import MAX_NAME_LENGTH
@@ -133,7 +134,8 @@ class Engine:
         self._snapshot()  # fail before decoding when nobody is enrolled
         emb, quality, seconds = self._measured(files)
         snap = self._snapshot()  # re-read: an enrolment may have landed while we decoded
-        names, _ = snap.nearest(emb, TOP_K)  # the index's candidates by raw cosine, best first
+        # the index's candidates by raw cosine, best first: as many as the CLI's decisions.identify weighs
+        names, _ = snap.nearest(emb, CANDIDATES)
         cands = [Candidate(p.name, p.mean, p.count, p.quality) for p in self.cache.named(names)]
         d = decide(self.rec.scorer, emb, quality, cands, self.far, snap.count, self.raw_threshold)
         # the raw scores as scoring.decide computes them (one float32 product), so `score` is one of them
@@ -141,7 +143,7 @@ class Engine:
         return {
             "speaker": d.name,
             **self._decision(d),
-            "top": [{"name": c.name, "score": float(r)} for c, r in zip(cands, raw)],
+            "top": [{"name": c.name, "score": float(r)} for c, r in zip(cands[:TOP_K], raw[:TOP_K])],
             "seconds": round(seconds, 3),
         }
 
