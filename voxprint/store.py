@@ -100,6 +100,15 @@ def means_from_rows(rows) -> np.ndarray:
     return _unit(sums / counts)
 
 
+def forget_names(name: str) -> tuple[str, str]:
+    """(the name as stored, the name as typed) for `forget`: a name stored before names were checked (not
+    NFC, or with a character now refused) can still be removed as it was typed."""
+    try:
+        return normalise_name(name), name
+    except VoxprintError:
+        return name, name
+
+
 def matrix_from_rows(rows, where) -> tuple[list[str], np.ndarray]:
     """(names, [K, D] means) of profile rows, refusing mixed dimensions; `where` names the store."""
     if not rows:
@@ -275,11 +284,7 @@ class ProfileStore:
 
     def forget(self, name: str) -> bool:
         # Allowed whatever model made the profile: it is how a user cleans out stale profiles.
-        typed = name
-        try:
-            name = normalise_name(name)
-        except VoxprintError:
-            pass  # a name stored before names were checked can still be removed as it was typed
+        name, typed = forget_names(name)
         with self._write():
             cur = self._conn.execute("DELETE FROM profiles WHERE name IN (?, ?)", (name, typed))
             self._conn.execute("DELETE FROM enrollments WHERE name IN (?, ?)", (name, typed))

@@ -22,8 +22,8 @@ import threading
 import numpy as np
 
 from .errors import VoxprintError
-from .store import (Profile, _now, _quality, _unit, add_quality, consistency, matrix_from_rows, means_from_rows,
-                    normalise_name, prepare_enrolment)
+from .store import (Profile, _now, _quality, _unit, add_quality, consistency, forget_names, matrix_from_rows,
+                    means_from_rows, normalise_name, prepare_enrolment)
 
 SCHEMA_VERSION = 1
 WRITE_LOCK = 0x766F7870  # "voxp": the advisory lock every writer takes
@@ -215,11 +215,7 @@ class PgProfileStore:
         return None if row is None else self._profile(row)
 
     def forget(self, name: str) -> bool:
-        typed = name
-        try:
-            name = normalise_name(name)
-        except VoxprintError:
-            pass  # a name stored before names were checked can still be removed as it was typed
+        name, typed = forget_names(name)
         with self._write() as cur:
             gone = cur.execute("DELETE FROM voxprint_profiles WHERE name IN (%s, %s)", (name, typed)).rowcount
             cur.execute("DELETE FROM voxprint_enrollments WHERE name IN (%s, %s)", (name, typed))
