@@ -184,7 +184,7 @@ def test_identify_labels_an_enrolled_speakers_turns_by_name(tmp_path, capsys):
     assert [t.label for t in read_rttm(rttm_dir / "meeting.rttm")["meeting"]] == [t.label for t in hyp]
     # --json: the same turns, with each cluster's best profile and score
     assert main(["diarize", str(conv_file), "--identify", "--speakers", "2", "--db", db, "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)[0]
+    doc = json.loads(capsys.readouterr().out)["files"][0]
     assert [t["label"] for t in doc["turns"]] == [t.label for t in hyp]
     alice = next(s for s in doc["speakers"] if s["label"] == "alice")
     assert alice["enrolled"] and alice["best"] == "alice" and alice["score"] > 0.5

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .errors import NothingAnswered, VoxprintError
 
@@ -77,149 +76,78 @@ def _config(args):
     return C.load(args.config, overrides)
 
 
+def _print_json(doc) -> None:
+    """--json: the whole answer as one JSON document on stdout (skips and errors stay on stderr)."""
+    import json
+
+    print(json.dumps(doc, indent=2))
+
+
 def cmd_run(args) -> int:
-    from .pipeline import run_grid
+    from .commands import run
 
-    cfg = _config(args)
-    name = Path(cfg.data.path).name if cfg.data.path != "fsdd" else "fsdd"
-    out = Path(args.out or Path("runs") / name)
-    if out.exists() and not out.is_dir():
-        raise VoxprintError(f"{out}: exists and is not a folder; --out names the run folder to write")
-    run_grid(cfg, out)
-    if cfg.eval.verification:
-        from .unseen import run_study
-
-        run_study(cfg, out)
-    if not args.no_report:
-        from .report import write_report
-
-        print(f"report: {write_report(out)}")
-    return 0
+    written = run(_config(args), args.out, report=not args.no_report)
+    if written:
+        print(f"report: {written}")
+    return EXIT_OK
 
 
 def cmd_predict(args) -> int:
     from .inference import Recognizer
 
-    rec = Recognizer(args.run, engine=args.engine)
     skips = _Skips()
-    preds = rec.predict(args.files, on_error=skips)
-    for p in preds:
-        print(f"{p.path}\t{p.speaker}\t{p.probability:.3f}")
+    preds = Recognizer(args.run, engine=args.engine).predict(args.files, on_error=skips)
+    if args.json:
+        _print_json({"files": [{"path": p.path, "speaker": p.speaker, "probability": p.probability}
+                               for p in preds]})
+    else:
+        for p in preds:
+            print(f"{p.path}\t{p.speaker}\t{p.probability:.3f}")
     return skips.status(len(preds))
 
 
 def cmd_export(args) -> int:
-    from .export import export_onnx
     from .inference import Recognizer
 
-    rec = Recognizer(args.run)
-    out = args.out or rec.file("model.onnx")
-    print(export_onnx(rec.net, rec.features.dim, rec.features.num_frames(rec.window), out))
+    print(Recognizer(args.run).export_onnx(args.out))
     return EXIT_OK
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .commands import report
 
-    if not (Path(args.run) / "results.csv").exists():
-        raise VoxprintError(f"{args.run}: no results.csv; run `voxprint run --out {args.run}` first")
-    print(write_report(Path(args.run)))
-    if args.readme:
-        from .report.readme import update_readme
-
-        print(update_readme(Path(args.run), Path(args.readme), args.section or Path(args.run).name))
+    for path in report(args.run, args.readme, args.section):
+        print(path)
     return EXIT_OK
 
 
-def _split_items(rec, split: str) -> tuple[list[str], list[str]]:
-    """(paths, speakers) of one split of the run that trained `rec`, from its split.csv; a row that is
-    short, of another split name or of a speaker the model does not know is a one-line DataError."""
-    from . import rundir
-    from .errors import DataError
-    from .io import read_csv
-
-    path = rundir.inside(rec.dir.parent, rundir.SPLIT)
-    if not path.is_file():
-        raise VoxprintError(f"{rec.dir}: no split.csv beside it; evaluate needs the run folder it was trained in")
-    try:
-        rows = read_csv(path)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise DataError(f"{path}: cannot be read ({e.__class__.__name__})") from None
-    known = set(rec.labels)
-    for i, r in enumerate(rows, start=2):
-        if any(not isinstance(r.get(k), str) for k in ("path", "speaker", "split")):
-            raise DataError(f"{path}:{i}: expected columns path,speaker,split")
-        if r["split"] not in ("train", "val", "test") or r["speaker"] not in known:
-            raise DataError(f"{path}:{i}: split {r['split']!r} / speaker {r['speaker']!r} is not one of this model's")
-    rows = [r for r in rows if r["split"] == split]
-    return [r["path"] for r in rows], [r["speaker"] for r in rows]
-
-
 def cmd_evaluate(args) -> int:
-    import numpy as np
+    from .commands import evaluate
 
-    from .augment import build_sources
-    from .evaluate import classification_metrics, robustness
-    from .inference import Recognizer
-    from .io import write_csv
-
-    rec = Recognizer(args.run)
-    paths, speakers = _split_items(rec, "test")
     skips = _Skips()
-    ok, waves = rec.load_many(paths, on_error=skips)
-    if not waves:
-        raise NothingAnswered(f"{rec.dir.parent / 'split.csv'}: none of its {len(paths)} test files is usable")
-    index = {s: i for i, s in enumerate(rec.labels)}
-    keep = set(ok)
-    y = np.array([index[s] for p, s in zip(paths, speakers) if p in keep])
-    probs, _ = rec.score_waves(waves)
-    clean = classification_metrics(y, probs.argmax(1), rec.labels)
-    rows = [{"noise": "none", "snr_db": float("inf"), "accuracy": round(clean["accuracy"], 4),
-             "macro_f1": round(clean["macro_f1"], 4)}]
-    sources = build_sources(args.noise, rec.sample_rate, "eval", rec.cfg.augment.train_fraction)
-    if not sources:
-        raise VoxprintError(f"no usable noise among {', '.join(args.noise)}")
-    from .vad import file_speech
-
-    speech = [file_speech(p, rec.sample_rate, rec.cfg.vad, y=w) for p, w in zip(ok, waves)]  # SNR over speech
-    rows += robustness(rec.model, rec.features, waves, y, rec.window, sources, args.snr, rec.labels, seed=args.seed,
-                       speech=speech, vad_cfg=rec.cfg.vad, extra=rec.extra_windows)
+    result = evaluate(args.run, args.noise, args.snr, args.seed, on_error=skips)
     print(f"{'noise':<16} {'SNR dB':>7} {'accuracy':>9} {'macro-F1':>9}")
-    for r in rows:
+    for r in result.rows:
         print(f"{r['noise']:<16} {r['snr_db']:>7} {r['accuracy']:>9.4f} {r['macro_f1']:>9.4f}")
-    out = rec.file("evaluate.csv")
-    write_csv(out, [{"model": rec.name, **r} for r in rows], ["model", "noise", "snr_db", "accuracy", "macro_f1"])
-    print(f"written: {out}")
-    return skips.status(len(waves))
+    print(f"written: {result.written}")
+    return skips.status(result.answered)
 
 
 def cmd_calibrate(args) -> int:
-    import numpy as np
+    from .commands import calibrate
 
-    from .inference import Recognizer
-    from .verification import calibrate
-
-    rec = Recognizer(args.run)
-    paths, speakers = _split_items(rec, "val")
     skips = _Skips()
-    ok, emb = rec.embed(paths, on_error=skips)
-    if len(ok) < 2:
-        raise NothingAnswered(f"calibrate: {len(ok)} usable validation file(s) of {len(paths)}; need two or more")
-    spk = dict(zip(paths, speakers))
-    labels = np.array([rec.labels.index(spk[p]) for p in ok])
-    info = calibrate(emb, labels, args.far)
-    rec.save_calibration(info)
+    info, used = calibrate(args.run, args.far, on_error=skips)
     print(f"threshold {info['threshold']:.4f} ({info['method']}, validation EER {info['val_eer']:.4f}, "
           f"{info['n_trials']} trials)")
-    return skips.status(len(ok))
+    return skips.status(used)
 
 
 def cmd_enroll(args) -> int:
     from .inference import Recognizer
 
-    rec = Recognizer(args.run)
     skips = _Skips()
-    result = rec.enroll_checked(args.name, args.files, db=args.db, on_error=skips)
+    result = Recognizer(args.run).enroll_checked(args.name, args.files, db=args.db, on_error=skips)
     prof = result.profile
     consistency = "" if prof.consistency is None else f"; consistency {prof.consistency:.2f}"
     print(f"enrolled {prof.name}: {prof.count} clip(s) in profile{consistency}")
@@ -231,26 +159,25 @@ def cmd_enroll(args) -> int:
 def cmd_speakers(args) -> int:
     from .inference import Recognizer
 
-    rec = Recognizer(args.run, engine="torch")  # only its weights' id and db: no ONNX session
-    with rec.store(args.db) as s:
-        profiles = s.profiles()
+    profiles = Recognizer(args.run, engine="torch").profiles(args.db)  # its weights' id and db: no ONNX session
+    if args.json:
+        _print_json({"speakers": [{"name": p.name, "clips": p.count, "updated": p.updated, "model": p.model_id,
+                                   "consistency": p.consistency} for p in profiles]})
+        return EXIT_OK
     if not profiles:
         print("no enrolled speakers")
     for p in profiles:
         agree = "" if p.consistency is None else f"\tconsistency {p.consistency:.2f}"
         print(f"{p.name}\t{p.count} clips\tupdated {p.updated}\tmodel {p.model_id}{agree}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_forget(args) -> int:
     from .inference import Recognizer
 
-    rec = Recognizer(args.run, engine="torch")  # only its weights' id and db: no ONNX session
-    with rec.store(args.db) as s:
-        if not s.forget(args.name):
-            raise VoxprintError(f"no enrolled speaker '{args.name}'")
+    Recognizer(args.run, engine="torch").forget(args.name, args.db)  # its weights' id and db: no ONNX session
     print(f"forgot {args.name}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_profiles_copy(args) -> int:
@@ -260,101 +187,78 @@ def cmd_profiles_copy(args) -> int:
     print(f"copied {copied} profile(s)")
     for name in skipped:
         print(f"skipped {name}: already in the destination (left as it was)", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def cmd_identify(args) -> int:
     from .inference import Recognizer
 
-    rec = Recognizer(args.run)
     skips = _Skips()
-    answers = rec.identify_decisions(args.files, db=args.db, threshold=args.threshold, on_error=skips, far=args.far)
-    for path, d in answers:
-        print(f"{path}\t{d.name}\t{d.score:.3f}" + ("" if d.llr is None else f"\tllr {d.llr:+.2f}"))
+    answers = Recognizer(args.run).identify_decisions(args.files, db=args.db, threshold=args.threshold,
+                                                      on_error=skips, far=args.far)
+    if args.json:
+        _print_json({"files": [{"path": path, "speaker": d.name, "score": d.score, "llr": d.llr}
+                               for path, d in answers]})
+    else:
+        for path, d in answers:
+            print(f"{path}\t{d.name}\t{d.score:.3f}" + ("" if d.llr is None else f"\tllr {d.llr:+.2f}"))
     return skips.status(len(answers))
 
 
 def cmd_diarize(args) -> int:
-    import json
-
-    from .diarize import DiarizeConfig, diarize_file
-    from .diarize.output import as_dict, save_rttm, tsv_lines, window_bar
-    from .errors import AudioError
+    from .commands import diarize
+    from .diarize import DiarizeConfig
+    from .diarize.output import as_dict, tsv_lines
     from .inference import Recognizer
 
     cfg = DiarizeConfig(speakers=args.speakers, min_speakers=args.min_speakers or 1,
                         max_speakers=args.max_speakers).check()
-    rec = Recognizer(args.run)
     skips, answered, docs = _Skips(), 0, []
-    for path in args.files:
-        try:
-            with window_bar(path) as (on_windows, progress):
-                result = diarize_file(rec, path, cfg, args.identify, args.db, args.threshold, progress, on_windows)
-        except AudioError as e:
-            skips(e)
-            continue
+    for path, result in diarize(Recognizer(args.run), args.files, cfg, args.identify, args.db, args.threshold,
+                                args.rttm, on_error=skips):
         answered += 1
-        if args.rttm:
-            save_rttm(args.rttm, path, result)
         if args.json:
             docs.append(as_dict(path, result))
-        else:
-            for line in tsv_lines(path, result):
-                print(line, flush=True)
+            continue
+        for line in tsv_lines(path, result):
+            print(line, flush=True)  # a file's turns as soon as it is done, before the next is read
     if args.json:
-        print(json.dumps(docs, indent=2))
+        _print_json({"files": docs})
     return skips.status(answered)
 
 
 def cmd_verify(args) -> int:
-    from .inference import Recognizer
+    from .commands import verify
 
-    if len(args.files) != (1 if args.claim else 2):
-        raise VoxprintError("verify takes two files A B, or --claim NAME and exactly one FILE")
-    rec = Recognizer(args.run)
-    skips = _Skips()
-    from . import decisions
-
-    if args.claim:
-        d = decisions.verify_claim(rec, args.claim, args.files[0], args.db, args.far, args.threshold, skips)
-    else:
-        d = decisions.verify(rec, *args.files, far=args.far, threshold=args.threshold, on_error=skips)
-    if d.llr is None or args.threshold is not None:  # a raw cosine threshold decided
-        rule = f"threshold {rec.threshold if args.threshold is None else args.threshold:.3f}"
-    else:
-        rule = f"llr {d.llr:+.2f}\tfar {decisions.far_of(rec, args.far):g}"
-    print(f"score {d.score:.3f}\t{rule}\t{'accept' if d.accepted else 'reject'}")
+    v = verify(args.run, args.files, args.claim, args.db, args.far, args.threshold, on_error=_Skips())
+    d, rule = v.decision, v.rule
+    if args.json:
+        _print_json({"score": d.score, "llr": rule.get("llr"), "far": rule.get("far"),
+                     "threshold": rule.get("threshold"), "accepted": d.accepted})
+        return EXIT_OK
+    shown = f"threshold {rule['threshold']:.3f}" if "threshold" in rule else f"llr {rule['llr']:+.2f}\tfar {rule['far']:g}"
+    print(f"score {d.score:.3f}\t{shown}\t{'accept' if d.accepted else 'reject'}")
     return EXIT_OK
 
 
 def cmd_encoder_train(args) -> int:
-    from .config import apply_override
-    from .download import data_home
-    from .encoder.train import train_encoder
+    from .commands import encoder_train
 
-    overrides: dict = {}
-    for item in args.set or []:
-        apply_override(overrides, item)
-    home = Path(args.data).expanduser() if args.data else data_home()
-    prov = train_encoder(args.out, home, overrides, command="voxprint " + " ".join(sys.argv[1:]))
-    best = next(h for h in prov["dev_history"] if h["step"] == prov["best_step"])
+    prov = encoder_train(args.out, args.data, args.set or [], command="voxprint " + " ".join(sys.argv[1:]))
+    best = prov["best"]
     print(f"{args.out}: best dev step {prov['best_step']} of {prov['steps']} "
           f"(dev EER clean {best['clean']:.4f}, 5 dB {best['white-5dB']:.4f}, 0 dB {best['white-0dB']:.4f})")
-    return 0
+    return EXIT_OK
 
 
 def cmd_encoder_window(args) -> int:
-    from .download import data_home
-    from .encoder.folder import with_window
-    from .pretrained import ENCODER_DIR
+    from .commands import encoder_window
 
-    home = Path(args.data).expanduser() if args.data else data_home()
-    dev = home / "libri-dev"
-    out = with_window(args.src or ENCODER_DIR, args.seconds, args.out, dev if dev.is_dir() else None, args.extra)
+    out, dev, calibrated = encoder_window(args.seconds, args.out, args.src, args.data, args.extra)
     print(f"{out}: listens in {' and '.join(f'{w:g}-s' for w in [args.seconds, *(args.extra or [])])} windows; "
-          + ("accept threshold chosen again on libri-dev's dev speakers" if dev.is_dir() else
+          + ("accept threshold chosen again on libri-dev's dev speakers" if calibrated else
              f"no calibration.json ({dev} not found): identify/verify need --threshold, or --data with libri-dev/"))
-    return 0
+    return EXIT_OK
 
 
 def add_encoder_parser(sub) -> None:
@@ -449,6 +353,7 @@ def _speaker_commands(sub) -> None:
     q.add_argument("files", nargs="+")
     q.add_argument("--run", default="runs/fsdd", help="run folder or model folder (default runs/fsdd: its best model)")
     q.add_argument("--engine", choices=["torch", "onnx"], help="default: the folder's model.onnx when it has one, else torch")
+    q.add_argument("--json", action="store_true", help="print one JSON document (the answers in a list) instead of lines")
     q.set_defaults(func=cmd_predict)
 
     en = sub.add_parser("enroll", help="add clips of a speaker to their profile (no retraining)")
@@ -465,6 +370,7 @@ def _speaker_commands(sub) -> None:
 
     sp = sub.add_parser("speakers", help="list enrolled speakers")
     model_args(sp)
+    sp.add_argument("--json", action="store_true", help="print one JSON document (the speakers in a list) instead of lines")
     sp.set_defaults(func=cmd_speakers)
 
     fo = sub.add_parser("forget", help="remove an enrolled speaker")
@@ -478,6 +384,7 @@ def _speaker_commands(sub) -> None:
     idf.add_argument("--far", type=_number(0, 1, "false-accept rate", open_lo=True),
                      help="target share of strangers accepted as someone (default: config decision.far, 0.01)")
     model_args(idf)
+    idf.add_argument("--json", action="store_true", help="print one JSON document (the answers in a list) instead of lines")
     idf.set_defaults(func=cmd_identify)
 
     ve = sub.add_parser("verify", help="same speaker? `verify A B` or `verify --claim NAME FILE`")
@@ -487,6 +394,7 @@ def _speaker_commands(sub) -> None:
     ve.add_argument("--far", type=_number(0, 1, "false-accept rate", open_lo=True),
                     help="target false-accept rate per trial (default: config decision.far, 0.01)")
     model_args(ve)
+    ve.add_argument("--json", action="store_true", help="print the decision as one JSON document instead of a line")
     ve.set_defaults(func=cmd_verify)
 
     di = sub.add_parser("diarize", help="who spoke when in each file (turns; --identify names enrolled speakers)")
@@ -495,7 +403,8 @@ def _speaker_commands(sub) -> None:
     di.add_argument("--min-speakers", type=_number(1, 100, "speaker count", integer=True), help="at least this many")
     di.add_argument("--max-speakers", type=_number(1, 100, "speaker count", integer=True), help="at most this many")
     di.add_argument("--rttm", metavar="DIR", help="also write DIR/<file stem>.rttm per file (NIST RTTM)")
-    di.add_argument("--json", action="store_true", help="print JSON (turns and speakers) instead of lines")
+    di.add_argument("--json", action="store_true",
+                    help="print one JSON document (each file's turns and speakers in a list) instead of lines")
     di.add_argument("--identify", action="store_true", help="label clusters matching an enrolled speaker by name")
     di.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
     model_args(di)

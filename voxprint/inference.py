@@ -144,12 +144,19 @@ class Recognizer:
 
     # ------------------------------------------------------------------ core
 
+    def export_onnx(self, path: str | Path | None = None) -> Path:
+        """Write the model as ONNX to `path` (default: model.onnx in the folder) -> the path written."""
+        from .export import export_onnx
+
+        path = path or self.file(rundir.ONNX)
+        return export_onnx(self.net, self.features.dim, self.features.num_frames(self.window), path)
+
     def _onnx_model(self):
-        from .export import export_onnx, onnx_session
+        from .export import onnx_session
 
         path = self.file(rundir.ONNX)
         if not path.exists():
-            export_onnx(self.net, self.features.dim, self.features.num_frames(self.window), path)
+            self.export_onnx(path)
         try:
             session = onnx_session(path)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own classes for a bad file
@@ -274,6 +281,17 @@ class Recognizer:
         from .stores import open_store
 
         return open_store(db or self.default_db, self.model_id)
+
+    def profiles(self, db: str | Path | None = None) -> list:
+        """The enrolled profiles (store.Profile) of the store at `db` (default `default_db`), by name."""
+        with self.store(db) as s:
+            return s.profiles()
+
+    def forget(self, name: str, db: str | Path | None = None) -> None:
+        """Remove the enrolled speaker `name` from the store at `db`; a name not enrolled is a VoxprintError."""
+        with self.store(db) as s:
+            if not s.forget(name):
+                raise VoxprintError(f"no enrolled speaker '{name}'")
 
     @functools.cached_property
     def scorer(self):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..export import export_onnx
 from ..io import atomic_write_bytes
 
 
@@ -30,7 +29,7 @@ def export_int8(rec, path: str | Path) -> Path:
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        export_onnx(rec.net, rec.features.dim, rec.features.num_frames(rec.window), fp32)
+        rec.export_onnx(fp32)
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8,
                          nodes_to_exclude=first_recurrent_nodes(fp32))
         atomic_write_bytes(path, int8.read_bytes())
