@@ -457,9 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup()
     if args.command in ONE_THREAD:
-        import torch
+        from .commands import one_torch_thread
 
-        torch.set_num_threads(1)
+        one_torch_thread()
     try:
         return args.func(args)
     except NothingAnswered as e:

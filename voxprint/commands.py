@@ -11,6 +11,19 @@ from pathlib import Path
 
 from .errors import DataError, NothingAnswered, VoxprintError
 
+def one_torch_thread() -> None:
+    """Score on one torch thread (the commands that score a few clips at a time, cli.ONE_THREAD). A torch
+    already loaded is told so; otherwise OMP_NUM_THREADS=1 starts torch with one thread if the command
+    turns out to need it - importing torch just to set it would cost the ONNX route over a second."""
+    import os
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    else:
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
 EVALUATE_COLUMNS = ["model", "noise", "snr_db", "accuracy", "macro_f1"]
 
 

@@ -47,7 +47,7 @@ def measured(rec, paths, on_error=None) -> tuple[list[str], np.ndarray, list[dic
     try:
         _, emb = rec.score_waves(waves())
     except NoClips:  # not one usable file: every one was reported through on_error
-        return [], np.zeros((0, rec.net.embed_dim), np.float32), []
+        return [], np.zeros((0, rec.embed_dim), np.float32), []
     good = np.isfinite(emb).all(axis=1)
     for k in np.flatnonzero(~good):
         e = AudioError(ok[k], "the model's scores are not finite (absurd sample values?)")

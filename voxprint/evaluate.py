@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import audio
 from .augment import NoiseSource, mix_at_snr
@@ -44,6 +43,7 @@ def cache_dir() -> Path | None:
 
 def torch_model(net) -> Model:
     """A SpeakerNet as a `Model` (no gradients)."""
+    import torch  # here, not at the top: the ONNX route scores clips without torch (cold start)
 
     @torch.no_grad()
     def run(feats: np.ndarray):
@@ -179,10 +179,15 @@ def _heard_parts(waves: Iterable[np.ndarray], lengths: list[int], sample_rate: i
             yield c * len(lengths) + k, listened(y, w, sample_rate, vad_cfg, speech), w
 
 
-@torch.no_grad()
-def window_features(features: torch.nn.Module, windows: np.ndarray, batch: int = BATCH_WINDOWS) -> np.ndarray:
-    """Windows [W, n] -> features [W, D, T]."""
-    out = [features(torch.from_numpy(windows[i : i + batch])).numpy() for i in range(0, len(windows), batch)]
+def window_features(features, windows: np.ndarray, batch: int = BATCH_WINDOWS) -> np.ndarray:
+    """Windows [W, n] -> features [W, D, T], through a torch feature module or a numpy extractor
+    (`takes_numpy`: voxprint.melspec.NumpyMel, the ONNX route's, which needs no torch)."""
+    if getattr(features, "takes_numpy", False):
+        return np.concatenate([features(windows[i : i + batch]) for i in range(0, len(windows), batch)])
+    import torch
+
+    with torch.no_grad():
+        out = [features(torch.from_numpy(windows[i : i + batch])).numpy() for i in range(0, len(windows), batch)]
     return np.concatenate(out)
 
 

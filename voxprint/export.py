@@ -9,30 +9,34 @@ import io
 import warnings
 from pathlib import Path
 
-import torch
-
 from .io import atomic_write_bytes
 
 
-class _EmbeddingOnly(torch.nn.Module):
-    """A pure encoder's graph: features -> embedding (an empty logits output would be a
-    zero-sized tensor that some runtimes reject)."""
+def _embedding_only(net):
+    """A pure encoder's graph: features -> embedding (an empty logits output would be a zero-sized
+    tensor that some runtimes reject)."""
+    import torch
 
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
+    class EmbeddingOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
 
-    def forward(self, feats):
-        return self.net.embed(feats)
+        def forward(self, feats):
+            return self.net.embed(feats)
+
+    return EmbeddingOnly()
 
 
 def export_onnx(net, feature_dim: int, frames: int, path: str | Path, opset: int = 17) -> Path:
     """Write `net` (a SpeakerNet) as ONNX to `path`; `frames` only shapes the example input."""
+    import torch  # here, not at the top: onnx_session's callers (the ONNX route) run without torch
+
     net = net.eval()
     # A batch > 1 example, or the LSTM's batch size would be frozen at 1.
     example = torch.randn(2, feature_dim, frames)
     encoder = getattr(net, "n_classes", 1) == 0
-    module = _EmbeddingOnly(net).eval() if encoder else net
+    module = _embedding_only(net).eval() if encoder else net
     outputs = ["embedding"] if encoder else ["logits", "embedding"]
     axes = {"features": {0: "batch", 2: "frames"}, "embedding": {0: "batch"}}
     if not encoder:

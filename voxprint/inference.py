@@ -17,15 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import audio, rundir
 from .config import load_resolved
 from .errors import AudioError, DataError, NothingAnswered, VoxprintError
 from .evaluate import NoClips, answered, score_clips, torch_model
-from .features import build_feature
 from .io import read_json, write_json
-from .models import build_net, net_shapes
+
+# Backbones whose weights fix the input scale (models.ge2e.GE2E.fixed_input, and Encoder, its subclass): a
+# short clip is heard at its own length, not padded. Read from the config so that the ONNX route needs no
+# torch; tests/test_cold_start.py holds it to the classes.
+FIXED_INPUT_MODELS = frozenset({"ge2e", "encoder"})
 
 
 def _quantized(session) -> bool:
@@ -58,6 +60,8 @@ def _load_labels(path: Path) -> list[str]:
 
 
 def _load_state(path: Path) -> dict:
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -86,7 +90,11 @@ def _check_shapes(expected: dict, state: dict, path: Path) -> None:
 class Recognizer:
     """A model folder as an object whose methods are the CLI's subcommands. `Recognizer()` opens the
     general speaker encoder that ships with voxprint; `Recognizer("runs/fsdd")` a run's best model.
-    `engine`: "torch", "onnx", or None for the folder's model.onnx when it has one, else torch."""
+    `engine`: "torch", "onnx", or None for the folder's model.onnx when it has one, else torch.
+
+    The ONNX route of a mel-feature model (the shipped encoder's) never imports torch: features by
+    voxprint.melspec, the graph by onnxruntime, and the torch net (`net`) only built if asked for - so
+    a cold `voxprint identify` answers in about a second (benchmarks/cold_start.py)."""
 
     def __init__(self, path: str | Path | None = None, engine: str | None = None):
         if engine not in (None, "torch", "onnx"):
@@ -99,20 +107,47 @@ class Recognizer:
             raise DataError(f"{self.file(rundir.CONFIG)}: data.sample_rate is not set; not a trained model's config")
         self.window = int(round(self.cfg.data.clip_seconds * self.sample_rate))
         self.extra_windows = [int(round(w * self.sample_rate)) for w in self.cfg.data.extra_windows]
-        self.features = build_feature(self.cfg.features, self.sample_rate)
+        if engine is None:  # the folder's ONNX graph when it has one (the shipped encoder's is int8)
+            engine = "onnx" if self.file(rundir.ONNX).is_file() else "torch"
+        self.engine = engine
+        self.per_clip = False  # set by _onnx_model for a quantized graph
+        self._onnx_dim: int | None = None  # the graph's embedding size, set by _onnx_model
+        if engine == "onnx" and self.cfg.features.name == "mel":
+            from .melspec import NumpyMel
+
+            self.features = NumpyMel(self.cfg.features, self.sample_rate)
+            if not self.file(rundir.WEIGHTS).is_file():  # model_id is its digest
+                raise DataError(f"{self.file(rundir.WEIGHTS)}: missing")
+        else:
+            from .features import build_feature
+
+            self.features = build_feature(self.cfg.features, self.sample_rate)
+            self.net  # noqa: B018 - weights read and checked now: a bad model.pt is an error at once
+        self.model = self._onnx_model() if engine == "onnx" else torch_model(self.net)
+
+    @functools.cached_property
+    def net(self):
+        """The torch SpeakerNet with the folder's weights (built when first needed on the ONNX route)."""
+        from .models import build_net, net_shapes
+
         state = _load_state(self.file(rundir.WEIGHTS))
         # shapes first, on the meta device: weights that do not fit config and labels are one line, and
         # nothing of a crafted size is allocated
         _check_shapes(net_shapes(self.cfg.model, self.features.dim, len(self.labels)), state,
                       self.file(rundir.WEIGHTS))
-        self.net = build_net(self.cfg.model, self.features.dim, len(self.labels))
-        self.net.load_state_dict(state)
-        self.net.eval()
-        if engine is None:  # the folder's ONNX graph when it has one (the shipped encoder's is int8)
-            engine = "onnx" if self.file(rundir.ONNX).is_file() else "torch"
-        self.engine = engine
-        self.per_clip = False  # set by _onnx_model for a quantized graph
-        self.model = self._onnx_model() if engine == "onnx" else torch_model(self.net)
+        net = build_net(self.cfg.model, self.features.dim, len(self.labels))
+        net.load_state_dict(state)
+        return net.eval()
+
+    @property
+    def fixed_input(self) -> bool:
+        """Do the weights fix the input scale (then a short clip is heard at its own length)?"""
+        return self.cfg.model.name in FIXED_INPUT_MODELS
+
+    @property
+    def embed_dim(self) -> int:
+        """Size of an embedding."""
+        return self._onnx_dim if self._onnx_dim is not None else self.net.embed_dim
 
     def file(self, name: str) -> Path:
         """A file of the model folder, as named there (a link stays a link, for the profile store to
@@ -166,6 +201,8 @@ class Recognizer:
             raise DataError(f"{path}: not a voxprint export (expects input 'features', outputs [logits,] embedding)")
 
         self.per_clip = _quantized(session)
+        dim = session.get_outputs()[-1].shape[-1]
+        self._onnx_dim = dim if isinstance(dim, int) else None
 
         def run(feats):
             outs = session.run(None, {"features": feats.astype(np.float32, copy=False)})
@@ -177,7 +214,7 @@ class Recognizer:
         """Clips -> (probabilities [N, K], L2-normalised embeddings [N, E]); windows averaged. A clip
         longer than the model's window is reduced to its speech first (the folder's vad settings)."""
         return score_clips(self.model, self.features, waves, self.window, self.cfg.vad,
-                           pad_short=not self.net.fixed_input, extra=self.extra_windows, per_clip=self.per_clip)
+                           pad_short=not self.fixed_input, extra=self.extra_windows, per_clip=self.per_clip)
 
     def load(self, path: str | Path) -> np.ndarray:
         return audio.load(path, self.sample_rate)[0]
@@ -238,7 +275,7 @@ class Recognizer:
     def embed(self, paths, on_error=None) -> tuple[list[str], np.ndarray]:
         ok, _, emb = self._score_files(paths, on_error)
         if not ok:
-            return ok, np.zeros((0, self.net.embed_dim), np.float32)
+            return ok, np.zeros((0, self.embed_dim), np.float32)
         return ok, emb
 
     # thresholds ----------------------------------------------------------

@@ -32,6 +32,6 @@ def embed_windows(rec, y: np.ndarray, starts: np.ndarray, window: int, batch: in
     else:
         out = [one(i) for i in firsts]
     if not out:
-        return np.zeros((0, rec.net.embed_dim), np.float32)
+        return np.zeros((0, rec.embed_dim), np.float32)
     emb = np.concatenate(out)
     return emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..config import FeatureConfig
-from ..errors import ConfigError
+from ..melspec import centered_hann, frame_geometry
 
 
 class FeatureExtractor(torch.nn.Module):
@@ -22,20 +22,11 @@ class FeatureExtractor(torch.nn.Module):
         super().__init__()
         self.cfg = cfg
         self.sample_rate = int(sample_rate)
-        self.win_length = round(sample_rate * cfg.win_ms / 1000)
-        self.hop_length = round(sample_rate * cfg.hop_ms / 1000)
-        if self.win_length < 1 or self.hop_length < 1:
-            raise ConfigError(f"window/hop too short at {sample_rate} Hz")
-        self.n_fft = cfg.n_fft or 1 << (self.win_length - 1).bit_length()
-        if self.n_fft < self.win_length:
-            raise ConfigError(f"n_fft {self.n_fft} < window {self.win_length} samples")
+        self.win_length, self.hop_length, self.n_fft = frame_geometry(cfg, self.sample_rate)
         # The hann window of win_length, centered in n_fft samples (what torch.stft and
-        # librosa do with a window shorter than n_fft).
-        win = torch.hann_window(self.win_length, periodic=True, dtype=torch.float64)
-        left = (self.n_fft - self.win_length) // 2
-        padded = torch.zeros(self.n_fft, dtype=torch.float64)
-        padded[left : left + self.win_length] = win
-        self.register_buffer("window", padded.float(), persistent=False)
+        # librosa do with a window shorter than n_fft); the same bits as the numpy route's.
+        window = torch.from_numpy(centered_hann(self.win_length, self.n_fft))
+        self.register_buffer("window", window, persistent=False)
 
     @property
     def dim(self) -> int:

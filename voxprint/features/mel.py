@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import librosa
 import torch
 
-from ..errors import ConfigError
+from ..melspec import DENOISE_FLOOR, DENOISE_QUANTILE, config_filters
 from .base import FeatureExtractor
-
-DENOISE_QUANTILE = 0.1  # a band's noise floor: this quantile of its power over the clip's frames
-DENOISE_FLOOR = 0.02  # what subtraction leaves at least, as a fraction of the floor (no zeros)
 
 
 def quantile_last(x: torch.Tensor, q: float) -> torch.Tensor:
@@ -40,15 +36,7 @@ class LogMel(FeatureExtractor):
 
     def __init__(self, cfg, sample_rate):
         super().__init__(cfg, sample_rate)
-        nyquist = sample_rate / 2
-        fmax = nyquist if cfg.fmax is None else cfg.fmax
-        if not 0 <= cfg.fmin < fmax <= nyquist:
-            # bands outside 0..Nyquist are empty: features would be a constant floor, not an error
-            raise ConfigError(f"features.fmin {cfg.fmin:g} / fmax {fmax:g} Hz: need 0 ≤ fmin < fmax ≤ "
-                              f"{nyquist:g} Hz (half the {sample_rate} Hz sample rate)")
-        fb = librosa.filters.mel(
-            sr=sample_rate, n_fft=self.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
-        )
+        fb = config_filters(cfg, sample_rate, self.n_fft)  # librosa's filterbank, without importing librosa
         self.register_buffer("mel_fb", torch.as_tensor(fb, dtype=torch.float32), persistent=False)
 
     @property
