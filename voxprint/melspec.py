@@ -1,5 +1,5 @@
 """Mel spectrograms without torch: the mel filterbank both routes use, and `NumpyMel`, the
-log-Mel / mel-power extractor of the ONNX route.
+log-Mel / mel-power extractor of the shipped encoder's ONNX route (inference.Recognizer).
 
 Why a second implementation of voxprint.features.LogMel: `import torch` alone takes longer than the
 1.5 s a cold `voxprint identify one.wav` may take on a 2-core machine, and with an ONNX graph the
