@@ -9,6 +9,7 @@ when already set.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,14 @@ def pg_url(pg_server, request):
     store_pg.release(f"{base}/{name}")
     with psycopg.connect(pg_server, autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def git_work_tree(tmp_path):
+    """An empty git work tree with one commit: where results files are written and stamped."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "t"],
+                 ["commit", "-q", "--allow-empty", "-m", "start"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+    return root

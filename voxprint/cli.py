@@ -124,10 +124,10 @@ def cmd_report(args) -> int:
     if not (Path(args.run) / "results.csv").exists():
         raise VoxprintError(f"{args.run}: no results.csv; run `voxprint run --out {args.run}` first")
     print(write_report(Path(args.run)))
-    if args.readme:
-        from .report.readme import update_readme
+    if args.results:
+        from .report.readme import update_results
 
-        print(update_readme(Path(args.run), Path(args.readme), args.section or Path(args.run).name))
+        print(update_results(Path(args.run), args.results, f"voxprint report {args.run} --results {args.results}"))
     return EXIT_OK
 
 
@@ -429,8 +429,8 @@ def _training_commands(sub) -> None:
 
     rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
     rep.add_argument("run")
-    rep.add_argument("--readme", help="also fill this README's results block for the run")
-    rep.add_argument("--section", help="name of the README block (default: the run folder's name)")
+    rep.add_argument("--results", metavar="NAME", help="also write docs/results/NAME.md (tables, charts; stamped "
+                     "with the commit that trained the models) in the git work tree you run it from")
     rep.set_defaults(func=cmd_report)
 
 
