@@ -87,10 +87,10 @@ class Stamp:
 
 
 def write_result(name: str, body: str, *, title: str, command: str, inputs: list[str], headline: str = "",
-                 root: Path | None = None, code: dict | None = None) -> Path:
+                 root: Path | None = None, code: dict | None = None, path: Path | None = None) -> Path:
     """Write docs/results/NAME.md: the stamp, a title, who made it, then `body` (markdown). `code`
     ({"commit", "dirty"}) replaces HEAD's state when the numbers come from models trained earlier (a run
-    folder's code_version, see oldest_code)."""
+    folder's code_version, see oldest_code). `path` writes elsewhere (a trial run), stamped the same."""
     root = repo_root(root)
     code = code or code_version(root, inputs)
     stamp = Stamp(command, code["commit"], bool(code["dirty"]),
@@ -98,7 +98,7 @@ def write_result(name: str, body: str, *, title: str, command: str, inputs: list
     short = (stamp.commit or "unknown")[:10] + (" (uncommitted changes)" if stamp.dirty else "")
     text = (f"{stamp.line()}\n# {title}\n\nWritten by `{command}` at commit {short} on {stamp.date}; run it again "
             f"to regenerate this file. Depends on: {', '.join(f'`{i}`' for i in inputs)}.\n\n{body.rstrip()}\n")
-    path = root / RESULTS_DIR / f"{name}.md"
+    path = Path(path or root / RESULTS_DIR / f"{name}.md")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
     return path
