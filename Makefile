@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 DATA    ?=
 ARGS    ?=
 
-.PHONY: install install-dev run test bench results clean
+.PHONY: install install-dev run test bench results check-results clean
 
 $(BIN)/voxprint: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,7 +33,11 @@ test: install-dev
 bench: install
 	$(BIN)/python benchmarks/grid.py
 
-# Regenerate the README's Results section from real runs (finished models are reused). Hours on 2 cores.
+# Every docs/results file that is older than a change to the code it declares (exit 1 if any).
+check-results: install
+	$(BIN)/python -m voxprint.report.results check
+
+# Regenerate docs/results from real runs (finished models are reused), then the README's index. Hours on 2 cores.
 results: install-dev
 	$(BIN)/voxprint run --out runs/fsdd --seeds 3 --models cnn lstm crnn encoder --no-progress
 	$(BIN)/python benchmarks/anchors.py runs/fsdd --verification

@@ -71,9 +71,12 @@ def test_uncommitted_inputs_unknown_code_and_unstamped_files_are_stale(repo):
 def test_index_links_every_stamped_file_and_check_exits_nonzero_when_stale(repo, monkeypatch, capsys):
     write_result("x", "b", title="X figures", command="c", inputs=["pkg/a.py"], headline="EER 0.02", root=repo)
     commit_all(repo)
-    table = index_table(repo)
-    assert "| [X figures](docs/results/x.md) | EER 0.02 |" in table
+    write_result("y", "b", title="Y", command="c", inputs=["pkg/b.py"], root=repo)  # no headline
+    table = index_table(repo, headlines_only=True)
+    assert "| [X figures](docs/results/x.md) | EER 0.02 |" in table and "[Y]" not in table
+    assert "| [Y](y.md) | – |" in index_table(repo)
     monkeypatch.chdir(repo)
+    commit_all(repo)
     assert main(["check"]) == 0
     (repo / "pkg" / "a.py").write_text("A = 4\n")
     commit_all(repo)
