@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from voxprint import audio, rundir  # noqa: E402
 from voxprint.augment import build_sources  # noqa: E402
 from voxprint.config import load_resolved  # noqa: E402
-from voxprint.evaluate import ROBUSTNESS_SEED, noise_draws, noisy_copies, snr_references  # noqa: E402
+from voxprint.robustness import ROBUSTNESS_SEED, noise_draws, noisy_copies, snr_references  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
 from voxprint.io import read_csv, read_json, write_json  # noqa: E402
 from voxprint.resources import round_robin_ms  # noqa: E402

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from voxprint import protocol as P
-from voxprint.evaluate import score_clips
+from voxprint.clip_scoring import score_clips
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, write_json
 

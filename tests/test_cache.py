@@ -167,7 +167,7 @@ def test_clean_features_follow_the_speech_regions_not_just_the_settings(tmp_path
     import torch
 
     from voxprint.config import VadConfig
-    from voxprint.evaluate import clean_features
+    from voxprint.clip_scoring import clean_features
     from voxprint.features import build_feature
     from voxprint.vad import Speech
 
@@ -197,7 +197,7 @@ def test_clean_features_follow_what_is_heard_not_just_the_regions(tmp_path, monk
     import torch
 
     from voxprint.config import VadConfig
-    from voxprint.evaluate import clean_features
+    from voxprint.clip_scoring import clean_features
     from voxprint.features import build_feature
     from voxprint.vad import Speech, regions
 

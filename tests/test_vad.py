@@ -479,7 +479,7 @@ def test_frame_db_is_each_frames_power_with_a_zero_padded_tail(n):
 def test_what_a_model_hears_and_what_snr_is_measured_on():
     """Speech.heard: a clip that fits in a window whole; a longer one its speech; with min_seconds, the
     whole clip when (almost) no speech was found - so a test clip of applause still gets a finite SNR."""
-    from voxprint.evaluate import snr_references
+    from voxprint.robustness import snr_references
     from voxprint.vad import Speech
 
     sr, window = 8000, 8000

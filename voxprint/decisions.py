@@ -12,7 +12,7 @@ import numpy as np
 
 from .enrol_check import ClipCheck, EnrolLimits, check_clip, duplicate_of
 from .errors import AudioError, NothingAnswered, VoxprintError
-from .evaluate import NoClips
+from .clip_scoring import NoClips
 from .quality import measure
 from .scoring import Candidate, Decision, decide
 from .store import Profile, normalise_name

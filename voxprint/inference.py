@@ -22,7 +22,7 @@ import torch
 from . import audio, rundir
 from .config import load_resolved
 from .errors import AudioError, DataError, NothingAnswered, VoxprintError
-from .evaluate import NoClips, answered, score_clips, torch_model
+from .clip_scoring import NoClips, answered, score_clips, torch_model
 from .features import build_feature
 from .io import read_json, write_json
 from .models import build_net, net_shapes

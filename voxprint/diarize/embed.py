@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..evaluate import window_features
+from ..clip_scoring import window_features
 from .windows import cut
 
 
