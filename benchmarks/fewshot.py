@@ -32,7 +32,7 @@ import soundfile as sf
 
 from voxprint import audio, protocol as P, rundir
 from voxprint.cli import main as voxprint
-from voxprint.download import data_home
+from voxprint.dirs import data_home
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json, write_csv, write_json
 

@@ -49,7 +49,7 @@ from voxprint import vad
 from voxprint.augment import build_sources, pink_noise, power, white_noise
 from voxprint.audio import load
 from voxprint.config import FeatureConfig, VadConfig, from_dict
-from voxprint.download import data_home
+from voxprint.dirs import data_home
 from voxprint.features import build_feature
 from voxprint.padding import RoomBed, default_room_noise, pad_clip
 from voxprint.vad.backends import frame_db

@@ -8,15 +8,14 @@ the scores live in `metrics`, accuracy under noise in `robustness`.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import audio
 from .cache import FeatureCache, cache_key
+from .dirs import cache_dir
 
 # A model as the scorer sees it: features [W, D, T] -> (logits [W, K] or None, embeddings [W, E]).
 Model = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray]]
@@ -25,17 +24,6 @@ BATCH_WINDOWS = 256  # windows per forward pass: bounds memory whatever the numb
 
 class NoClips(ValueError):
     """score_clips was given no clip at all."""
-
-
-def cache_dir() -> Path | None:
-    """Feature cache folder: $VOXPRINT_CACHE, else the user cache. 'off' disables it."""
-    env = os.environ.get("VOXPRINT_CACHE")
-    if env == "off":
-        return None
-    if env:
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "voxprint" / "features"
 
 
 def torch_model(net) -> Model:
@@ -244,5 +232,5 @@ def clean_features(features, feature_cfg, sample_rate: int, window: int, paths: 
     vad_key = vars(vad_cfg) if vad_cfg is not None and vad_cfg.enabled else None
     key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=window, vad=vad_key,
                     heard=_heard_digest(wins) if vad_key else None)
-    feats = FeatureCache(cache_dir()).get_or_compute(key, lambda: window_features(features, np.concatenate(wins)))
+    feats = FeatureCache(cache_dir("features")).get_or_compute(key, lambda: window_features(features, np.concatenate(wins)))
     return feats, owner

@@ -109,7 +109,8 @@ def _clip_number(stem: str) -> int | None:
 
 def discover(spec: str | Path) -> Dataset:
     """Find the recordings named by `spec`: "fsdd", a folder, or a CSV manifest."""
-    from .download import data_home, ensure_fsdd
+    from .dirs import data_home
+    from .download import ensure_fsdd
 
     spec = str(spec)
     if spec == "fsdd":

@@ -60,7 +60,7 @@ class RoomBed:
 
 
 def default_room_noise() -> Path:
-    from .download import data_home
+    from .dirs import data_home
 
     return data_home() / "noise" / ROOM_NOISE
 

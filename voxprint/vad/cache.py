@@ -13,13 +13,13 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..cache import file_identity
 from ..config import VadConfig
+from ..dirs import cache_dir
 from ..io import write_json
 from .backends import backend_version
 from .regions import Speech
@@ -34,12 +34,7 @@ NOT_IN_KEY = ("enabled",)
 
 def default_root() -> Path | None:
     """$VOXPRINT_CACHE/vad, else the user cache's voxprint/vad; VOXPRINT_CACHE=off disables it."""
-    env = os.environ.get("VOXPRINT_CACHE")
-    if env == "off":
-        return None
-    if env:
-        return Path(env) / "vad"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voxprint" / "vad"
+    return cache_dir("vad")
 
 
 def region_key(path: str | Path, sample_rate: int, cfg: VadConfig) -> str:
