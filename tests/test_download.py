@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import FSDD
 
 from voxprint import download
 from voxprint.dirs import DATA_ENV
@@ -22,7 +23,6 @@ from voxprint.download import (
 )
 from voxprint.errors import DataError
 
-from conftest import FSDD
 TOP = "free-spoken-digit-dataset-1.0.10"
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from voxprint import audio, vad
 from voxprint.config import ConfigError, VadConfig, load
 from voxprint.errors import AudioError
 from voxprint.padding import RoomBed, pad_clip
-from voxprint.vad.regions import merge, runs, to_regions
 from voxprint.vad.backends import Frames
+from voxprint.vad.regions import merge, runs, to_regions
 
 BACKENDS = ("silero", "webrtc", "energy")
 FSDD_CLIP = ("fsdd", "recordings", "3_theo_12.wav")  # 8 kHz, a training-index clip
@@ -360,7 +360,7 @@ def wav(tmp_path, fsdd_clip):
 def test_cache_hit_skips_the_detector(wav, tmp_path, monkeypatch):
     root = tmp_path / "cache"
     first = vad.file_speech(wav, None, VadConfig(), cache_root=root)
-    entries = list(root.rglob("*.json"))
+    entries = list(root.rglob("*.npz"))
     assert len(entries) == 1 and first.samples > 0
 
     def boom(*a, **k):
@@ -403,17 +403,18 @@ def test_changed_file_is_never_served_from_the_cache(wav, tmp_path, fsdd_clip):
     y2 = np.zeros(3 * sr, np.float32)
     after = vad.file_speech(wav, sr, VadConfig(), y=y2, cache_root=root)
     assert before.samples > 0 and after.samples == 0 and after.n_samples == 3 * sr
-    assert len(list(root.rglob("*.json"))) == 2
+    assert len(list(root.rglob("*.npz"))) == 2
 
 
 def test_unreadable_cache_entry_is_recomputed(wav, tmp_path):
     root = tmp_path / "cache"
     first = vad.file_speech(wav, None, VadConfig(), cache_root=root)
-    (entry,) = root.rglob("*.json")
-    entry.write_text("{not json")
+    (entry,) = root.rglob("*.npz")
+    entry.write_text("{not an npz")
     again = vad.file_speech(wav, None, VadConfig(), cache_root=root)
     assert again.regions.tolist() == first.regions.tolist()
-    assert entry.read_text().startswith("{\n")
+    with np.load(entry) as z:  # the entry was written again
+        assert z["regions"].tolist() == first.regions.tolist()
 
 
 def test_default_cache_root_follows_voxprint_cache(monkeypatch, tmp_path):

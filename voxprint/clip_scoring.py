@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from . import audio
-from .cache import FeatureCache, cache_key
-from .dirs import cache_dir
+from .cache import DiskCache, cache_key
 
 # A model as the scorer sees it: features [W, D, T] -> (logits [W, K] or None, embeddings [W, E]).
 Model = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray]]
@@ -232,5 +231,5 @@ def clean_features(features, feature_cfg, sample_rate: int, window: int, paths: 
     vad_key = vars(vad_cfg) if vad_cfg is not None and vad_cfg.enabled else None
     key = cache_key(paths, feature_cfg, sample_rate=sample_rate, window=window, vad=vad_key,
                     heard=_heard_digest(wins) if vad_key else None)
-    feats = FeatureCache(cache_dir("features")).get_or_compute(key, lambda: window_features(features, np.concatenate(wins)))
+    feats = DiskCache.named("features").array(key, lambda: window_features(features, np.concatenate(wins)))
     return feats, owner
