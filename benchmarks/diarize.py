@@ -35,6 +35,7 @@ from voxprint.cache import DiskCache
 from voxprint.diarize import DiarizeConfig, synth
 from voxprint.diarize.pipeline import Windows, embed_recording, speech_regions, turns_of
 from voxprint.diarize.windows import window_starts
+from voxprint.vectors import unit
 
 WINDOWS = (1.5, 2.0)
 # voxprint: spectral clustering's affinity share `keep`; the baseline: agglomerative clustering's threshold
@@ -60,8 +61,7 @@ def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
         feats.append(np.concatenate([m.mean(axis=1), m.std(axis=1)]))
     f = np.asarray(feats, np.float64)
     f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-9)
-    f /= np.linalg.norm(f, axis=1, keepdims=True) + 1e-12
-    return Windows(regions, starts, f.astype(np.float32), len(y))
+    return Windows(regions, starts, unit(f).astype(np.float32), len(y))
 
 
 def windows_of(rec, system: str, key: str, y: np.ndarray, cfg: DiarizeConfig) -> Windows:

@@ -27,6 +27,7 @@ from voxprint import protocol as P
 from voxprint.clip_scoring import score_clips
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, write_json
+from voxprint.vectors import unit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA  # noqa: E402
@@ -47,7 +48,7 @@ def embedder(rec: Recognizer, windows: tuple[float, ...]):
 def fewshot_dev(embed, rows: list[dict], waves: list[np.ndarray], dev: set[str]) -> float:
     """Share of the dev speakers' test segments named right among all speakers (fewshot.named_right)."""
     keys = [r["path"] for r in rows]
-    right = named_right(dict(zip(keys, P.unit(embed(waves)))), rows, keys)
+    right = named_right(dict(zip(keys, unit(embed(waves), dtype=np.float64))), rows, keys)
     return float(np.mean([x for x, r in zip(right, rows) if r["split"] == "test" and r["speaker"] in dev]))
 
 

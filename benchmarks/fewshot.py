@@ -35,6 +35,7 @@ from voxprint.cli import main as voxprint
 from voxprint.dirs import data_home
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json, write_csv, write_json
+from voxprint.vectors import unit
 
 
 def build(out: Path) -> Path:
@@ -137,7 +138,7 @@ def encoder_rows(manifest: Path) -> list[dict]:
     unseen = unseen_speakers()
     rec = Recognizer(ENCODER_DIR)
     ok, emb = rec.embed(paths, on_error=lambda e: None)
-    right = named_right(dict(zip(ok, P.unit(emb))), rows, paths)
+    right = named_right(dict(zip(ok, unit(emb, dtype=np.float64))), rows, paths)
 
     def accuracy(keep) -> float:
         return float(np.mean([x for x, r in zip(right, rows) if keep(r)]))

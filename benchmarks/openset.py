@@ -37,6 +37,7 @@ from voxprint import protocol as P  # noqa: E402
 from voxprint.io import atomic_write_text, write_json  # noqa: E402
 from voxprint.scoring import Scorer, mean_snr, tail_gaussian  # noqa: E402
 from voxprint.verification import act_dcf, cllr, eer, min_dcf  # noqa: E402
+from voxprint.vectors import unit  # noqa: E402
 
 SHIPPED = REPO / "voxprint" / "pretrained" / "encoder"
 
@@ -106,7 +107,7 @@ def placements(noise_dir):
 def profile(view, idx):
     emb, speech, snr = view
     q = {"speech_s": float(speech[idx].sum()), "snr_db": float(snr[idx].sum()), "clips": int(len(idx))}
-    return P.unit(P.unit(emb[idx]).mean(0)).astype(np.float32), q
+    return unit(unit(emb[idx], dtype=np.float64).mean(0)).astype(np.float32), q
 
 
 def open_set(rule, segs, enr, tst, far, splits) -> dict:

@@ -43,6 +43,8 @@ import numpy as np  # noqa: E402
 from common import DATA, REPO  # noqa: E402
 from serve_load import free_port, load, multipart, request  # noqa: E402
 
+from voxprint.vectors import unit  # noqa: E402
+
 D = 256
 
 
@@ -60,7 +62,7 @@ def real_voices() -> tuple[np.ndarray, float]:
         if len(segs) < 2:
             continue
         e = rec.score_waves(segs)[1]
-        m = e.mean(0) / np.linalg.norm(e.mean(0))
+        m = unit(e.mean(0))
         same.append(float((e @ m).mean()))
         embs.append(e)
     return np.concatenate(embs).astype(np.float32), float(np.mean(same))
@@ -70,7 +72,7 @@ def around(centres: np.ndarray, n: int, cos: float, rng) -> np.ndarray:
     """n unit vectors, each around a random centre at about cosine `cos` to it."""
     sigma = np.sqrt(1 / cos**2 - 1)
     x = centres[rng.integers(0, len(centres), n)] + sigma / np.sqrt(D) * rng.standard_normal((n, D), np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return unit(x)
 
 
 def synthetic(real: np.ndarray, cos: float, n: int, seed: int) -> np.ndarray:

@@ -15,6 +15,7 @@ import torch
 
 from . import audio
 from .cache import DiskCache, cache_key
+from .vectors import unit
 
 # A model as the scorer sees it: features [W, D, T] -> (logits [W, K] or None, embeddings [W, E]).
 Model = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray]]
@@ -59,7 +60,7 @@ class _Pool:
         self.n = max(self.n, int(owner.max()) + 1)
         self.emb = self._grown(self.emb, self.n, emb.shape[1])
         self.counts = self._grown(self.counts, self.n, 1)
-        np.add.at(self.emb, owner, emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12))
+        np.add.at(self.emb, owner, unit(emb))
         np.add.at(self.counts[:, 0], owner, 1.0)
         if logits is not None:
             z = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -73,15 +74,13 @@ class _Pool:
         n = -(-self.n // lengths) * lengths
         counts = self._grown(self.counts, n, 1)[:n]
         heard = counts > 0
-        emb = self._grown(self.emb, n, self.emb.shape[1])[:n] / np.maximum(counts, 1)
-        emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
+        emb = unit(self._grown(self.emb, n, self.emb.shape[1])[:n] / np.maximum(counts, 1))
         probs = None
         if self.probs is not None:
             probs = self._grown(self.probs, n, self.probs.shape[1])[:n] / np.maximum(counts, 1)
         if lengths > 1:  # each length's average, weighted by whether it was heard
             per = heard.reshape(-1, lengths, 1).sum(axis=1)
-            emb = emb.reshape(-1, lengths, emb.shape[1]).sum(axis=1) / per
-            emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
+            emb = unit(emb.reshape(-1, lengths, emb.shape[1]).sum(axis=1) / per)
             if probs is not None:
                 probs = probs.reshape(-1, lengths, probs.shape[1]).sum(axis=1) / per
         return (None if probs is None else probs.astype(np.float32)), emb.astype(np.float32)
