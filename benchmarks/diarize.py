@@ -1,6 +1,6 @@
 """Diarization error on synthetic conversations of libri-dev speakers, against a baseline (issue 23).
 
-    python benchmarks/diarize.py [--tune 16] [--test 30] [--readme README.md] [--long-minutes 60]
+    python -m benchmarks.diarize [--tune 16] [--test 30] [--readme README.md] [--long-minutes 60]
 
 Tuning (window length and clustering threshold, for voxprint and for the baseline alike) uses
 conversations of libri-dev train + dev speakers, clean and with four noises at 10 dB (never running_tap);
@@ -26,13 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-import conversations as conv
 import numpy as np
-from common import REPO
-from diarize_score import score_set
 
+from benchmarks import conversations as conv, synth
+from benchmarks.common import REPO
+from benchmarks.diarize_score import score_set
 from voxprint.cache import DiskCache
-from voxprint.diarize import DiarizeConfig, synth
+from voxprint.diarize import DiarizeConfig
 from voxprint.diarize.pipeline import Windows, embed_recording, speech_regions, turns_of
 from voxprint.diarize.windows import window_starts
 from voxprint.vectors import unit

@@ -1,6 +1,6 @@
 """libri-dev few-shot identification: many speakers, a few seconds each to learn from.
 
-    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc]
+    python -m benchmarks.fewshot [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc]
                                  [--steps N] [--ramp 0 300] [--min-steps M ...]
                                  [--set KEY=VALUE ...] [--readme README.md]
 
@@ -156,8 +156,7 @@ def unseen_speakers() -> set[str]:
 
 
 def anchor_rows(manifest: Path) -> list[dict]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from anchors import MfccSvm, Resemblyzer  # noqa: E402
+    from benchmarks.anchors import MfccSvm, Resemblyzer
 
     rows = read_csv(manifest)
     labels = sorted({r["speaker"] for r in rows})

@@ -2,7 +2,7 @@
 calibration + impostor model (scoring.json), on libri-dev TRAIN (cohort) and DEV (calibration)
 speakers only, with white, pink and recorded Speech Commands noise other than running_tap.
 
-    python benchmarks/fit_scoring.py [--out voxprint/pretrained/encoder]
+    python -m benchmarks.fit_scoring [--out voxprint/pretrained/encoder]
 
 Cohort: every train segment clean plus two of its noisy versions (seeded), float16, <= 1 MB.
 Calibration: a class-balanced logistic regression from (normalised score, quality) to an LLR, on
@@ -18,21 +18,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
-import sys  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import openset_data as D  # noqa: E402
-from common import DATA, REPO  # noqa: E402
-
+from benchmarks import openset_data as D  # noqa: E402
+from benchmarks.common import DATA, REPO  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.io import read_json, write_json  # noqa: E402
 from voxprint.scoring import COHORT_FILE, COHORT_SNR_FILE, FEATURES, SCORING_FILE, Scorer, quality_features, snr_features, tail_gaussian  # noqa: E402
-from voxprint.verification import eer  # noqa: E402
 from voxprint.vectors import unit  # noqa: E402
+from voxprint.verification import eer  # noqa: E402
 
 MAX_COHORT = 1900  # 1900 x 256 float16 = 0.97 MB
 NOISY_PER_SEGMENT = 3

@@ -5,6 +5,10 @@ cohort and the calibration on TRAIN and DEV speakers). One .npz per (system, spe
 in the disk cache `openset` (voxprint.cache: $VOXPRINT_CACHE/openset), so a rerun computes nothing again.
 
     emb, speech_s, snr = cached(system, "test", segs, cond, seed)   # [N, E], [N], [N] in segment order
+
+Warm the cache of the TEST speakers' report conditions ahead of benchmarks/openset.py:
+
+    python -m benchmarks.openset_data [voxprint] [resemblyzer]
 """
 
 from __future__ import annotations
@@ -73,11 +77,7 @@ class Resemblyzer:
     key = "resemblyzer"
 
     def __init__(self):
-        import sys
-
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from anchors import Resemblyzer as R
-
+        from benchmarks.anchors import Resemblyzer as R
         from voxprint.config import VadConfig
 
         self.r = R(P.SAMPLE_RATE)
@@ -103,8 +103,9 @@ if __name__ == "__main__":
 
     import torch
 
+    from benchmarks.common import DATA
+
     torch.set_num_threads(1)
-    from common import DATA
 
     split = P.load_split()
     root, noise_dir = DATA / "libri-dev", DATA / "noise"

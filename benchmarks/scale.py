@@ -19,7 +19,7 @@ replica, keep-alive, one request at a time) post 1-s speeches5 clips to /v1/iden
 under the same load, a new voice is enrolled through replica A and replica B is asked to identify it: the
 time until B names it is printed.
 
-    python benchmarks/scale.py [--sizes 1000 100000 1000000] [--http-profiles 1000000] [--seconds 20]
+    python -m benchmarks.scale [--sizes 1000 100000 1000000] [--http-profiles 1000000] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -40,9 +40,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from common import DATA, REPO  # noqa: E402
-from serve_load import free_port, load, multipart, request  # noqa: E402
-
+from benchmarks.common import DATA, REPO  # noqa: E402
+from benchmarks.serve_load import free_port, load, multipart, request  # noqa: E402
 from voxprint.vectors import unit  # noqa: E402
 
 D = 256

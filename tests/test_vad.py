@@ -14,7 +14,7 @@ from conftest import shared_file
 from voxprint import audio, vad
 from voxprint.config import ConfigError, VadConfig, load
 from voxprint.errors import AudioError
-from voxprint.padding import RoomBed, pad_clip
+from benchmarks.padding import RoomBed, pad_clip
 from voxprint.vad.backends import Frames
 from voxprint.vad.regions import merge, runs, to_regions
 
@@ -158,7 +158,7 @@ def test_the_audible_span_is_the_recording_inside_its_padding(clip, shared_data)
     sample in digital silence; in a quiet room bed no more than a hop (10 ms) of the bed, and every part
     of the recording that stands clearly out of the bed - for speech and for crowd noise alike, which silero
     hears no voice in. (The recording's own near-silent edges may fall outside: they are bed.)"""
-    from voxprint.padding import ROOM_LEVEL_DB, default_room_noise
+    from benchmarks.padding import ROOM_LEVEL_DB, default_room_noise
     from voxprint.vad.backends import frame_db
     from voxprint.vad.regions import audible_span
 
@@ -183,7 +183,7 @@ def test_a_short_recording_padded_with_silence_is_heard_as_it_would_be_unpadded(
     recording span fits one, so the model hears the slice - bit for bit in digital silence, to one of
     silero's 32-ms frames in a room bed (its voice can reach a frame into the bed) - and not silero's
     regions of it; a clip whose span is longer than a window is still heard by its speech."""
-    from voxprint.padding import default_room_noise
+    from benchmarks.padding import default_room_noise
 
     y, sr = audio.load(shared_file("speeches5", "audio", "Nelson_Mandela", "0.wav"), None)
     assert np.all(y[[0, -1]] != 0) and len(y) == sr
@@ -228,7 +228,7 @@ def test_a_burst_of_the_room_next_to_the_recording_still_fits(shared_data):
     edge of a room-padded speeches5 slice) makes the audible span longer than the slice by more than a
     hop; it still fits (SPAN_SLACK), so the slice is heard as its centred window, not by silero's
     regions, and a span a fifth longer than the window does not fit."""
-    from voxprint.padding import default_room_noise
+    from benchmarks.padding import default_room_noise
 
     y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
     bed = RoomBed(default_room_noise(), sr)(3 * sr, np.random.default_rng(0))
