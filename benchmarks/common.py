@@ -1,4 +1,4 @@
-"""What every benchmark shares: where the shared recordings are."""
+"""What every benchmark and test shares: the repository root and where the shared recordings are."""
 
 from __future__ import annotations
 

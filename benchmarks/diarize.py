@@ -1,6 +1,6 @@
 """Diarization error on synthetic conversations of libri-dev speakers, against a baseline (issue 23).
 
-    python benchmarks/diarize.py [--tune 16] [--test 30] [--readme README.md] [--long-minutes 60]
+    python -m benchmarks.diarize [--tune 16] [--test 30] [--readme README.md] [--long-minutes 60]
 
 Tuning (window length and clustering threshold, for voxprint and for the baseline alike) uses
 conversations of libri-dev train + dev speakers, clean and with four noises at 10 dB (never running_tap);
@@ -13,7 +13,8 @@ clustered and resegmented the same way. Speed: `voxprint diarize` of a 10-minute
 real time on this machine's 2 cores; memory: peak resident memory of `voxprint diarize` on a
 `--long-minutes` recording in a fresh process. Writes docs/results/diarize.md and .json (commit, date,
 command at the top); --readme fills the README block <!-- results:diarize:start/end -->.
-Window embeddings are cached in $VOXPRINT_CACHE/diarize-bench, so a rerun only clusters again.
+Window embeddings are kept in the disk cache `diarize-bench` (voxprint.cache: $VOXPRINT_CACHE/diarize-bench),
+so a rerun only clusters again.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ import sys
 import time
 from pathlib import Path
 
-import conversations as conv
 import numpy as np
-from common import REPO
-from diarize_score import score_set
 
-from voxprint.diarize import DiarizeConfig, synth
+from benchmarks import conversations as conv, synth
+from benchmarks.common import REPO
+from benchmarks.diarize_score import score_set
+from voxprint.cache import DiskCache
+from voxprint.diarize import DiarizeConfig
 from voxprint.diarize.pipeline import Windows, embed_recording, speech_regions, turns_of
 from voxprint.diarize.windows import window_starts
+from voxprint.vectors import unit
 
 WINDOWS = (1.5, 2.0)
 # voxprint: spectral clustering's affinity share `keep`; the baseline: agglomerative clustering's threshold
@@ -40,10 +43,7 @@ GRID = {"voxprint": ("keep", (0.1, 0.15, 0.2, 0.25, 0.3)),
         "mfcc": ("threshold", tuple(np.round(np.arange(0.2, 1.41, 0.05), 3)))}
 METHOD = {"voxprint": "spectral", "mfcc": "ahc"}
 SNR = 10.0
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("VOXPRINT_CACHE") or Path.home() / ".cache" / "voxprint") / "diarize-bench"
+CACHE = "diarize-bench"  # the DiskCache of window embeddings
 
 
 def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
@@ -61,22 +61,18 @@ def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
         feats.append(np.concatenate([m.mean(axis=1), m.std(axis=1)]))
     f = np.asarray(feats, np.float64)
     f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-9)
-    f /= np.linalg.norm(f, axis=1, keepdims=True) + 1e-12
-    return Windows(regions, starts, f.astype(np.float32), len(y))
+    return Windows(regions, starts, unit(f).astype(np.float32), len(y))
 
 
 def windows_of(rec, system: str, key: str, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
     """Cached per (system, window, hop, conversation)."""
-    path = cache_root() / f"{system}-{cfg.window_s}-{cfg.hop_s}-{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]))
-    w = embed_recording(rec, y, cfg) if system == "voxprint" else mfcc_windows(rec, y, cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, regions=w.regions, starts=w.starts, emb=w.emb, n=w.n_samples)
-    os.replace(tmp, path)
-    return w
+
+    def compute() -> dict[str, np.ndarray]:
+        w = embed_recording(rec, y, cfg) if system == "voxprint" else mfcc_windows(rec, y, cfg)
+        return {"regions": w.regions, "starts": w.starts, "emb": w.emb, "n": w.n_samples}
+
+    z = DiskCache.named(CACHE).get_or_compute(f"{system}-{cfg.window_s}-{cfg.hop_s}-{key}", compute)
+    return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]))
 
 
 def conversation_sets(n_tune: int, n_test: int) -> dict[str, list[tuple[str, synth.Conversation]]]:

@@ -3,7 +3,7 @@
 per condition; ms per 1-s clip (waveform to embedding, batch 1, one thread, the same number
 of calls for every system); size; parameters.
 
-    python benchmarks/encoder.py [--model DIR ...] [--original] [--mfcc] [--json PATH] [--readme README.md]
+    python -m benchmarks.encoder [--model DIR ...] [--original] [--mfcc] [--json PATH] [--readme README.md]
 
   --model DIR   an encoder model folder (default: the shipped voxprint/pretrained/encoder);
                 scored with PyTorch and, when the folder has model.onnx, with onnxruntime
@@ -22,7 +22,6 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_
     os.environ[_v] = "1"  # one thread for every system, set before numpy/torch are imported
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -30,18 +29,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.anchors import MfccSvm, Resemblyzer as _Resemblyzer  # noqa: E402  (one copy of each system's embedding)
+from benchmarks.common import DATA, REPO  # noqa: E402
 from voxprint import audio  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.io import write_json  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "voxprint" / "pretrained" / "encoder"
 LATENCY_RUNS = 100
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from anchors import MfccSvm, Resemblyzer as _Resemblyzer  # noqa: E402  (one copy of each system's embedding)
-from common import DATA  # noqa: E402
 
 
 class Resemblyzer(_Resemblyzer):

@@ -1,6 +1,6 @@
 """How the general encoder was chosen: the issue's two routes, and a faster variant, on DEV speakers.
 
-    python benchmarks/encoder_routes.py [--out runs/encoder-routes] [--steps 1200] [--readme README.md]
+    python -m benchmarks.encoder_routes [--out runs/encoder-routes] [--steps 1200] [--readme README.md]
 
 Each alternative is trained by `voxprint encoder train` (the same data, noise and seed as the shipped
 encoder, whose command its provenance.json records) and judged as the shipped one was: the libri-dev
@@ -29,15 +29,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import DATA  # noqa: E402
+from benchmarks.common import DATA, REPO  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.cli import main as voxprint  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
 from voxprint.io import read_json  # noqa: E402
 from voxprint.pretrained import ENCODER_DIR  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
 COMMON = ["batch_size=16", "clean_batch=8", "crop_s=[1.0,1.6]", "denoise=2.0", "threads=1"]
 ROUTES = {  # name -> (folder under --out, `voxprint encoder train --set` values)
     "route 2: CRNN student (distilled)": ("crnn-student", ["student=crnn", "lr=1e-3"]),
@@ -57,7 +55,7 @@ def dev_row(name: str, folder: Path) -> dict:
 
 def time_rows(rows: list[dict], runs: int = 100) -> None:
     """ms per 1-s clip of each row's encoder, timed round-robin by benchmarks/encoder.py's `latencies`."""
-    from encoder import latencies
+    from benchmarks.encoder import latencies
 
     class System:
         def __init__(self, rec):

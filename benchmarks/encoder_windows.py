@@ -1,6 +1,6 @@
 """How the shipped encoder listens: its inference windows chosen on libri-dev DEV speakers only.
 
-    python benchmarks/encoder_windows.py [--work DIR] [--readme README.md]
+    python -m benchmarks.encoder_windows [--work DIR] [--readme README.md]
 
 The encoder was trained on crops of 1.0-1.6 s and its folder listened in 2-s windows. Each
 candidate below is a main window (data.clip_seconds) and extra lengths (data.extra_windows: a clip
@@ -17,20 +17,18 @@ the five conditions; a tie goes to fewer windows. Test speakers are never scored
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import DATA
+from benchmarks.fewshot import build, named_right  # the few-shot segments, written once; how they are named
 from voxprint import protocol as P
-from voxprint.evaluate import score_clips
+from voxprint.clip_scoring import score_clips
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, write_json
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA  # noqa: E402
-from fewshot import build, named_right  # noqa: E402  (the few-shot segments, written once; how they are named)
+from voxprint.vectors import unit
 
 TRAINED = (2.0,)  # the folder as `encoder train` wrote it
 CANDIDATES = [TRAINED, (1.6,), (1.4,), (2.0, 1.6), (2.0, 1.4), (2.0, 1.2), (2.0, 1.0), (2.0, 1.4, 1.0), (2.0, 1.6, 1.2)]
@@ -47,7 +45,7 @@ def embedder(rec: Recognizer, windows: tuple[float, ...]):
 def fewshot_dev(embed, rows: list[dict], waves: list[np.ndarray], dev: set[str]) -> float:
     """Share of the dev speakers' test segments named right among all speakers (fewshot.named_right)."""
     keys = [r["path"] for r in rows]
-    right = named_right(dict(zip(keys, P.unit(embed(waves)))), rows, keys)
+    right = named_right(dict(zip(keys, unit(embed(waves), dtype=np.float64))), rows, keys)
     return float(np.mean([x for x, r in zip(right, rows) if r["split"] == "test" and r["speaker"] in dev]))
 
 

@@ -1,6 +1,6 @@
 """libri-dev few-shot identification: many speakers, a few seconds each to learn from.
 
-    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc]
+    python -m benchmarks.fewshot [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc]
                                  [--steps N] [--ramp 0 300] [--min-steps M ...]
                                  [--set KEY=VALUE ...] [--readme README.md]
 
@@ -32,9 +32,10 @@ import soundfile as sf
 
 from voxprint import audio, protocol as P, rundir
 from voxprint.cli import main as voxprint
-from voxprint.download import data_home
+from voxprint.dirs import data_home
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json, write_csv, write_json
+from voxprint.vectors import unit
 
 
 def build(out: Path) -> Path:
@@ -137,7 +138,7 @@ def encoder_rows(manifest: Path) -> list[dict]:
     unseen = unseen_speakers()
     rec = Recognizer(ENCODER_DIR)
     ok, emb = rec.embed(paths, on_error=lambda e: None)
-    right = named_right(dict(zip(ok, P.unit(emb))), rows, paths)
+    right = named_right(dict(zip(ok, unit(emb, dtype=np.float64))), rows, paths)
 
     def accuracy(keep) -> float:
         return float(np.mean([x for x, r in zip(right, rows) if keep(r)]))
@@ -155,8 +156,7 @@ def unseen_speakers() -> set[str]:
 
 
 def anchor_rows(manifest: Path) -> list[dict]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from anchors import MfccSvm, Resemblyzer  # noqa: E402
+    from benchmarks.anchors import MfccSvm, Resemblyzer
 
     rows = read_csv(manifest)
     labels = sorted({r["speaker"] for r in rows})

@@ -1,6 +1,6 @@
 """The default `voxprint run`, timed: this tree, and optionally an older commit, side by side.
 
-    python benchmarks/grid.py [--baseline REV] [--data fsdd] [-- extra voxprint run args]
+    python -m benchmarks.grid [--baseline REV] [--data fsdd] [-- extra voxprint run args]
 
 Each variant runs `voxprint run --data D --no-progress` into a fresh temporary folder, in its own
 process (an older commit from a temporary `git worktree`, on this environment's packages). Printed

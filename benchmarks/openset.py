@@ -2,7 +2,7 @@
 calibration + the target-FAR rule (the library's default), with resemblyzer by the same FAR rule, in
 one run on libri-dev TEST speakers.
 
-    python benchmarks/openset.py [--far 0.01] [--splits 20] [--out docs/results/openset]
+    python -m benchmarks.openset [--far 0.01] [--splits 20] [--out docs/results/openset]
 
 Open set: half the 30 test speakers enrolled in quiet (first half of their segments), the others
 strangers; every test segment identified, repeated over --splits seeded halves (pooled). Conditions:
@@ -28,14 +28,13 @@ from statistics import NormalDist  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import openset_data as D  # noqa: E402
-from common import DATA, REPO  # noqa: E402
-from fit_scoring import dev_trials, fit_logistic  # noqa: E402
-
+from benchmarks import openset_data as D  # noqa: E402
+from benchmarks.common import DATA, REPO  # noqa: E402
+from benchmarks.fit_scoring import dev_trials, fit_logistic  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.io import atomic_write_text, write_json  # noqa: E402
 from voxprint.scoring import Scorer, mean_snr, tail_gaussian  # noqa: E402
+from voxprint.vectors import unit  # noqa: E402
 from voxprint.verification import act_dcf, cllr, eer, min_dcf  # noqa: E402
 
 SHIPPED = REPO / "voxprint" / "pretrained" / "encoder"
@@ -106,7 +105,7 @@ def placements(noise_dir):
 def profile(view, idx):
     emb, speech, snr = view
     q = {"speech_s": float(speech[idx].sum()), "snr_db": float(snr[idx].sum()), "clips": int(len(idx))}
-    return P.unit(P.unit(emb[idx]).mean(0)).astype(np.float32), q
+    return unit(unit(emb[idx], dtype=np.float64).mean(0)).astype(np.float32), q
 
 
 def open_set(rule, segs, enr, tst, far, splits) -> dict:

@@ -1,7 +1,7 @@
 """Silence around the speech: a run's chosen model on its own test clips, as they are and padded
 with 1.0 s of digital silence, or of a quiet room-noise bed, before and after every clip.
 
-    python benchmarks/padded.py RUN [RUN ...] [--seconds 1.0] [--train DIR] [--readme README.md]
+    python -m benchmarks.padded RUN [RUN ...] [--seconds 1.0] [--train DIR] [--readme README.md]
 
 The same model is scored with the voice activity detector of its model folder (`vad` in its
 config.yaml: what `voxprint predict` does) and with the detector switched off (the whole clip
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.padding import RoomBed, default_room_noise, pad_clip
 from voxprint import audio, rundir
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json, write_json
-from voxprint.padding import RoomBed, default_room_noise, pad_clip
 
 
 def padded_waves(waves: list[np.ndarray], sr: int, seconds: float, kind: str) -> list[np.ndarray]:
@@ -81,9 +81,9 @@ def measure(run: Path, seconds: float) -> dict:
 def train_on_padded(run: Path, seconds: float, work: Path) -> list[dict]:
     """The run's chosen cell trained and tested again on padded copies of its dataset: the same config,
     cell and seed (so the same split), only the audio padded."""
+    from benchmarks.padding import padded_copy
     from voxprint import config as C
     from voxprint.pipeline import run_cell, setup
-    from voxprint.padding import padded_copy
 
     best = rundir.choose_best(rundir.read_results(run))
     cell = rundir.cell_of(best)

@@ -1,6 +1,6 @@
 """Peak memory of `voxprint predict` over many files and one very long one (issue 10).
 
-    python benchmarks/predict_memory.py [--run /tmp/q] [--minutes 60] [--files 50] [--rate 44100] [--channels 2]
+    python -m benchmarks.predict_memory [--run /tmp/q] [--minutes 60] [--files 50] [--rate 44100] [--channels 2]
                                         [--readme README.md]
 
 Builds, in a temporary folder, `--files - 1` recordings of 1 to 25 FSDD clips each (8 kHz, 0.4-12 s)
@@ -49,7 +49,7 @@ print(len(audio.load(sys.argv[1], int(sys.argv[2]))[0]))
 
 
 def data_home() -> Path:
-    from common import DATA
+    from benchmarks.common import DATA
 
     return DATA
 

@@ -19,7 +19,7 @@ replica, keep-alive, one request at a time) post 1-s speeches5 clips to /v1/iden
 under the same load, a new voice is enrolled through replica A and replica B is asked to identify it: the
 time until B names it is printed.
 
-    python benchmarks/scale.py [--sizes 1000 100000 1000000] [--http-profiles 1000000] [--seconds 20]
+    python -m benchmarks.scale [--sizes 1000 100000 1000000] [--http-profiles 1000000] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -40,14 +40,14 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks.common import DATA, REPO  # noqa: E402
+from benchmarks.serve_load import free_port, load, multipart, request  # noqa: E402
 from voxprint.report.results import write_result  # noqa: E402
-
-from common import DATA, REPO  # noqa: E402
-from serve_load import free_port, load, multipart, request  # noqa: E402
+from voxprint.vectors import unit  # noqa: E402
 
 D = 256
 # what the figures depend on (voxprint.report.results: the file is stale once one of these changes)
-INPUTS = ["benchmarks/scale.py", "voxprint/index.py", "voxprint/serve", "voxprint/store_pg.py", "voxprint/store.py",
+INPUTS = ["benchmarks/scale.py", "benchmarks/serve_load.py", "voxprint/index.py", "voxprint/serve", "voxprint/store_pg.py", "voxprint/store.py",
           "voxprint/stores.py", "voxprint/scoring.py", "voxprint/quality.py", "voxprint/inference.py", "voxprint/vad"]
 
 
@@ -65,7 +65,7 @@ def real_voices() -> tuple[np.ndarray, float]:
         if len(segs) < 2:
             continue
         e = rec.score_waves(segs)[1]
-        m = e.mean(0) / np.linalg.norm(e.mean(0))
+        m = unit(e.mean(0))
         same.append(float((e @ m).mean()))
         embs.append(e)
     return np.concatenate(embs).astype(np.float32), float(np.mean(same))
@@ -75,7 +75,7 @@ def around(centres: np.ndarray, n: int, cos: float, rng) -> np.ndarray:
     """n unit vectors, each around a random centre at about cosine `cos` to it."""
     sigma = np.sqrt(1 / cos**2 - 1)
     x = centres[rng.integers(0, len(centres), n)] + sigma / np.sqrt(D) * rng.standard_normal((n, D), np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return unit(x)
 
 
 def synthetic(real: np.ndarray, cos: float, n: int, seed: int) -> np.ndarray:
@@ -302,7 +302,7 @@ def main() -> None:
     ap.add_argument("--pg", help="an existing PostgreSQL URL (default: a throw-away cluster)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "scale.md")
     args = ap.parse_args()
-    command = "python benchmarks/scale.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python -m benchmarks.scale", *sys.argv[1:]])
     real, cos = real_voices()
     doc = {"load_average_at_start": round(os.getloadavg()[0], 2), "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                     cwd=REPO).stdout.strip(),

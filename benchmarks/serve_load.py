@@ -10,7 +10,7 @@ same clips is printed as the ceiling (one process, all files in one call, no HTT
 The client is a minimal HTTP/1.1 writer/reader on asyncio streams (requests are prebuilt bytes), so the
 load generator takes as little of the shared CPU as it can; it runs in this process, the server in another.
 
-    python benchmarks/serve_load.py --run /tmp/serve-run [--seconds 10] [--engine torch|onnx]
+    python -m benchmarks.serve_load --run /tmp/serve-run [--seconds 10] [--engine torch|onnx]
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import DATA  # noqa: E402
+from benchmarks.common import DATA
+
 BOUNDARY = "voxprintbench" + uuid.uuid4().hex
 
 

@@ -1,6 +1,6 @@
 """Choose the speech-activity backend by measurement: cost and accuracy, side by side.
 
-    python benchmarks/vad.py [--data ../shared/data] [--fsdd 30] [--speeches5 20] [--libri 30]
+    python -m benchmarks.vad [--data ../shared/data] [--fsdd 30] [--speeches5 20] [--libri 30]
                              [--variants silero webrtc:webrtc_mode=1 energy ...]
 
 (a) Cost: milliseconds of one CPU thread per second of audio for every detector, beside
@@ -45,13 +45,13 @@ import numpy as np
 import torch
 import yaml
 
+from benchmarks.padding import RoomBed, default_room_noise, pad_clip
 from voxprint import vad
 from voxprint.augment import build_sources, pink_noise, power, white_noise
 from voxprint.audio import load
 from voxprint.config import FeatureConfig, VadConfig, from_dict
-from voxprint.download import data_home
+from voxprint.dirs import data_home
 from voxprint.features import build_feature
-from voxprint.padding import RoomBed, default_room_noise, pad_clip
 from voxprint.vad.backends import frame_db
 
 SNRS = (20.0, 10.0, 5.0, 0.0)
@@ -331,7 +331,7 @@ def main(argv=None):
 
 def run(args):
     if args.data or not os.environ.get("VOXPRINT_DATA"):
-        from common import DATA
+        from benchmarks.common import DATA
 
         os.environ["VOXPRINT_DATA"] = str(args.data or DATA)
     root = data_home()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED_DATA = Path(os.environ.get("VOXPRINT_DATA") or DEFAULT_DATA)
+from benchmarks.common import DATA as SHARED_DATA  # one rule for tests and benchmarks: $VOXPRINT_DATA, else ../shared/data
+
 if not os.environ.get("VOXPRINT_DATA"):
     os.environ["VOXPRINT_DATA"] = str(SHARED_DATA)
 
@@ -88,8 +88,8 @@ def tiny_run(tmp_path_factory, shared_data):
 def padded(tmp_path_factory, shared_data):
     """Factory for padded copies of FSDD / speeches5 subsets, each built once per session:
     padded(name, kind, seconds=1.0, max_per_speaker=None, speakers=None) -> dataset root.
-    See tests/padded.py."""
-    from padded import padded_set
+    See benchmarks/padding.py."""
+    from benchmarks.padding import padded_set
 
     root = tmp_path_factory.mktemp("padded")
 

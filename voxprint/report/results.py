@@ -36,7 +36,8 @@ STAMP = "<!-- voxprint-results "
 RESULTS_DIR = Path("docs") / "results"
 # What the tables of a `voxprint run` folder depend on (voxprint report --results NAME).
 RUN_INPUTS = ["voxprint/pipeline.py", "voxprint/train.py", "voxprint/models", "voxprint/features",
-              "voxprint/datasets.py", "voxprint/augment.py", "voxprint/evaluate.py", "voxprint/configs",
+              "voxprint/datasets.py", "voxprint/augment.py", "voxprint/clip_scoring.py", "voxprint/metrics.py",
+              "voxprint/robustness.py", "voxprint/configs",
               "voxprint/resources.py", "voxprint/verification.py", "voxprint/report"]
 
 
