@@ -1,6 +1,6 @@
 """Diarization error on synthetic conversations of libri-dev speakers, against a baseline (issue 23).
 
-    python -m benchmarks.diarize [--tune 16] [--test 30] [--readme README.md] [--long-minutes 60]
+    python -m benchmarks.diarize [--tune 16] [--test 30] [--long-minutes 60]
 
 Tuning (window length and clustering threshold, for voxprint and for the baseline alike) uses
 conversations of libri-dev train + dev speakers, clean and with four noises at 10 dB (never running_tap);
@@ -11,8 +11,7 @@ missed / false-alarm / confusion parts, JER, and the share of conversations whos
 (no --speakers). The baseline hears the same windows as MFCC mean and std (standardised per recording),
 clustered and resegmented the same way. Speed: `voxprint diarize` of a 10-minute conversation as times
 real time on this machine's 2 cores; memory: peak resident memory of `voxprint diarize` on a
-`--long-minutes` recording in a fresh process. Writes docs/results/diarize.md and .json (commit, date,
-command at the top); --readme fills the README block <!-- results:diarize:start/end -->.
+`--long-minutes` recording in a fresh process. Writes docs/results/diarize.md (stamped: voxprint.report.results) and .json beside it.
 Window embeddings are kept in the disk cache `diarize-bench` (voxprint.cache: $VOXPRINT_CACHE/diarize-bench),
 so a rerun only clusters again.
 """
@@ -29,13 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import conversations as conv, synth
-from benchmarks.common import REPO
+from benchmarks.common import REPO, command, publish
 from benchmarks.diarize_score import score_set
 from voxprint.cache import DiskCache
 from voxprint.diarize import DiarizeConfig
 from voxprint.diarize.pipeline import Windows, embed_recording, speech_regions, turns_of
 from voxprint.diarize.windows import window_starts
 from voxprint.vectors import unit
+
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = ["benchmarks/diarize.py", "benchmarks/conversations.py", "benchmarks/diarize_score.py", "benchmarks/synth.py",
+          "voxprint/diarize", "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
 
 WINDOWS = (1.5, 2.0)
 # voxprint: spectral clustering's affinity share `keep`; the baseline: agglomerative clustering's threshold
@@ -157,7 +160,7 @@ def _pct(x: float) -> str:
 
 
 def report(res: dict) -> str:
-    """The markdown block (README and docs/results/diarize.md)."""
+    """The body of docs/results/diarize.md."""
     m, sp = res["measured"], res["speed"]
     lines = [f"{res['n_test']} conversations of libri-dev test speakers ({m['seconds'] / 60:.0f} min, "
              f"{_pct(m['overlap_share'])} of speech overlapped on average); settings tuned on "
@@ -183,12 +186,12 @@ def report(res: dict) -> str:
 
 
 def headline(res: dict) -> str:
-    """At most three lines for the README; the tables are in docs/results/diarize.md."""
+    """One line for the README's index of results."""
     m, f = res["measured"], res["speed"]["fast"]
     v, b = m["voxprint/test-clean"], m["mfcc/test-clean"]
-    return (f"DER {v['der_0.25']:.3f} clean / {m['voxprint/test-tap']['der_0.25']:.3f} running_tap 10 dB (0.25-s "
-            f"collar; MFCC baseline {b['der_0.25']:.3f}), speaker count right in {_pct(v['count_right'])}, "
-            f"{f['x_real_time']:.0f}x real time ([all figures](docs/results/diarize.md), commit {res['commit']}).\n")
+    return (f"DER {v['der_0.25']:.3f} clean / {m['voxprint/test-tap']['der_0.25']:.3f} running_tap 10 dB (MFCC "
+            f"baseline {b['der_0.25']:.3f}); speaker count right {_pct(v['count_right'])}; "
+            f"{f['x_real_time']:.0f}x real time")
 
 
 def main() -> None:
@@ -198,14 +201,13 @@ def main() -> None:
     import torch
 
     from voxprint.inference import Recognizer
-    from voxprint.io import atomic_write_text, write_json
+    from voxprint.io import write_json
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tune", type=int, default=16, help="tuning conversations (train + dev speakers)")
     ap.add_argument("--test", type=int, default=30, help="test conversations (test speakers)")
     ap.add_argument("--fast-minutes", type=float, default=10.0)
     ap.add_argument("--long-minutes", type=float, default=60.0)
-    ap.add_argument("--readme", help="fill this README's results:diarize block")
     a = ap.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer()
@@ -220,19 +222,14 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
     res = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "command": "python " + " ".join(["benchmarks/diarize.py", *sys.argv[1:]]), "n_tune": a.tune,
+           "command": command(__spec__.name), "n_tune": a.tune,
            "n_test": a.test, "chosen": {k: dataclasses.asdict(v) for k, v in chosen.items()},
            "measured": measured, "speed": speed, "tuning_grid": grids}
     body = report(res)
     out = REPO / "docs" / "results"
     write_json(out / "diarize.json", res)
-    atomic_write_text(out / "diarize.md", f"# Diarization (issue 23)\n\ncommit {commit}, {res['date']}, "
-                      f"`{res['command']}`\n\n{body}")
     print(body)
-    if a.readme:
-        from voxprint.report.readme import fill_block
-
-        fill_block(Path(a.readme), "diarize", headline(res))
+    publish("diarize", body, title="Diarization", inputs=INPUTS, module=__spec__.name, headline=headline(res))
 
 
 if __name__ == "__main__":

@@ -185,7 +185,7 @@ def main(argv=None):
             "dev_eer_norm": float(e), **voices, "n_trials": int(len(y)), "conditions": sorted(set(tag.tolist())),
             "cohort": {"rows": int(len(cohort)), "speakers": "libri-dev train split", "dtype": "float16"},
             "fitted_on": "libri-dev dev split (calibration, impostor model); train split (cohort)",
-            "command": "python benchmarks/fit_scoring.py", "date": datetime.now(timezone.utc).date().isoformat()}
+            "command": "python -m benchmarks.fit_scoring", "date": datetime.now(timezone.utc).date().isoformat()}
     args.out.mkdir(parents=True, exist_ok=True)
     np.save(args.out / COHORT_FILE, cohort, allow_pickle=False)
     np.save(args.out / COHORT_SNR_FILE, cohort_snr, allow_pickle=False)
@@ -199,7 +199,7 @@ def _record(folder: Path) -> None:
     prov_path = folder / "provenance.json"
     prov = read_json(prov_path) if prov_path.is_file() else {}
     sums = {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in (COHORT_FILE, COHORT_SNR_FILE, SCORING_FILE)}
-    prov["scoring"] = {"command": "python benchmarks/fit_scoring.py", "files": sorted(sums)}
+    prov["scoring"] = {"command": "python -m benchmarks.fit_scoring", "files": sorted(sums)}
     prov.setdefault("sha256", {}).update(sums)  # checked with the weights by encoder.folder.verify_checksums
     write_json(prov_path, prov)
 
