@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 DATA    ?=
 ARGS    ?=
 
-.PHONY: install install-dev run test bench results clean
+.PHONY: install install-dev run test bench results check-results clean
 
 $(BIN)/voxprint: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,37 +31,42 @@ test: install-dev
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python benchmarks/grid.py
+	$(BIN)/python -m benchmarks.grid
 
-# Regenerate the README's Results section from real runs (finished models are reused). Hours on 2 cores.
+# Every docs/results file that is older than a change to the code it declares (exit 1 if any).
+check-results: install
+	$(BIN)/python -m voxprint.report.results check
+
+# Regenerate docs/results from real runs (finished models are reused), then the README's index. Hours on 2 cores.
 results: install-dev
 	$(BIN)/voxprint run --out runs/fsdd --seeds 3 --models cnn lstm crnn encoder --no-progress
-	$(BIN)/python benchmarks/anchors.py runs/fsdd --verification
-	$(BIN)/voxprint report runs/fsdd --readme README.md --section fsdd
+	$(BIN)/python -m benchmarks.anchors runs/fsdd --verification
+	$(BIN)/voxprint report runs/fsdd --results fsdd
 	$(BIN)/voxprint run --config fsdd-unseen-noise --out runs/fsdd-noise --models crnn cnn --features mel \
 		--compare-augment --seeds 3 --set eval.verification=false --no-progress
-	$(BIN)/voxprint report runs/fsdd-noise --readme README.md --section fsdd-noise
+	$(BIN)/voxprint report runs/fsdd-noise --results fsdd-noise
 	$(BIN)/voxprint run --config speeches5 --out runs/speeches5 --seeds 3 --models cnn lstm crnn \
 		--set eval.verification=false --no-progress
-	$(BIN)/voxprint report runs/speeches5 --readme README.md --section speeches5
+	$(BIN)/voxprint report runs/speeches5 --results speeches5
 	$(BIN)/voxprint run --config speeches5 --out runs/speeches5-encoder --models encoder \
 		--set eval.verification=false --no-progress
-	$(BIN)/voxprint report runs/speeches5-encoder --readme README.md --section speeches5-encoder
+	$(BIN)/voxprint report runs/speeches5-encoder --results speeches5-encoder
 	$(BIN)/voxprint run --out runs/fsdd-default --no-progress
-	$(BIN)/python benchmarks/padded.py runs/fsdd-default runs/speeches5 --train runs/padded --readme README.md
-	$(BIN)/python benchmarks/vad.py --readme README.md
-	$(BIN)/python benchmarks/fewshot.py --out runs/fewshot --models stats tdnn crnn --features mfcc mel --steps 2400 --ramp 600 \
-		--min-steps 1200 --set train.monitor=val_acc "grid.augment=[true,false]" grid.seeds=3 --readme README.md
-	$(BIN)/python benchmarks/encoder_windows.py --work runs/fewshot --readme README.md
-	$(BIN)/python benchmarks/encoder.py --original --mfcc --json docs/results/encoder/encoder.json --readme README.md
-	$(BIN)/python benchmarks/encoder_routes.py --readme README.md
-	$(BIN)/python benchmarks/serve_load.py --readme README.md
-	$(BIN)/python benchmarks/predict_memory.py --readme README.md
-	$(BIN)/python benchmarks/grid.py --baseline 126b39b --readme README.md
-	$(BIN)/python benchmarks/openset.py --out docs/results/openset
+	$(BIN)/python -m benchmarks.padded runs/fsdd-default runs/speeches5 --train runs/padded --results
+	$(BIN)/python -m benchmarks.vad --results
+	$(BIN)/python -m benchmarks.fewshot --out runs/fewshot --models stats tdnn crnn --features mfcc mel --steps 2400 --ramp 600 \
+		--min-steps 1200 --set train.monitor=val_acc "grid.augment=[true,false]" grid.seeds=3 --results
+	$(BIN)/python -m benchmarks.encoder_windows --work runs/fewshot --results
+	$(BIN)/python -m benchmarks.encoder --original --mfcc --json docs/results/encoder/encoder.json --results
+	$(BIN)/python -m benchmarks.encoder_routes --results
+	$(BIN)/python -m benchmarks.serve_load --results
+	$(BIN)/python -m benchmarks.predict_memory --results
+	$(BIN)/python -m benchmarks.grid --baseline 126b39b --results
+	$(BIN)/python -m benchmarks.openset --out docs/results/openset
 	$(BIN)/pip install -q -e '.[diarize]'
-	$(BIN)/python benchmarks/diarize.py --tune 16 --test 30 --long-minutes 60 --readme README.md
-	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python -m benchmarks.diarize --tune 16 --test 30 --long-minutes 60
+	$(BIN)/python -m benchmarks.scale
+	$(BIN)/python -m voxprint.report.results index README.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -11,7 +11,7 @@ features, model and classifier), batch 1, one thread, the same number of calls f
 With --verification, resemblyzer also scores the unseen-speaker study's trial files (the same
 trials as voxprint) and is added to verification.json.
 
-    python benchmarks/anchors.py [RUN_DIR] [--verification]
+    python -m benchmarks.anchors [RUN_DIR] [--verification]
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ import torch  # noqa: E402
 from voxprint import audio, rundir  # noqa: E402
 from voxprint.augment import build_sources  # noqa: E402
 from voxprint.config import load_resolved  # noqa: E402
-from voxprint.evaluate import ROBUSTNESS_SEED, noise_draws, noisy_copies, snr_references  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
 from voxprint.io import read_csv, read_json, write_json  # noqa: E402
 from voxprint.resources import round_robin_ms  # noqa: E402
+from voxprint.robustness import ROBUSTNESS_SEED, noise_draws, noisy_copies, snr_references  # noqa: E402
 
 SNRS = [10.0, 0.0]
 CALLS = 200  # timed calls per system, after a warm-up

@@ -1,6 +1,6 @@
 """Cost of on-the-fly noise augmentation: the same training steps with and without it.
 
-    python benchmarks/augment_cost.py [--model cnn] [--feature mel] [--steps 100]
+    python -m benchmarks.augment_cost [--model cnn] [--feature mel] [--steps 100]
 
 Both runs use the same data, model and settings; only the augmenter differs (noise mixing per
 example in the loader + SpecAugment on the batch). Prints seconds per 100 steps and the ratio

@@ -1,4 +1,4 @@
-"""What every benchmark shares: where the shared recordings are."""
+"""What every benchmark and test shares: the repository root and where the shared recordings are."""
 
 from __future__ import annotations
 
@@ -8,3 +8,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # $VOXPRINT_DATA, else the shared data folder beside the checkout (../shared/data), as tests and CI use it
 DATA = Path(os.environ.get("VOXPRINT_DATA") or REPO.parent / "shared" / "data")
+
+
+def command(module: str) -> str:
+    """The command line that ran this benchmark, as it is run: `python -m benchmarks.NAME ARGS`."""
+    import shlex
+    import sys
+
+    return " ".join(["python -m", module, *map(shlex.quote, sys.argv[1:])])
+
+
+def publish(name: str, body: str, *, title: str, inputs: list[str], module: str, headline: str = "") -> Path:
+    """Write docs/results/NAME.md (voxprint.report.results.write_result): the stamp says this run's command,
+    the commit, and `inputs`, the code the figures depend on (stale once one of them changes)."""
+    from voxprint.report.results import write_result
+
+    path = write_result(name, body, title=title, command=command(module), inputs=inputs, headline=headline, root=REPO)
+    print(f"wrote {path}")
+    return path

@@ -1,6 +1,6 @@
 """Synthetic conversations for benchmarks/diarize.py: libri-dev speakers by split, seeded, with noise.
 
-    python benchmarks/conversations.py --split test --n 3 --out /tmp/conv   # wav + reference RTTM each
+    python -m benchmarks.conversations --split test --n 3 --out /tmp/conv   # wav + reference RTTM each
 
 Tuning sets use libri-dev train + dev speakers, with the noises doing_the_dishes, exercise_bike,
 white_noise and pink_noise; measuring sets use its test speakers only, clean or with running_tap (never
@@ -17,10 +17,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from common import DATA, REPO
 
+from benchmarks import synth
+from benchmarks.common import DATA, REPO
 from voxprint import audio
-from voxprint.diarize import synth
 
 SR = 16000
 TUNE_NOISES = ("doing_the_dishes", "exercise_bike", "white_noise", "pink_noise")

@@ -1,6 +1,6 @@
 """Diarization error on synthetic conversations of libri-dev speakers, against a baseline (issue 23).
 
-    python benchmarks/diarize.py [--tune 16] [--test 30] [--readme README.md] [--long-minutes 60]
+    python -m benchmarks.diarize [--tune 16] [--test 30] [--long-minutes 60]
 
 Tuning (window length and clustering threshold, for voxprint and for the baseline alike) uses
 conversations of libri-dev train + dev speakers, clean and with four noises at 10 dB (never running_tap);
@@ -11,9 +11,9 @@ missed / false-alarm / confusion parts, JER, and the share of conversations whos
 (no --speakers). The baseline hears the same windows as MFCC mean and std (standardised per recording),
 clustered and resegmented the same way. Speed: `voxprint diarize` of a 10-minute conversation as times
 real time on this machine's 2 cores; memory: peak resident memory of `voxprint diarize` on a
-`--long-minutes` recording in a fresh process. Writes docs/results/diarize.md and .json (commit, date,
-command at the top); --readme fills the README block <!-- results:diarize:start/end -->.
-Window embeddings are cached in $VOXPRINT_CACHE/diarize-bench, so a rerun only clusters again.
+`--long-minutes` recording in a fresh process. Writes docs/results/diarize.md (stamped: voxprint.report.results) and .json beside it.
+Window embeddings are kept in the disk cache `diarize-bench` (voxprint.cache: $VOXPRINT_CACHE/diarize-bench),
+so a rerun only clusters again.
 """
 
 from __future__ import annotations
@@ -25,14 +25,20 @@ import sys
 import time
 from pathlib import Path
 
-import conversations as conv
 import numpy as np
-from common import REPO
-from diarize_score import score_set
 
-from voxprint.diarize import DiarizeConfig, synth
+from benchmarks import conversations as conv, synth
+from benchmarks.common import REPO, command, publish
+from benchmarks.diarize_score import score_set
+from voxprint.cache import DiskCache
+from voxprint.diarize import DiarizeConfig
 from voxprint.diarize.pipeline import Windows, embed_recording, speech_regions, turns_of
 from voxprint.diarize.windows import window_starts
+from voxprint.vectors import unit
+
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = ["benchmarks/diarize.py", "benchmarks/conversations.py", "benchmarks/diarize_score.py", "benchmarks/synth.py",
+          "voxprint/diarize", "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
 
 WINDOWS = (1.5, 2.0)
 # voxprint: spectral clustering's affinity share `keep`; the baseline: agglomerative clustering's threshold
@@ -40,10 +46,7 @@ GRID = {"voxprint": ("keep", (0.1, 0.15, 0.2, 0.25, 0.3)),
         "mfcc": ("threshold", tuple(np.round(np.arange(0.2, 1.41, 0.05), 3)))}
 METHOD = {"voxprint": "spectral", "mfcc": "ahc"}
 SNR = 10.0
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("VOXPRINT_CACHE") or Path.home() / ".cache" / "voxprint") / "diarize-bench"
+CACHE = "diarize-bench"  # the DiskCache of window embeddings
 
 
 def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
@@ -61,22 +64,18 @@ def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
         feats.append(np.concatenate([m.mean(axis=1), m.std(axis=1)]))
     f = np.asarray(feats, np.float64)
     f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-9)
-    f /= np.linalg.norm(f, axis=1, keepdims=True) + 1e-12
-    return Windows(regions, starts, f.astype(np.float32), len(y))
+    return Windows(regions, starts, unit(f).astype(np.float32), len(y))
 
 
 def windows_of(rec, system: str, key: str, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
     """Cached per (system, window, hop, conversation)."""
-    path = cache_root() / f"{system}-{cfg.window_s}-{cfg.hop_s}-{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]))
-    w = embed_recording(rec, y, cfg) if system == "voxprint" else mfcc_windows(rec, y, cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, regions=w.regions, starts=w.starts, emb=w.emb, n=w.n_samples)
-    os.replace(tmp, path)
-    return w
+
+    def compute() -> dict[str, np.ndarray]:
+        w = embed_recording(rec, y, cfg) if system == "voxprint" else mfcc_windows(rec, y, cfg)
+        return {"regions": w.regions, "starts": w.starts, "emb": w.emb, "n": w.n_samples}
+
+    z = DiskCache.named(CACHE).get_or_compute(f"{system}-{cfg.window_s}-{cfg.hop_s}-{key}", compute)
+    return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]))
 
 
 def conversation_sets(n_tune: int, n_test: int) -> dict[str, list[tuple[str, synth.Conversation]]]:
@@ -161,7 +160,7 @@ def _pct(x: float) -> str:
 
 
 def report(res: dict) -> str:
-    """The markdown block (README and docs/results/diarize.md)."""
+    """The body of docs/results/diarize.md."""
     m, sp = res["measured"], res["speed"]
     lines = [f"{res['n_test']} conversations of libri-dev test speakers ({m['seconds'] / 60:.0f} min, "
              f"{_pct(m['overlap_share'])} of speech overlapped on average); settings tuned on "
@@ -187,12 +186,12 @@ def report(res: dict) -> str:
 
 
 def headline(res: dict) -> str:
-    """At most three lines for the README; the tables are in docs/results/diarize.md."""
+    """One line for the README's index of results."""
     m, f = res["measured"], res["speed"]["fast"]
     v, b = m["voxprint/test-clean"], m["mfcc/test-clean"]
-    return (f"DER {v['der_0.25']:.3f} clean / {m['voxprint/test-tap']['der_0.25']:.3f} running_tap 10 dB (0.25-s "
-            f"collar; MFCC baseline {b['der_0.25']:.3f}), speaker count right in {_pct(v['count_right'])}, "
-            f"{f['x_real_time']:.0f}x real time ([all figures](docs/results/diarize.md), commit {res['commit']}).\n")
+    return (f"DER {v['der_0.25']:.3f} clean / {m['voxprint/test-tap']['der_0.25']:.3f} running_tap 10 dB (MFCC "
+            f"baseline {b['der_0.25']:.3f}); speaker count right {_pct(v['count_right'])}; "
+            f"{f['x_real_time']:.0f}x real time")
 
 
 def main() -> None:
@@ -202,14 +201,13 @@ def main() -> None:
     import torch
 
     from voxprint.inference import Recognizer
-    from voxprint.io import atomic_write_text, write_json
+    from voxprint.io import write_json
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tune", type=int, default=16, help="tuning conversations (train + dev speakers)")
     ap.add_argument("--test", type=int, default=30, help="test conversations (test speakers)")
     ap.add_argument("--fast-minutes", type=float, default=10.0)
     ap.add_argument("--long-minutes", type=float, default=60.0)
-    ap.add_argument("--readme", help="fill this README's results:diarize block")
     a = ap.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer()
@@ -224,19 +222,14 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
     res = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "command": "python " + " ".join(["benchmarks/diarize.py", *sys.argv[1:]]), "n_tune": a.tune,
+           "command": command(__spec__.name), "n_tune": a.tune,
            "n_test": a.test, "chosen": {k: dataclasses.asdict(v) for k, v in chosen.items()},
            "measured": measured, "speed": speed, "tuning_grid": grids}
     body = report(res)
     out = REPO / "docs" / "results"
     write_json(out / "diarize.json", res)
-    atomic_write_text(out / "diarize.md", f"# Diarization (issue 23)\n\ncommit {commit}, {res['date']}, "
-                      f"`{res['command']}`\n\n{body}")
     print(body)
-    if a.readme:
-        from voxprint.report.readme import fill_block
-
-        fill_block(Path(a.readme), "diarize", headline(res))
+    publish("diarize", body, title="Diarization", inputs=INPUTS, module=__spec__.name, headline=headline(res))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """How the general encoder was chosen: the issue's two routes, and a faster variant, on DEV speakers.
 
-    python benchmarks/encoder_routes.py [--out runs/encoder-routes] [--steps 1200] [--readme README.md]
+    python -m benchmarks.encoder_routes [--out runs/encoder-routes] [--steps 1200] [--results]
 
 Each alternative is trained by `voxprint encoder train` (the same data, noise and seed as the shipped
 encoder, whose command its provenance.json records) and judged as the shipped one was: the libri-dev
@@ -29,15 +29,16 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import DATA  # noqa: E402
+from benchmarks.common import DATA, REPO  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.cli import main as voxprint  # noqa: E402
 from voxprint.inference import Recognizer  # noqa: E402
 from voxprint.io import read_json  # noqa: E402
 from voxprint.pretrained import ENCODER_DIR  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = ["benchmarks/encoder_routes.py", "voxprint/encoder", "voxprint/models", "voxprint/features"]
+
 COMMON = ["batch_size=16", "clean_batch=8", "crop_s=[1.0,1.6]", "denoise=2.0", "threads=1"]
 ROUTES = {  # name -> (folder under --out, `voxprint encoder train --set` values)
     "route 2: CRNN student (distilled)": ("crnn-student", ["student=crnn", "lr=1e-3"]),
@@ -57,7 +58,7 @@ def dev_row(name: str, folder: Path) -> dict:
 
 def time_rows(rows: list[dict], runs: int = 100) -> None:
     """ms per 1-s clip of each row's encoder, timed round-robin by benchmarks/encoder.py's `latencies`."""
-    from encoder import latencies
+    from benchmarks.encoder import latencies
 
     class System:
         def __init__(self, rec):
@@ -77,7 +78,7 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "encoder-routes")
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--readme", help="fill this README's results:encoder-routes block")
+    ap.add_argument("--results", action="store_true", help="write docs/results/encoder-routes.md")
     args = ap.parse_args(argv)
     rows = [dev_row("route 1: GE2E fine-tuned (shipped)", ENCODER_DIR)]
     for name, (sub, sets) in ROUTES.items():
@@ -96,10 +97,10 @@ def main(argv=None):
     for r in rows:
         print(f"{r['route']:<40}{r['steps']:>6}{r['best_step']:>6}{r['clean']:>8.4f}{r['white-5dB']:>8.4f}"
               f"{r['white-0dB']:>8.4f}{r['ms']:>8.2f}{r['params']:>10,}{r['onnx_mb']:>6.2f}")
-    if args.readme:
-        from voxprint.report.readme import fill_block
+    if args.results:
+        from benchmarks.common import publish
 
-        lines = [f"`python benchmarks/encoder_routes.py --steps {args.steps} --readme README.md`: each route trained "
+        lines = ["Each route trained "
                  "on the shipped encoder's data, noise and seed; libri-dev DEV speakers' EER at its best dev step "
                  "(test speakers untouched); ms per 1-s clip, waveform to embedding, onnxruntime, one thread.", "",
                  "| route | steps (best) | dev EER clean | dev EER white 5 dB | dev EER white 0 dB | ms / 1-s clip "
@@ -112,7 +113,8 @@ def main(argv=None):
                   f"({rows[0]['ms'] / fastest['ms']:.1f}x the shipped encoder's speed, mean dev EER "
                   f"{(fastest['clean'] + fastest['white-5dB'] + fastest['white-0dB']) / 3:.4f} against "
                   f"{(rows[0]['clean'] + rows[0]['white-5dB'] + rows[0]['white-0dB']) / 3:.4f})."]
-        fill_block(args.readme, "encoder-routes", "\n".join(lines))
+        publish("encoder-routes", "\n".join(lines), title="Encoder training routes", inputs=INPUTS,
+                module=__spec__.name, headline=f"lowest mean dev EER: {best['route']}")
 
 
 if __name__ == "__main__":

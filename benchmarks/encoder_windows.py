@@ -1,6 +1,6 @@
 """How the shipped encoder listens: its inference windows chosen on libri-dev DEV speakers only.
 
-    python benchmarks/encoder_windows.py [--work DIR] [--readme README.md]
+    python -m benchmarks.encoder_windows [--work DIR] [--results]
 
 The encoder was trained on crops of 1.0-1.6 s and its folder listened in 2-s windows. Each
 candidate below is a main window (data.clip_seconds) and extra lengths (data.extra_windows: a clip
@@ -17,20 +17,21 @@ the five conditions; a tie goes to fewer windows. Test speakers are never scored
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import DATA
+from benchmarks.fewshot import build, named_right  # the few-shot segments, written once; how they are named
 from voxprint import protocol as P
-from voxprint.evaluate import score_clips
+from voxprint.clip_scoring import score_clips
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, write_json
+from voxprint.vectors import unit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA  # noqa: E402
-from fewshot import build, named_right  # noqa: E402  (the few-shot segments, written once; how they are named)
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = ["benchmarks/encoder_windows.py", "voxprint/encoder", "voxprint/pretrained", "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/protocol.py", "voxprint/vad"]
 
 TRAINED = (2.0,)  # the folder as `encoder train` wrote it
 CANDIDATES = [TRAINED, (1.6,), (1.4,), (2.0, 1.6), (2.0, 1.4), (2.0, 1.2), (2.0, 1.0), (2.0, 1.4, 1.0), (2.0, 1.6, 1.2)]
@@ -47,7 +48,7 @@ def embedder(rec: Recognizer, windows: tuple[float, ...]):
 def fewshot_dev(embed, rows: list[dict], waves: list[np.ndarray], dev: set[str]) -> float:
     """Share of the dev speakers' test segments named right among all speakers (fewshot.named_right)."""
     keys = [r["path"] for r in rows]
-    right = named_right(dict(zip(keys, P.unit(embed(waves)))), rows, keys)
+    right = named_right(dict(zip(keys, unit(embed(waves), dtype=np.float64))), rows, keys)
     return float(np.mean([x for x, r in zip(right, rows) if r["split"] == "test" and r["speaker"] in dev]))
 
 
@@ -58,7 +59,7 @@ def chosen(results: list[dict]) -> dict:
 
 
 def markdown(results: list[dict], best: dict, conds: list[str], n_fs: int, n_spk: int) -> str:
-    lines = ["Candidates for the shipped encoder's windows (`python benchmarks/encoder_windows.py --readme README.md`), "
+    lines = ["Candidates for the shipped encoder's windows, "
              f"on libri-dev DEV speakers only: few-shot = share of their {n_fs} few-shot test segments named right "
              f"among all {n_spk} speakers; EER on the libri-dev protocol's dev trials. Rule: 0-dB EER ≤ "
              f"{MAX_EER_0DB:g} and few-shot ≥ the 2-s window alone (the folder as trained), then the lowest mean EER.",
@@ -78,7 +79,7 @@ def main(argv=None):
     ap.add_argument("--work", type=Path, help="folder for the few-shot segments (default: a temporary one)")
     ap.add_argument("--src", type=Path, help="encoder folder (default: the shipped one)")
     ap.add_argument("--json", type=Path, help="write the results here")
-    ap.add_argument("--readme", help="fill this README's results:encoder-windows block")
+    ap.add_argument("--results", action="store_true", help="write docs/results/encoder-windows.md")
     args = ap.parse_args(argv)
     from voxprint.pretrained import ENCODER_DIR
 
@@ -104,11 +105,11 @@ def main(argv=None):
     n_fs = sum(r["split"] == "test" and r["speaker"] in dev for r in rows)
     if args.json:
         write_json(args.json, {"results": results, "chosen": best["windows"]})
-    if args.readme:
-        from voxprint.report.readme import fill_block
+    if args.results:
+        from benchmarks.common import publish
 
-        fill_block(args.readme, "encoder-windows", markdown(results, best, [c.name for c in conds], n_fs,
-                                                        len({r["speaker"] for r in rows})))
+        publish("encoder-windows", markdown(results, best, [c.name for c in conds], n_fs, len({r["speaker"] for r in rows})),
+                title="The shipped encoder's windows", inputs=INPUTS, module=__spec__.name)
 
 
 if __name__ == "__main__":

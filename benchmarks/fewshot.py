@@ -1,8 +1,8 @@
 """libri-dev few-shot identification: many speakers, a few seconds each to learn from.
 
-    python benchmarks/fewshot.py [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc]
+    python -m benchmarks.fewshot [--out DIR] [--models cnn crnn tdnn] [--features mel mfcc]
                                  [--steps N] [--ramp 0 300] [--min-steps M ...]
-                                 [--set KEY=VALUE ...] [--readme README.md]
+                                 [--set KEY=VALUE ...] [--results]
 
 Each libri-dev utterance is cut into 2.0-s segments (a final piece of 1 s or more kept); the first
 half of each speaker's segments train, the rest test; speakers with no test segment are left out.
@@ -32,9 +32,13 @@ import soundfile as sf
 
 from voxprint import audio, protocol as P, rundir
 from voxprint.cli import main as voxprint
-from voxprint.download import data_home
+from voxprint.dirs import data_home
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json, write_csv, write_json
+from voxprint.vectors import unit
+
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = ["benchmarks/fewshot.py", "voxprint/unseen.py", "voxprint/protocol.py", "voxprint/models", "voxprint/features", "voxprint/train.py", "voxprint/configs/fewshot.yaml", "voxprint/pretrained"]
 
 
 def build(out: Path) -> Path:
@@ -137,7 +141,7 @@ def encoder_rows(manifest: Path) -> list[dict]:
     unseen = unseen_speakers()
     rec = Recognizer(ENCODER_DIR)
     ok, emb = rec.embed(paths, on_error=lambda e: None)
-    right = named_right(dict(zip(ok, P.unit(emb))), rows, paths)
+    right = named_right(dict(zip(ok, unit(emb, dtype=np.float64))), rows, paths)
 
     def accuracy(keep) -> float:
         return float(np.mean([x for x, r in zip(right, rows) if keep(r)]))
@@ -155,8 +159,7 @@ def unseen_speakers() -> set[str]:
 
 
 def anchor_rows(manifest: Path) -> list[dict]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from anchors import MfccSvm, Resemblyzer  # noqa: E402
+    from benchmarks.anchors import MfccSvm, Resemblyzer
 
     rows = read_csv(manifest)
     labels = sorted({r["speaker"] for r in rows})
@@ -189,7 +192,7 @@ def main(argv=None):
                     help="train.min_steps values to compare (default: the config's)")
     ap.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
                     help="more voxprint settings for every model (e.g. train.monitor=val_acc)")
-    ap.add_argument("--readme", help="fill this README's results:fewshot block")
+    ap.add_argument("--results", action="store_true", help="write docs/results/fewshot.md")
     args = ap.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="voxprint-fewshot-"))
     manifest = build(out / "set")
@@ -209,10 +212,12 @@ def main(argv=None):
     if best:
         print(f"chosen on validation accuracy: {best['system']} (test {accuracy_cell(best)})")
     write_json(out / "fewshot.json", {"speakers": n_spk, "rows": table})
-    if args.readme:
-        from voxprint.report.readme import fill_block
+    if args.results:
+        from benchmarks.common import publish
 
-        fill_block(args.readme, "fewshot", markdown(n_spk, rows, table))
+        publish("fewshot", markdown(n_spk, rows, table), title="libri-dev few-shot identification", inputs=INPUTS,
+                module=__spec__.name, headline=(f"chosen {best['system']}: test accuracy {accuracy_cell(best)}"
+                                                if best else ""))
 
 
 def chosen(table: list[dict]) -> dict | None:
@@ -240,7 +245,7 @@ def markdown(n_spk: int, rows: list[dict], table: list[dict]) -> str:
              "trained on libri-dev's train speakers (these utterances) and was chosen on its dev speakers, so "
              f"`unseen` scores only the test segments of its {len(unseen_speakers())} test speakers, still named "
              f"among all {n_spk}: the figure that counts for it "
-             f"(`python benchmarks/fewshot.py {' '.join(sys.argv[1:])}`).", "",
+             f"(`python -m benchmarks.fewshot {' '.join(sys.argv[1:])}`).", "",
              "| system | test accuracy | test accuracy, unseen speakers | validation accuracy | train accuracy | steps |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {r['system']} | {accuracy_cell(r)} | {r['unseen']:.3f} | {'–' if r['val'] is None else format(r['val'], '.3f')} | "

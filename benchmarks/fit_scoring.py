@@ -2,7 +2,7 @@
 calibration + impostor model (scoring.json), on libri-dev TRAIN (cohort) and DEV (calibration)
 speakers only, with white, pink and recorded Speech Commands noise other than running_tap.
 
-    python benchmarks/fit_scoring.py [--out voxprint/pretrained/encoder]
+    python -m benchmarks.fit_scoring [--out voxprint/pretrained/encoder]
 
 Cohort: every train segment clean plus two of its noisy versions (seeded), float16, <= 1 MB.
 Calibration: a class-balanced logistic regression from (normalised score, quality) to an LLR, on
@@ -18,19 +18,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
-import sys  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import openset_data as D  # noqa: E402
-from common import DATA, REPO  # noqa: E402
-
+from benchmarks import openset_data as D  # noqa: E402
+from benchmarks.common import DATA, REPO  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.io import read_json, write_json  # noqa: E402
 from voxprint.scoring import COHORT_FILE, COHORT_SNR_FILE, FEATURES, SCORING_FILE, Scorer, quality_features, snr_features, tail_gaussian  # noqa: E402
+from voxprint.vectors import unit  # noqa: E402
 from voxprint.verification import eer  # noqa: E402
 
 MAX_COHORT = 1900  # 1900 x 256 float16 = 0.97 MB
@@ -54,7 +52,7 @@ def make_cohort(system, segs, noise_dir: Path, seed: int = 0) -> tuple[np.ndarra
     if len(cohort) > MAX_COHORT:
         keep = np.sort(rng.choice(len(cohort), MAX_COHORT, replace=False))
         cohort, snrs = cohort[keep], snrs[keep]
-    return P.unit(cohort).astype(np.float16), snrs.astype(np.float16)
+    return unit(cohort, dtype=np.float64).astype(np.float16), snrs.astype(np.float16)
 
 
 def enrol_quality(speech, snr, idx) -> dict:
@@ -81,7 +79,7 @@ def dev_trials(system, segs, noise_dir: Path, scorer: Scorer | None, placements=
 
 
 def _trials_of(scorer, enr, tst, enrol_idx, tests, truth, spk, tag):
-    means = P.unit(np.stack([P.unit(enr[0][enrol_idx[p]]).mean(0) for p in spk])).astype(np.float32)
+    means = unit(np.stack([unit(enr[0][enrol_idx[p]], dtype=np.float64).mean(0) for p in spk])).astype(np.float32)
     temb = tst[0][tests].astype(np.float32)
     raw = temb @ means.T
     esnr = np.array([enr[2][enrol_idx[p]].mean() for p in spk])
@@ -148,7 +146,7 @@ def min_consistency(system, segs, noise_dir: Path) -> float:
     segments), clean and in each fitting noise: below it, a profile's clips rarely are one voice."""
     vals = []
     for c in D.conditions(D.FIT_NOISES, noise_dir):
-        emb = P.unit(D.cached(system, "dev", segs, c, P.DEV_NOISE_SEED)[0])
+        emb = unit(D.cached(system, "dev", segs, c, P.DEV_NOISE_SEED)[0], dtype=np.float64)
         for spk in sorted({s.speaker for s in segs}):
             idx = [i for i, s in enumerate(segs) if s.speaker == spk]
             total, n = emb[idx].sum(0), len(idx)
@@ -187,7 +185,7 @@ def main(argv=None):
             "dev_eer_norm": float(e), **voices, "n_trials": int(len(y)), "conditions": sorted(set(tag.tolist())),
             "cohort": {"rows": int(len(cohort)), "speakers": "libri-dev train split", "dtype": "float16"},
             "fitted_on": "libri-dev dev split (calibration, impostor model); train split (cohort)",
-            "command": "python benchmarks/fit_scoring.py", "date": datetime.now(timezone.utc).date().isoformat()}
+            "command": "python -m benchmarks.fit_scoring", "date": datetime.now(timezone.utc).date().isoformat()}
     args.out.mkdir(parents=True, exist_ok=True)
     np.save(args.out / COHORT_FILE, cohort, allow_pickle=False)
     np.save(args.out / COHORT_SNR_FILE, cohort_snr, allow_pickle=False)
@@ -201,7 +199,7 @@ def _record(folder: Path) -> None:
     prov_path = folder / "provenance.json"
     prov = read_json(prov_path) if prov_path.is_file() else {}
     sums = {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in (COHORT_FILE, COHORT_SNR_FILE, SCORING_FILE)}
-    prov["scoring"] = {"command": "python benchmarks/fit_scoring.py", "files": sorted(sums)}
+    prov["scoring"] = {"command": "python -m benchmarks.fit_scoring", "files": sorted(sums)}
     prov.setdefault("sha256", {}).update(sums)  # checked with the weights by encoder.folder.verify_checksums
     write_json(prov_path, prov)
 

@@ -1,6 +1,6 @@
 """The default `voxprint run`, timed: this tree, and optionally an older commit, side by side.
 
-    python benchmarks/grid.py [--baseline REV] [--data fsdd] [-- extra voxprint run args]
+    python -m benchmarks.grid [--baseline REV] [--data fsdd] [-- extra voxprint run args]
 
 Each variant runs `voxprint run --data D --no-progress` into a fresh temporary folder, in its own
 process (an older commit from a temporary `git worktree`, on this environment's packages). Printed
@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 import yaml
+from voxprint.report.results import RUN_INPUTS
+
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = RUN_INPUTS + ["benchmarks/grid.py"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +108,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", help="an older commit to time first, e.g. 126b39b")
     ap.add_argument("--data", default="fsdd")
-    ap.add_argument("--readme", help="fill this README's results:grid-time block with the table")
+    ap.add_argument("--results", action="store_true", help="write docs/results/grid-time.md with the table")
     ap.add_argument("extra", nargs="*", help="more `voxprint run` arguments (after --), given to every variant")
     args = ap.parse_args(argv)
     print(f"cores: {os.cpu_count()}", flush=True)
@@ -122,12 +126,12 @@ def main(argv=None):
         variants["new"] = run_variant("new", ROOT, args.data, args.extra, tmp)
         lines = compare(variants)
         print("\n" + "\n".join(lines))
-        if args.readme:
-            from voxprint.report.readme import fill_block
+        if args.results:
+            from benchmarks.common import publish
 
-            cmd = "python benchmarks/grid.py" + (f" --baseline {args.baseline}" if args.baseline else "")
-            fill_block(args.readme, "grid-time", f"`{cmd} --readme README.md`, {os.cpu_count()} cores:\n\n```\n"
-                       + "\n".join(lines) + "\n```")
+            publish("grid-time", f"{os.cpu_count()} cores:\n\n```\n" + "\n".join(lines) + "\n```",
+                    title="Time to a first result: the default `voxprint run`", inputs=INPUTS, module=__spec__.name,
+                    headline=lines[-1] if lines else "")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

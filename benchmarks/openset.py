@@ -2,7 +2,7 @@
 calibration + the target-FAR rule (the library's default), with resemblyzer by the same FAR rule, in
 one run on libri-dev TEST speakers.
 
-    python benchmarks/openset.py [--far 0.01] [--splits 20] [--out docs/results/openset]
+    python -m benchmarks.openset [--far 0.01] [--splits 20] [--out docs/results/openset]
 
 Open set: half the 30 test speakers enrolled in quiet (first half of their segments), the others
 strangers; every test segment identified, repeated over --splits seeded halves (pooled). Conditions:
@@ -20,23 +20,25 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 from statistics import NormalDist  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import openset_data as D  # noqa: E402
-from common import DATA, REPO  # noqa: E402
-from fit_scoring import dev_trials, fit_logistic  # noqa: E402
-
+from benchmarks import openset_data as D  # noqa: E402
+from benchmarks.common import DATA, REPO, command  # noqa: E402
+from benchmarks.fit_scoring import dev_trials, fit_logistic  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
-from voxprint.io import atomic_write_text, write_json  # noqa: E402
+from voxprint.io import write_json  # noqa: E402
+from voxprint.report.results import write_result  # noqa: E402
 from voxprint.scoring import Scorer, mean_snr, tail_gaussian  # noqa: E402
+from voxprint.vectors import unit  # noqa: E402
 from voxprint.verification import act_dcf, cllr, eer, min_dcf  # noqa: E402
+
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = ["benchmarks/openset.py", "benchmarks/openset_data.py", "benchmarks/fit_scoring.py", "voxprint/scoring.py",
+          "voxprint/quality.py", "voxprint/decisions.py", "voxprint/pretrained", "voxprint/inference.py",
+          "voxprint/clip_scoring.py", "voxprint/vad"]
 
 SHIPPED = REPO / "voxprint" / "pretrained" / "encoder"
 
@@ -106,7 +108,7 @@ def placements(noise_dir):
 def profile(view, idx):
     emb, speech, snr = view
     q = {"speech_s": float(speech[idx].sum()), "snr_db": float(snr[idx].sum()), "clips": int(len(idx))}
-    return P.unit(P.unit(emb[idx]).mean(0)).astype(np.float32), q
+    return unit(unit(emb[idx], dtype=np.float64).mean(0)).astype(np.float32), q
 
 
 def open_set(rule, segs, enr, tst, far, splits) -> dict:
@@ -191,11 +193,16 @@ def bars(doc) -> list[str]:
     return lines
 
 
-def markdown(doc, command: str) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    out = ["# Open-set decisions in noise (`benchmarks/openset.py`)", "",
-           f"Commit {commit}, {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, made by `{command}`.", "",
-           f"libri-dev test speakers ({doc['speakers']}, {doc['segments']} 2-s segments), never used to fit or choose "
+def headline(doc) -> str:
+    """One line for the README's index: the default rule's strangers accepted and enrolled named."""
+    r = next(x for x in doc["results"] if "(default)" in x["rule"])["conditions"]
+    worst = max((k for k in r if "-0dB" not in k), key=lambda k: r[k]["stranger_fa"])
+    return (f"target FAR {doc['far']:g}: strangers accepted {r['clean']['stranger_fa']:.3f} clean, worst "
+            f"{r[worst]['stranger_fa']:.3f} ({worst}); enrolled named {r['clean']['named']:.3f} clean")
+
+
+def markdown(doc) -> str:
+    out = [f"libri-dev test speakers ({doc['speakers']}, {doc['segments']} 2-s segments), never used to fit or choose "
            f"anything; half enrolled, half strangers, over {doc['splits']} seeded halves (pooled). Target FAR "
            f"{doc['far']:g}: for identify the share of strangers' segments accepted as someone, for verify per trial.",
            "", "## The issue's bars (default rule)", "", *bars(doc), ""]
@@ -220,18 +227,20 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--far", type=float, default=0.01)
     ap.add_argument("--splits", type=int, default=20)
-    ap.add_argument("--out", type=Path, help="write OUT.md and OUT.json (e.g. docs/results/openset)")
+    ap.add_argument("--out", type=Path, help="write OUT.md (stamped: voxprint.report.results) and OUT.json "
+                    "(docs/results/openset is the published one)")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     doc = run(args)
-    command = "python benchmarks/openset.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    md = markdown(doc, command.strip())
+    md = markdown(doc)
     print(md)
     if args.out:
-        atomic_write_text(args.out.with_suffix(".md"), md)
         write_json(args.out.with_suffix(".json"), doc)
+        path = write_result("openset", md, title="Open-set decisions in noise", command=command(__spec__.name),
+                            inputs=INPUTS, headline=headline(doc), root=REPO, path=args.out.with_suffix(".md"))
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

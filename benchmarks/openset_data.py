@@ -2,22 +2,26 @@
 
 Shared by benchmarks/openset.py (reports on TEST speakers) and benchmarks/fit_scoring.py (fits the
 cohort and the calibration on TRAIN and DEV speakers). One .npz per (system, speaker group, condition)
-under $VOXPRINT_CACHE/openset (default ~/.cache/voxprint/openset), so a rerun computes nothing again.
+in the disk cache `openset` (voxprint.cache: $VOXPRINT_CACHE/openset), so a rerun computes nothing again.
 
     emb, speech_s, snr = cached(system, "test", segs, cond, seed)   # [N, E], [N], [N] in segment order
+
+Warm the cache of the TEST speakers' report conditions ahead of benchmarks/openset.py:
+
+    python -m benchmarks.openset_data [voxprint] [resemblyzer]
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from voxprint import protocol as P
+from voxprint.cache import DiskCache
 from voxprint.quality import snr_db, speech_seconds
 
-CACHE = Path(os.environ.get("VOXPRINT_CACHE") or Path.home() / ".cache" / "voxprint") / "openset"
+CACHE = "openset"  # the DiskCache these entries live in
 
 # Fitting conditions (train/dev speakers): white, pink and the recorded noises other than running_tap.
 FIT_NOISES = ("white", "pink_noise", "doing_the_dishes", "exercise_bike", "dude_miaowing")
@@ -39,20 +43,16 @@ def conditions(noises, noise_dir: Path) -> list[P.Condition]:
 
 def cached(system, group: str, segs: list[P.Segment], cond: P.Condition, seed: int):
     """(embeddings [N, E] float32, speech seconds [N], SNR estimate dB [N]) of segs under cond."""
-    path = CACHE / f"{system.key}-{group}-{cond.name}-s{seed}-n{len(segs)}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return z["emb"], z["speech_s"], z["snr"]
-    bank = P.NoiseBank(seed)
-    waves = [bank.apply(s, cond) for s in segs]
-    emb = np.asarray(system.embed(waves), dtype=np.float32)
-    speech = np.array([speech_seconds(w, P.SAMPLE_RATE, system.vad) for w in waves])
-    snr = np.array([snr_db(w, P.SAMPLE_RATE) for w in waves])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, emb=emb, speech_s=speech, snr=snr)
-    os.replace(tmp, path)
-    return emb, speech, snr
+
+    def compute() -> dict[str, np.ndarray]:
+        bank = P.NoiseBank(seed)
+        waves = [bank.apply(s, cond) for s in segs]
+        return {"emb": np.asarray(system.embed(waves), dtype=np.float32),
+                "speech_s": np.array([speech_seconds(w, P.SAMPLE_RATE, system.vad) for w in waves]),
+                "snr": np.array([snr_db(w, P.SAMPLE_RATE) for w in waves])}
+
+    z = DiskCache.named(CACHE).get_or_compute(f"{system.key}-{group}-{cond.name}-s{seed}-n{len(segs)}", compute)
+    return z["emb"], z["speech_s"], z["snr"]
 
 
 class Voxprint:
@@ -77,11 +77,7 @@ class Resemblyzer:
     key = "resemblyzer"
 
     def __init__(self):
-        import sys
-
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from anchors import Resemblyzer as R
-
+        from benchmarks.anchors import Resemblyzer as R
         from voxprint.config import VadConfig
 
         self.r = R(P.SAMPLE_RATE)
@@ -107,8 +103,9 @@ if __name__ == "__main__":
 
     import torch
 
+    from benchmarks.common import DATA
+
     torch.set_num_threads(1)
-    from common import DATA
 
     split = P.load_split()
     root, noise_dir = DATA / "libri-dev", DATA / "noise"

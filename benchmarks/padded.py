@@ -1,7 +1,7 @@
 """Silence around the speech: a run's chosen model on its own test clips, as they are and padded
 with 1.0 s of digital silence, or of a quiet room-noise bed, before and after every clip.
 
-    python benchmarks/padded.py RUN [RUN ...] [--seconds 1.0] [--train DIR] [--readme README.md]
+    python -m benchmarks.padded RUN [RUN ...] [--seconds 1.0] [--train DIR] [--results]
 
 The same model is scored with the voice activity detector of its model folder (`vad` in its
 config.yaml: what `voxprint predict` does) and with the detector switched off (the whole clip
@@ -9,7 +9,7 @@ heard, as before speech detection existed), side by side. With --train DIR, the 
 configuration (model, feature, seed and the run's whole config) is also trained again on a
 padded copy of the run's dataset - silence in the training clips too, as in ordinary recordings -
 and tested on its padded test clips. Each goal is within 0.01 of the unpadded figure. Writes
-RUN/padded.json; with --readme, the README block `results:padded` (one table for all the runs).
+RUN/padded.json; with --results, docs/results/padded.md (one table for all the runs).
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.padding import RoomBed, default_room_noise, pad_clip
 from voxprint import audio, rundir
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json, write_json
-from voxprint.padding import RoomBed, default_room_noise, pad_clip
+from voxprint.report.results import RUN_INPUTS
+
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = RUN_INPUTS + ["benchmarks/padded.py", "benchmarks/padding.py", "voxprint/vad", "voxprint/inference.py"]
 
 
 def padded_waves(waves: list[np.ndarray], sr: int, seconds: float, kind: str) -> list[np.ndarray]:
@@ -81,9 +85,9 @@ def measure(run: Path, seconds: float) -> dict:
 def train_on_padded(run: Path, seconds: float, work: Path) -> list[dict]:
     """The run's chosen cell trained and tested again on padded copies of its dataset: the same config,
     cell and seed (so the same split), only the audio padded."""
+    from benchmarks.padding import padded_copy
     from voxprint import config as C
     from voxprint.pipeline import run_cell, setup
-    from voxprint.padding import padded_copy
 
     best = rundir.choose_best(rundir.read_results(run))
     cell = rundir.cell_of(best)
@@ -158,7 +162,7 @@ def markdown(results: list[dict]) -> str:
     lines = [f"Each run's chosen model on its own test clips, as they are and with {seconds:g} s of digital silence, "
              f"or of a room-noise bed (`exercise_bike`'s held-out end at -55 dBFS), before and after every clip; "
              "with the speech detector of the model folder (what `voxprint predict` does) and with none "
-             "(`python benchmarks/padded.py RUN ... --readme README.md`).", "",
+             "(`python -m benchmarks.padded RUN ... --results`).", "",
              "| run | model | test clips | padding | with its detector | with none |", "|---|---|---|---|---|---|"]
     for r in results:
         for x in r["rows"]:
@@ -198,7 +202,7 @@ def main(argv=None):
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--train", type=Path, help="also train the chosen configuration on padded copies, here")
-    ap.add_argument("--readme", help="fill this README's results:padded block")
+    ap.add_argument("--results", action="store_true", help="write docs/results/padded.md")
     args = ap.parse_args(argv)
     results = []
     for r in args.runs:
@@ -208,10 +212,11 @@ def main(argv=None):
             write_json(Path(r) / "padded.json", results[-1])
     worst = max(d for r in results for d in drops(r))
     print(f"largest drop below the unpadded figure: {worst:.4f} (goal <= 0.01: {'met' if worst <= 0.01 + 1e-9 else 'not met'})")
-    if args.readme:
-        from voxprint.report.readme import fill_block
+    if args.results:
+        from benchmarks.common import publish
 
-        fill_block(args.readme, "padded", markdown(results))
+        publish("padded", markdown(results), title="Silence around the speech", inputs=INPUTS, module=__spec__.name,
+                headline=f"largest drop from padding {worst:.4f} (goal ≤ 0.01)")
 
 
 if __name__ == "__main__":

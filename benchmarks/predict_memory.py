@@ -1,7 +1,7 @@
 """Peak memory of `voxprint predict` over many files and one very long one (issue 10).
 
-    python benchmarks/predict_memory.py [--run /tmp/q] [--minutes 60] [--files 50] [--rate 44100] [--channels 2]
-                                        [--readme README.md]
+    python -m benchmarks.predict_memory [--run /tmp/q] [--minutes 60] [--files 50] [--rate 44100] [--channels 2]
+                                        [--results]
 
 Builds, in a temporary folder, `--files - 1` recordings of 1 to 25 FSDD clips each (8 kHz, 0.4-12 s)
 and one `--minutes`-long recording at `--rate` Hz with `--channels` channels (default: CD-rate stereo,
@@ -14,8 +14,8 @@ process, started by a small launcher process; its peak resident memory is its ow
   - `voxprint predict` on the short files, on the long file alone, and on all files in one call;
   - `voxprint predict` on a file exactly at audio.MAX_SAMPLES at the model's rate (the longest file
     voxprint reads) and on one a second longer (refused from its header: one skip line, status 3).
-Goal: every `predict` under 1.5 GB, whatever the number or length of the files. --readme fills the
-README block between <!-- results:predict-memory:start/end --> with the table.
+Goal: every `predict` under 1.5 GB, whatever the number or length of the files. --results writes
+docs/results/predict-memory.md with the table.
 
 If --run does not exist, a small model is trained there first with
 `voxprint run --config quick --out RUN --no-progress --no-report` (a few minutes on 2 cores).
@@ -49,7 +49,7 @@ print(len(audio.load(sys.argv[1], int(sys.argv[2]))[0]))
 
 
 def data_home() -> Path:
-    from common import DATA
+    from benchmarks.common import DATA
 
     return DATA
 
@@ -99,10 +99,14 @@ def limit_files(folder: Path, rate: int) -> tuple[Path, Path]:
     return out[0], out[1]
 
 
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = ["benchmarks/predict_memory.py", "voxprint/inference.py", "voxprint/audio.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/features"]
+
 # A small, fresh process that starts the measured command and reports that command's own peak: a
 # child started straight from this script would count this script's pages too (vfork shares them).
 LAUNCH = """
 import os, subprocess, sys, time
+
 t = time.perf_counter()
 p = subprocess.Popen(sys.argv[1:])
 _, status, usage = os.wait4(p.pid, 0)
@@ -134,7 +138,7 @@ def main(argv=None):
     ap.add_argument("--files", type=int, default=50, help="files in all, the long one included")
     ap.add_argument("--rate", type=int, default=44100, help="sample rate of the long recording")
     ap.add_argument("--channels", type=int, default=2, help="channels of the long recording")
-    ap.add_argument("--readme", type=Path, help="fill this README's results:predict-memory block")
+    ap.add_argument("--results", action="store_true", help="write docs/results/predict-memory.md")
     args = ap.parse_args(argv)
     env = os.environ | {"VOXPRINT_DATA": str(data_home())}
     run = Path(args.run)
@@ -177,13 +181,14 @@ def main(argv=None):
                 worst = max(worst, mb)
         verdict = f"largest predict peak: {worst:.0f} MB (goal < {GOAL_MB} MB: {'met' if worst < GOAL_MB else 'NOT met'})"
         print("\n" + verdict)
-    if args.readme:
-        from voxprint.report.readme import fill_block
+    if args.results:
+        from benchmarks.common import publish
 
-        body = "\n".join([f"`python benchmarks/predict_memory.py` ({setup}; each row a fresh process, peak RSS "
+        body = "\n".join([f"{setup}; each row a fresh process, peak RSS "
                           "= its ru_maxrss):", "", "| measurement | peak RSS MB | seconds | exit | answers |",
                           "|---|---:|---:|---:|---:|", *table, "", verdict + "."])
-        print(f"written: {fill_block(args.readme, 'predict-memory', body)}")
+        publish("predict-memory", body, title="Memory of `voxprint predict`", inputs=INPUTS, module=__spec__.name,
+                headline=verdict)
 
 
 if __name__ == "__main__":

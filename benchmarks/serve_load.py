@@ -10,7 +10,7 @@ same clips is printed as the ceiling (one process, all files in one call, no HTT
 The client is a minimal HTTP/1.1 writer/reader on asyncio streams (requests are prebuilt bytes), so the
 load generator takes as little of the shared CPU as it can; it runs in this process, the server in another.
 
-    python benchmarks/serve_load.py --run /tmp/serve-run [--seconds 10] [--engine torch|onnx]
+    python -m benchmarks.serve_load --run /tmp/serve-run [--seconds 10] [--engine torch|onnx]
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import DATA  # noqa: E402
+from benchmarks.common import DATA
+
+# the code these figures depend on: docs/results/ says they are stale once one of these changes
+INPUTS = ["benchmarks/serve_load.py", "voxprint/serve", "voxprint/inference.py", "voxprint/export.py", "voxprint/store.py", "voxprint/scoring.py", "voxprint/quality.py", "voxprint/vad", "voxprint/clip_scoring.py"]
+
 BOUNDARY = "voxprintbench" + uuid.uuid4().hex
 
 
@@ -196,7 +200,7 @@ def say(line: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", help="run or model folder (default: the shipped general encoder)")
-    ap.add_argument("--readme", help="fill this README's results:serve block with the printed figures")
+    ap.add_argument("--results", action="store_true", help="write docs/results/serve.md")
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per load level and server")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--profiles", type=int, default=1000, help="enrolled names on the second server")
@@ -221,11 +225,11 @@ def main() -> None:
                 server.wait(timeout=30)
         for line in ceiling(args, folders[1] / "profiles.db", query):
             say(line)
-    if args.readme:
-        from voxprint.report.readme import fill_block
+    if args.results:
+        from benchmarks.common import publish
 
-        cmd = "python benchmarks/serve_load.py" + (f" --run {args.run}" if args.run else "") + " --readme README.md"
-        fill_block(args.readme, "serve", f"Measured by `{cmd}` (2-core machine):\n\n```\n" + "\n".join(OUT) + "\n```")
+        publish("serve", "```\n" + "\n".join(OUT) + "\n```", title="The service under load", inputs=INPUTS,
+                module=__spec__.name)
 
 
 async def bench(args, ports: list[int], enrol: dict[str, list[Path]], query: list[Path]) -> None:

@@ -9,12 +9,13 @@ when already set.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED_DATA = Path(os.environ.get("VOXPRINT_DATA") or DEFAULT_DATA)
+from benchmarks.common import DATA as SHARED_DATA  # one rule for tests and benchmarks: $VOXPRINT_DATA, else ../shared/data
+
 if not os.environ.get("VOXPRINT_DATA"):
     os.environ["VOXPRINT_DATA"] = str(SHARED_DATA)
 
@@ -87,8 +88,8 @@ def tiny_run(tmp_path_factory, shared_data):
 def padded(tmp_path_factory, shared_data):
     """Factory for padded copies of FSDD / speeches5 subsets, each built once per session:
     padded(name, kind, seconds=1.0, max_per_speaker=None, speakers=None) -> dataset root.
-    See tests/padded.py."""
-    from padded import padded_set
+    See benchmarks/padding.py."""
+    from benchmarks.padding import padded_set
 
     root = tmp_path_factory.mktemp("padded")
 
@@ -168,3 +169,14 @@ def pg_url(pg_server, request):
     store_pg.release(f"{base}/{name}")
     with psycopg.connect(pg_server, autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def git_work_tree(tmp_path):
+    """An empty git work tree with one commit: where results files are written and stamped."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "t"],
+                 ["commit", "-q", "--allow-empty", "-m", "start"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+    return root

@@ -4,16 +4,12 @@ hear the grid's own noisy audio, so they equal the grid's robustness figures."""
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
+from benchmarks import anchors
 from voxprint import rundir
 from voxprint.io import read_csv, read_json
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import anchors  # noqa: E402
 
 
 def test_anchors_voxprint_rows_equal_the_grids_robustness(tiny_run, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""Feature cache: keys change with anything that changes the features; hits skip the computation."""
+"""The disk cache (voxprint.cache): keys change with anything that changes the features; hits skip the
+computation; unreadable entries are computed again."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from voxprint.cache import FeatureCache, cache_key
+from voxprint.cache import DiskCache, cache_key
 from voxprint.config import FeatureConfig
 
 # A different value for every FeatureConfig field; the test below checks none is missed.
@@ -96,31 +97,31 @@ def test_rewriting_a_file_changes_the_key(files):
 
 
 def test_hit_returns_stored_array_without_computing(tmp_path, files):
-    cache = FeatureCache(tmp_path / "cache")
+    cache = DiskCache(tmp_path / "cache")
     k = key(files)
     value = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     first = Counter(value)
-    out = cache.get_or_compute(k, first)
+    out = cache.array(k, first)
     assert first.calls == 1
     np.testing.assert_array_equal(out, value)
-    assert (tmp_path / "cache" / k[:2] / f"{k}.npy").is_file()
+    assert (tmp_path / "cache" / k[:2] / f"{k}.npz").is_file()
 
     second = Counter(np.zeros(1))
-    again = FeatureCache(tmp_path / "cache").get_or_compute(k, second)
+    again = DiskCache(tmp_path / "cache").array(k, second)
     assert second.calls == 0
     assert again.dtype == np.float32 and again.shape == (2, 3, 4)
     np.testing.assert_array_equal(again, value)
 
     other = Counter(np.ones(3))
-    FeatureCache(tmp_path / "cache").get_or_compute(key(files, sample_rate=8000), other)
+    DiskCache(tmp_path / "cache").array(key(files, sample_rate=8000), other)
     assert other.calls == 1
 
 
 def test_no_temporary_files_left(tmp_path, files):
-    cache = FeatureCache(tmp_path / "cache")
+    cache = DiskCache(tmp_path / "cache")
     k = key(files)
-    cache.get_or_compute(k, lambda: np.ones(5))
-    assert [p.name for p in (tmp_path / "cache" / k[:2]).iterdir()] == [f"{k}.npy"]
+    cache.array(k, lambda: np.ones(5))
+    assert [p.name for p in (tmp_path / "cache" / k[:2]).iterdir()] == [f"{k}.npz"]
 
 
 @pytest.mark.parametrize(
@@ -134,25 +135,54 @@ def test_no_temporary_files_left(tmp_path, files):
     ids=["empty", "truncated", "header", "garbage"],
 )
 def test_corrupted_entry_is_recomputed(tmp_path, files, damage):
-    cache = FeatureCache(tmp_path / "cache")
+    cache = DiskCache(tmp_path / "cache")
     k = key(files)
     value = np.linspace(0, 1, 50, dtype=np.float32)
-    cache.get_or_compute(k, lambda: value)
-    entry = tmp_path / "cache" / k[:2] / f"{k}.npy"
+    cache.array(k, lambda: value)
+    entry = tmp_path / "cache" / k[:2] / f"{k}.npz"
     entry.write_bytes(damage(entry.read_bytes()))
     recompute = Counter(value)
-    out = cache.get_or_compute(k, recompute)
+    out = cache.array(k, recompute)
     assert recompute.calls == 1
     np.testing.assert_array_equal(out, value)
-    np.testing.assert_array_equal(np.load(entry), value)  # the entry was rewritten
+    np.testing.assert_array_equal(DiskCache(tmp_path / "cache").get(k)["array"], value)  # rewritten
 
 
 def test_no_root_always_computes(files):
-    cache = FeatureCache(None)
+    cache = DiskCache(None)
     c = Counter(np.ones(2))
-    cache.get_or_compute(key(files), c)
-    cache.get_or_compute(key(files), c)
+    cache.array(key(files), c)
+    cache.array(key(files), c)
     assert c.calls == 2
+
+
+def test_named_arrays_round_trip_with_their_dtypes(tmp_path):
+    cache = DiskCache(tmp_path)
+    value = {"emb": np.ones((2, 3), np.float32), "n": np.int64(7), "starts": np.arange(4)}
+    first = Counter(value)
+    cache.get_or_compute("k1", first)
+    again = DiskCache(tmp_path).get_or_compute("k1", first)
+    assert first.calls == 1 and set(again) == set(value)
+    assert again["emb"].dtype == np.float32 and int(again["n"]) == 7
+    np.testing.assert_array_equal(again["starts"], value["starts"])
+
+
+def test_a_bare_npy_in_an_entrys_place_is_computed_again(tmp_path):
+    cache = DiskCache(tmp_path)
+    cache.path("abc").parent.mkdir(parents=True)
+    np.save(cache.path("abc").with_suffix(""), np.zeros(3))  # np.save appends .npy
+    cache.path("abc").with_suffix(".npy").rename(cache.path("abc"))
+    assert cache.get("abc") is None and not cache.path("abc").exists()
+
+
+def test_named_cache_lives_under_voxprint_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOXPRINT_CACHE", str(tmp_path))
+    assert DiskCache.named("features").root == tmp_path / "features"
+    monkeypatch.setenv("VOXPRINT_CACHE", "off")
+    c = Counter(np.ones(2))
+    DiskCache.named("features").array("k", c)
+    DiskCache.named("features").array("k", c)
+    assert c.calls == 2 and not any(tmp_path.iterdir())
 
 
 def test_key_of_missing_file_raises(tmp_path):
@@ -166,8 +196,8 @@ def test_clean_features_follow_the_speech_regions_not_just_the_settings(tmp_path
     import soundfile as sf
     import torch
 
+    from voxprint.clip_scoring import clean_features
     from voxprint.config import VadConfig
-    from voxprint.evaluate import clean_features
     from voxprint.features import build_feature
     from voxprint.vad import Speech
 
@@ -186,7 +216,7 @@ def test_clean_features_follow_the_speech_regions_not_just_the_settings(tmp_path
         again, _ = clean_features(features, cfg, sr, window, [str(path)], [y], [first], VadConfig())
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(a, again)
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 2
 
 
 def test_clean_features_follow_what_is_heard_not_just_the_regions(tmp_path, monkeypatch):
@@ -196,8 +226,8 @@ def test_clean_features_follow_what_is_heard_not_just_the_regions(tmp_path, monk
     import soundfile as sf
     import torch
 
+    from voxprint.clip_scoring import clean_features
     from voxprint.config import VadConfig
-    from voxprint.evaluate import clean_features
     from voxprint.features import build_feature
     from voxprint.vad import Speech, regions
 

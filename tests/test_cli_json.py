@@ -8,8 +8,8 @@ import json
 
 import pytest
 import soundfile as sf
-
 from conftest import FSDD, shared_file
+
 from voxprint import protocol as P
 from voxprint.cli import main
 from voxprint.inference import Recognizer

@@ -232,17 +232,17 @@ def test_the_audio_reader_refuses_the_rates_the_config_refuses():
 
 
 def test_the_fewshot_config_is_the_recipe_the_readme_measured_and_chose():
-    """configs/fewshot.yaml ships what benchmarks/fewshot.py chose on validation (the README's block):
+    """configs/fewshot.yaml ships what benchmarks/fewshot.py chose on validation (docs/results/fewshot.md):
     the chosen row's model, feature, ramp, floor and monitor, the command's step budget, and both
     augmentation settings side by side (the choice between them is the grid's, on validation)."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- results:fewshot:start -->")[1].split("<!-- results:fewshot:end -->")[0]
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "results" / "fewshot.md").read_text(encoding="utf-8")
+    block = readme
     chosen = re.search(r"Chosen on validation accuracy \(mean over seeds\): \*\*voxprint (\w+)-(\w+)(-noaug)? "
                        r"\(ramp (\d+), min_steps (\d+), monitor (\w+)\)\*\*", block)
     steps = re.search(r"--steps (\d+)", block)
-    assert chosen and steps, "the README's few-shot block names no chosen configuration"
+    assert chosen and steps, "docs/results/fewshot.md names no chosen configuration"
     cfg = C.load("fewshot")
     model, feature, _, ramp, floor, monitor = chosen.groups()
     assert (cfg.grid.models, cfg.grid.features) == ([model], [feature])

@@ -12,8 +12,9 @@ import soundfile as sf
 from conftest import shared_file
 
 import voxprint.encoder
+from benchmarks import synth
 from voxprint.cli import main
-from voxprint.diarize import Turn, cluster, read_rttm, reseg, synth, to_rttm, write_rttm
+from voxprint.diarize import Turn, cluster, read_rttm, reseg, to_rttm, write_rttm
 from voxprint.diarize.windows import cut, window_starts
 from voxprint.inference import Recognizer
 

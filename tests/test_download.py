@@ -12,18 +12,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import FSDD
 
 from voxprint import download
-from voxprint.errors import DataError
+from voxprint.dirs import DATA_ENV
 from voxprint.download import (
-    ENV_VAR,
     FSDD_DIGEST,
-    data_home,
     ensure_fsdd,
     recordings_digest,
 )
+from voxprint.errors import DataError
 
-from conftest import FSDD
 TOP = "free-spoken-digit-dataset-1.0.10"
 
 @pytest.fixture(scope="module")
@@ -107,26 +106,11 @@ def _leftovers(home: Path) -> list[str]:
 # --------------------------------------------------------------------------- data_home
 
 
-def test_data_home_honours_env(monkeypatch, tmp_path):
-    monkeypatch.setenv(ENV_VAR, str(tmp_path / "mine"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data_home() == tmp_path / "mine"
-
-
-def test_data_home_falls_back_to_xdg_then_home(monkeypatch, tmp_path):
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data_home() == tmp_path / "xdg" / "voxprint"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "h"))
-    assert data_home() == tmp_path / "h" / ".cache" / "voxprint"
-
-
 def test_ensure_fsdd_defaults_to_data_home(monkeypatch, tmp_path):
     rec = tmp_path / "dh" / "fsdd" / "recordings"
     rec.mkdir(parents=True)
     (rec / "0_george_0.wav").write_bytes(b"RIFF")
-    monkeypatch.setenv(ENV_VAR, str(tmp_path / "dh"))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "dh"))
     assert ensure_fsdd(url=f"http://127.0.0.1:{_closed_port()}/x", quiet=True) == rec
 
 
@@ -289,7 +273,7 @@ def _assert_offline_message(msg: str, home: Path, url: str) -> None:
     assert "\n" not in msg
     assert str(home / "fsdd" / "recordings") in msg
     assert url in msg
-    assert ENV_VAR in msg and "0_george_0.wav" in msg
+    assert DATA_ENV in msg and "0_george_0.wav" in msg
 
 
 def test_offline_connection_refused(tmp_path):

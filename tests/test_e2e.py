@@ -76,15 +76,15 @@ def test_predict_from_the_model_folder_alone(tiny_run, tmp_path, capsys):
     assert p.speaker == "jackson"
 
 
-def test_every_consumer_names_the_model_chosen_on_validation(tiny_run, tmp_path):
+def test_every_consumer_names_the_model_chosen_on_validation(tiny_run, tmp_path, git_work_tree):
     """A results table where test and validation disagree, with a tie: predict (Recognizer), report.html,
-    the README block and benchmarks/anchors.py all use the same model, chosen without the test split."""
+    the results file and benchmarks/anchors.py all use the same model, chosen without the test split."""
     import importlib.util
 
     from voxprint import rundir
     from voxprint.io import write_csv
     from voxprint.report import write_report
-    from voxprint.report.readme import update_readme
+    from voxprint.report.readme import update_results
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("cnn-mel-s0"))
@@ -103,10 +103,8 @@ def test_every_consumer_names_the_model_chosen_on_validation(tiny_run, tmp_path)
     page = write_report(run).read_text()
     best = page[page.index("Best model:"):]
     assert "loads is cnn-mel-s0" in best[:600]
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- results:x:start -->\n<!-- results:x:end -->\n")
-    update_readme(run, readme, "x")
-    assert "`voxprint predict --run run` loads **cnn-mel-s0**" in readme.read_text()
+    written = update_results(run, "x", "voxprint report run --results x", root=git_work_tree)
+    assert "`voxprint predict --run run` loads **cnn-mel-s0**" in written.read_text()
     spec = importlib.util.spec_from_file_location("anchors", Path(__file__).parents[1] / "benchmarks" / "anchors.py")
     anchors = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(anchors)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from voxprint.evaluate import score_clips
+from voxprint.clip_scoring import score_clips
 
 SR = 100  # samples per second: windows of 2 s = 200 samples
 
@@ -104,8 +104,8 @@ def test_a_padded_short_clip_is_heard_once_as_the_unpadded_one(shared_data):
     from conftest import shared_file
 
     from voxprint import audio
-    from voxprint.evaluate import _heard_parts
-    from voxprint.padding import pad_clip
+    from voxprint.clip_scoring import _heard_parts
+    from benchmarks.padding import pad_clip
     from voxprint.vad import VadConfig
 
     y, sr = audio.load(shared_file("speeches5", "audio", "Nelson_Mandela", "0.wav"), None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import librosa
@@ -14,13 +13,12 @@ import scipy.signal
 import soundfile as sf
 import torch
 
+from benchmarks.common import DATA
 from voxprint.config import FeatureConfig
 from voxprint.errors import ConfigError
 from voxprint.features import FEATURES, LPC, MFCC, FeatureExtractor, LogMel, build_feature
 from voxprint.features.lpc import R0_ABS, R0_REL
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DATA = Path(os.environ.get("VOXPRINT_DATA") or DEFAULT_DATA)
 CLIP_8K = DATA / "fsdd" / "recordings" / "0_george_0.wav"
 CLIP_16K = DATA / "speeches5" / "audio" / "Nelson_Mandela" / "0.wav"
 CLIP_16K_B = DATA / "speeches5" / "audio" / "Magaret_Tarcher" / "0.wav"

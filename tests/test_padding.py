@@ -8,7 +8,7 @@ import soundfile as sf
 
 from voxprint import audio
 from voxprint.datasets import _cap, discover
-from voxprint.padding import pad_clip, scaled_to
+from benchmarks.padding import pad_clip, scaled_to
 
 
 def test_pad_clip_shapes_and_bed():
@@ -53,7 +53,7 @@ def test_padded_speeches5_room_noise_has_a_quiet_bed(padded):
 
 
 def test_unknown_kind_is_rejected(tmp_path):
-    from voxprint.padding import padded_copy
+    from benchmarks.padding import padded_copy
 
     with pytest.raises(ValueError, match="kind"):
         padded_copy("fsdd", tmp_path / "x", "hum")
@@ -63,7 +63,7 @@ def test_a_bad_clip_is_left_out_of_the_copy_and_a_manifest_is_refused(tmp_path, 
     import soundfile as sf
 
     from voxprint.errors import DataError
-    from voxprint.padding import padded_copy
+    from benchmarks.padding import padded_copy
 
     src = tmp_path / "src"
     for spk in ("a", "b"):

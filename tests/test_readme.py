@@ -1,32 +1,42 @@
-"""The README's Results blocks are generated from a real run folder."""
-
-import pytest
+"""docs/results files made from a run folder: `voxprint report RUN --results NAME`."""
 
 from voxprint.cli import main
-from voxprint.errors import VoxprintError
 from voxprint.io import read_csv
-from voxprint.report.readme import update_readme
+from voxprint.report.readme import update_results
+from voxprint.report.results import read_stamp
 
 
-def test_readme_block_is_filled_from_the_run(tiny_run, tmp_path, capsys):
-    readme = tmp_path / "README.md"
-    readme.write_text("# x\n\nbefore\n<!-- results:tiny:start -->\nold text\n<!-- results:tiny:end -->\nafter\n")
-    assert main(["report", str(tiny_run), "--readme", str(readme), "--section", "tiny"]) == 0
-    text = readme.read_text()
-    assert "old text" not in text and text.startswith("# x\n\nbefore\n") and text.endswith("after\n")
+def test_results_file_is_written_from_the_run(tiny_run, git_work_tree, monkeypatch, capsys):
+    monkeypatch.chdir(git_work_tree)
+    assert main(["report", str(tiny_run), "--results", "tiny"]) == 0
+    path = git_work_tree / "docs" / "results" / "tiny.md"
+    text = path.read_text()
     acc = float(read_csv(tiny_run / "results.csv")[0]["accuracy"])
     assert f"{acc:.4f}" in text  # the number in the table is the run's number
     assert "| **cnn** |" in text and "mel (test accuracy / macro-F1)" in text
     assert "accuracy vs SNR" in text and "white 10 dB" in text
-    assert (tmp_path / "docs" / "results" / "tiny" / "chart_accuracy.png").stat().st_size > 1000
-    assert "](docs/results/tiny/chart_accuracy.png)" in text
-    # regenerating is idempotent
-    update_readme(tiny_run, readme, "tiny")
-    assert readme.read_text() == text
+    assert (git_work_tree / "docs" / "results" / "tiny" / "chart_accuracy.png").stat().st_size > 1000
+    assert "](tiny/chart_accuracy.png)" in text
+    stamp = read_stamp(path)
+    assert stamp.command == f"voxprint report {tiny_run} --results tiny" and "voxprint/train.py" in stamp.inputs
+    assert stamp.headline.startswith("best cnn-mel")
+    # the models recorded the code that trained them: this one's commit, in voxprint's own work tree
+    assert stamp.commit and len(stamp.commit) == 40
+    # regenerating gives the same file
+    update_results(tiny_run, "tiny", stamp.command, root=git_work_tree)
+    assert path.read_text() == text
 
 
-def test_readme_without_markers_is_refused(tiny_run, tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("# nothing to fill\n")
-    with pytest.raises(VoxprintError, match="markers"):
-        update_readme(tiny_run, readme, "tiny")
+def test_models_without_a_recorded_code_version_make_a_stale_result(tiny_run, git_work_tree, tmp_path):
+    import shutil
+
+    from voxprint.io import read_json, write_json
+    from voxprint.report.results import stale
+
+    run = tmp_path / "old-run"
+    shutil.copytree(tiny_run, run)
+    for m in run.glob("*/metrics.json"):
+        write_json(m, {k: v for k, v in read_json(m).items() if k != "code"})
+    update_results(run, "old", "voxprint report old-run --results old", root=git_work_tree)
+    (problem,) = stale(git_work_tree)
+    assert "old.md: stale: generated from code of unknown version" in problem

@@ -16,7 +16,7 @@ import pytest
 from voxprint import rundir
 from voxprint.io import read_json, write_csv, write_json
 from voxprint.report import CHARTS, write_report
-from voxprint.report.readme import update_readme
+from voxprint.report.readme import update_results
 
 SPEAKERS = ["george", "jackson", "lucas"]
 # (model, feature) -> (test accuracy, validation accuracy) per seed. cnn-mel has the best TEST
@@ -140,14 +140,11 @@ def test_missing_optional_files_still_report(tmp_path: Path):
         assert (run / CHARTS[key]).read_bytes().startswith(PNG_MAGIC)
 
 
-def test_readme_block_is_generated_from_the_run(full_report: Path, tmp_path: Path):
+def test_results_file_is_generated_from_the_run(full_report: Path, git_work_tree: Path):
     run = full_report.parent
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:demo:start -->\nold\n<!-- results:demo:end -->\noutro\n")
-    update_readme(run, readme, "demo")
-    text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
-    block = text[text.index("results:demo:start"): text.index("results:demo:end")]
+    path = update_results(run, "demo", "voxprint report run --results demo", root=git_work_tree)
+    block = path.read_text()
+    assert block.startswith("<!-- voxprint-results ") and "\n# demo: " in block
     assert "`voxprint predict --run run` loads **lstm-mel-s1**" in block
     assert "0.8700 ± 0.0141" in block  # lstm-mel test accuracy over 2 seeds
     assert "median of 37" in block
@@ -158,9 +155,8 @@ def test_readme_block_is_generated_from_the_run(full_report: Path, tmp_path: Pat
     assert "| resemblyzer+LR | 0.990 | 0.670 | 8.400 | 17408 | 1423616 | no |" in block
     assert "| voxprint lstm-mel-s1 [onnx] | 1.000 | 0.993 | 0.250 | 166 | 40694 | yes |" in block
     for name in CHARTS.values():
-        assert (tmp_path / "docs" / "results" / "demo" / name).read_bytes().startswith(PNG_MAGIC)
-    with pytest.raises(Exception, match="markers"):
-        update_readme(run, tmp_path / "README.md", "other")
+        assert (git_work_tree / "docs" / "results" / "demo" / name).read_bytes().startswith(PNG_MAGIC)
+        assert f"](demo/{name})" in block
 
 
 # --------------------------------------------------------------------------- real browser

@@ -617,3 +617,18 @@ def test_page_records_enrols_and_identifies_in_chromium(server, tmp_path):
         assert con.execute("SELECT count FROM profiles WHERE name = 'george'").fetchone() == (3,)
     for name in ("george", "jackson"):
         assert server.http.delete(f"/v1/speakers/{name}", headers=AUTH).status_code == 200
+
+
+def test_server_pins_torch_and_blas_to_one_thread():
+    """serve() pins torch and numpy's BLAS to one thread per request (pin_threads): in a fresh process
+    whose BLAS starts with several threads, both report one afterwards."""
+    code = ("import numpy, torch\nfrom threadpoolctl import threadpool_info\n"
+            "from voxprint.serve.server import pin_threads\n"
+            "before = max(p['num_threads'] for p in threadpool_info())\n"
+            "pin_threads()\n"
+            "after = [p['num_threads'] for p in threadpool_info()]\n"
+            "print(before, max(after), torch.get_num_threads())\n")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    before, after, torch_threads = map(int, out.stdout.split())
+    assert before == 2 and after == 1 and torch_threads == 1

@@ -14,7 +14,8 @@ import soundfile as sf
 from test_diarize import TWO, _coverage, _test_voices
 from test_serve import CHROMIUM, _open_page, error, start_server
 
-from voxprint.diarize import Turn, synth
+from benchmarks import synth
+from voxprint.diarize import Turn
 
 SR = 16000
 

@@ -14,9 +14,9 @@ from conftest import shared_file
 from voxprint import audio, vad
 from voxprint.config import ConfigError, VadConfig, load
 from voxprint.errors import AudioError
-from voxprint.padding import RoomBed, pad_clip
-from voxprint.vad.regions import merge, runs, to_regions
+from benchmarks.padding import RoomBed, pad_clip
 from voxprint.vad.backends import Frames
+from voxprint.vad.regions import merge, runs, to_regions
 
 BACKENDS = ("silero", "webrtc", "energy")
 FSDD_CLIP = ("fsdd", "recordings", "3_theo_12.wav")  # 8 kHz, a training-index clip
@@ -158,7 +158,7 @@ def test_the_audible_span_is_the_recording_inside_its_padding(clip, shared_data)
     sample in digital silence; in a quiet room bed no more than a hop (10 ms) of the bed, and every part
     of the recording that stands clearly out of the bed - for speech and for crowd noise alike, which silero
     hears no voice in. (The recording's own near-silent edges may fall outside: they are bed.)"""
-    from voxprint.padding import ROOM_LEVEL_DB, default_room_noise
+    from benchmarks.padding import ROOM_LEVEL_DB, default_room_noise
     from voxprint.vad.backends import frame_db
     from voxprint.vad.regions import audible_span
 
@@ -183,7 +183,7 @@ def test_a_short_recording_padded_with_silence_is_heard_as_it_would_be_unpadded(
     recording span fits one, so the model hears the slice - bit for bit in digital silence, to one of
     silero's 32-ms frames in a room bed (its voice can reach a frame into the bed) - and not silero's
     regions of it; a clip whose span is longer than a window is still heard by its speech."""
-    from voxprint.padding import default_room_noise
+    from benchmarks.padding import default_room_noise
 
     y, sr = audio.load(shared_file("speeches5", "audio", "Nelson_Mandela", "0.wav"), None)
     assert np.all(y[[0, -1]] != 0) and len(y) == sr
@@ -228,7 +228,7 @@ def test_a_burst_of_the_room_next_to_the_recording_still_fits(shared_data):
     edge of a room-padded speeches5 slice) makes the audible span longer than the slice by more than a
     hop; it still fits (SPAN_SLACK), so the slice is heard as its centred window, not by silero's
     regions, and a span a fifth longer than the window does not fit."""
-    from voxprint.padding import default_room_noise
+    from benchmarks.padding import default_room_noise
 
     y, sr = audio.load(shared_file(*S5_APPLAUSE), None)
     bed = RoomBed(default_room_noise(), sr)(3 * sr, np.random.default_rng(0))
@@ -360,7 +360,7 @@ def wav(tmp_path, fsdd_clip):
 def test_cache_hit_skips_the_detector(wav, tmp_path, monkeypatch):
     root = tmp_path / "cache"
     first = vad.file_speech(wav, None, VadConfig(), cache_root=root)
-    entries = list(root.rglob("*.json"))
+    entries = list(root.rglob("*.npz"))
     assert len(entries) == 1 and first.samples > 0
 
     def boom(*a, **k):
@@ -403,17 +403,18 @@ def test_changed_file_is_never_served_from_the_cache(wav, tmp_path, fsdd_clip):
     y2 = np.zeros(3 * sr, np.float32)
     after = vad.file_speech(wav, sr, VadConfig(), y=y2, cache_root=root)
     assert before.samples > 0 and after.samples == 0 and after.n_samples == 3 * sr
-    assert len(list(root.rglob("*.json"))) == 2
+    assert len(list(root.rglob("*.npz"))) == 2
 
 
 def test_unreadable_cache_entry_is_recomputed(wav, tmp_path):
     root = tmp_path / "cache"
     first = vad.file_speech(wav, None, VadConfig(), cache_root=root)
-    (entry,) = root.rglob("*.json")
-    entry.write_text("{not json")
+    (entry,) = root.rglob("*.npz")
+    entry.write_text("{not an npz")
     again = vad.file_speech(wav, None, VadConfig(), cache_root=root)
     assert again.regions.tolist() == first.regions.tolist()
-    assert entry.read_text().startswith("{\n")
+    with np.load(entry) as z:  # the entry was written again
+        assert z["regions"].tolist() == first.regions.tolist()
 
 
 def test_default_cache_root_follows_voxprint_cache(monkeypatch, tmp_path):
@@ -479,7 +480,7 @@ def test_frame_db_is_each_frames_power_with_a_zero_padded_tail(n):
 def test_what_a_model_hears_and_what_snr_is_measured_on():
     """Speech.heard: a clip that fits in a window whole; a longer one its speech; with min_seconds, the
     whole clip when (almost) no speech was found - so a test clip of applause still gets a finite SNR."""
-    from voxprint.evaluate import snr_references
+    from voxprint.robustness import snr_references
     from voxprint.vad import Speech
 
     sr, window = 8000, 8000

@@ -74,7 +74,7 @@ def _noise_files(p: Path) -> list[Path]:
 
 def resolve(entry: str, dataset_noise: Path | None) -> Path | None:
     """A noise entry as a path: absolute, relative to the working dir, or to the data home."""
-    from .download import data_home
+    from .dirs import data_home
 
     if entry == "auto":
         if dataset_noise is not None:

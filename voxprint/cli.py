@@ -116,7 +116,7 @@ def cmd_export(args) -> int:
 def cmd_report(args) -> int:
     from .commands import report
 
-    for path in report(args.run, args.readme, args.section):
+    for path in report(args.run, args.results):
         print(path)
     return EXIT_OK
 
@@ -333,8 +333,8 @@ def _training_commands(sub) -> None:
 
     rep = sub.add_parser("report", help="write report.html, charts and results.json for a run folder")
     rep.add_argument("run")
-    rep.add_argument("--readme", help="also fill this README's results block for the run")
-    rep.add_argument("--section", help="name of the README block (default: the run folder's name)")
+    rep.add_argument("--results", metavar="NAME", help="also write docs/results/NAME.md (tables, charts; stamped "
+                     "with the commit that trained the models) in the git work tree you run it from")
     rep.set_defaults(func=cmd_report)
 
 

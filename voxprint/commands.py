@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import DataError, NothingAnswered, VoxprintError
 
+
 def one_torch_thread() -> None:
     """Score on one torch thread (the commands that score a few clips at a time, cli.ONE_THREAD). A torch
     already loaded is told so; otherwise OMP_NUM_THREADS=1 starts torch with one thread if the command
@@ -22,9 +23,6 @@ def one_torch_thread() -> None:
         sys.modules["torch"].set_num_threads(1)
     else:
         os.environ["OMP_NUM_THREADS"] = "1"
-
-
-EVALUATE_COLUMNS = ["model", "noise", "snr_db", "accuracy", "macro_f1"]
 
 
 def run(cfg, out: str | Path | None = None, report: bool = True) -> Path | None:
@@ -48,19 +46,20 @@ def run(cfg, out: str | Path | None = None, report: bool = True) -> Path | None:
     return write_report(out)
 
 
-def report(run_dir: str | Path, readme: str | Path | None = None, section: str | None = None) -> list[Path]:
-    """`voxprint report`: report.html (and, with `readme`, that README's block `section`, default the
-    run folder's name) -> the paths written."""
+def report(run_dir: str | Path, results: str | None = None) -> list[Path]:
+    """`voxprint report`: report.html (and, with `results`, docs/results/RESULTS.md of the git work tree
+    it runs in, stamped with the commit that trained the models) -> the paths written."""
     from .report import write_report
 
+    command = f"voxprint report {run_dir} --results {results}"  # the stamp's, with the folder as it was given
     run_dir = Path(run_dir)
     if not (run_dir / "results.csv").exists():
         raise VoxprintError(f"{run_dir}: no results.csv; run `voxprint run --out {run_dir}` first")
     written = [write_report(run_dir)]
-    if readme:
-        from .report.readme import update_readme
+    if results:
+        from .report.readme import update_results
 
-        written.append(update_readme(run_dir, Path(readme), section or run_dir.name))
+        written.append(update_results(run_dir, results, command))
     return written
 
 
@@ -100,9 +99,10 @@ def evaluate(run_dir, noise: list[str], snrs: list[float], seed: int, on_error=N
     import numpy as np
 
     from .augment import build_sources
-    from .evaluate import classification_metrics, robustness
     from .inference import Recognizer
     from .io import write_csv
+    from .metrics import classification_metrics
+    from .robustness import COLUMNS, robustness_table
     from .vad import file_speech
 
     rec = Recognizer(run_dir)
@@ -115,16 +115,14 @@ def evaluate(run_dir, noise: list[str], snrs: list[float], seed: int, on_error=N
     y = np.array([index[s] for p, s in zip(paths, speakers) if p in keep])
     probs, _ = rec.score_waves(waves)
     clean = classification_metrics(y, probs.argmax(1), rec.labels)
-    rows = [{"noise": "none", "snr_db": float("inf"), "accuracy": round(clean["accuracy"], 4),
-             "macro_f1": round(clean["macro_f1"], 4)}]
     sources = build_sources(noise, rec.sample_rate, "eval", rec.cfg.augment.train_fraction)
     if not sources:
         raise VoxprintError(f"no usable noise among {', '.join(noise)}")
     speech = [file_speech(p, rec.sample_rate, rec.cfg.vad, y=w) for p, w in zip(ok, waves)]  # SNR over speech
-    rows += robustness(rec.model, rec.features, waves, y, rec.window, sources, snrs, rec.labels, seed=seed,
-                       speech=speech, vad_cfg=rec.cfg.vad, extra=rec.extra_windows)
+    rows = robustness_table(clean, rec.model, rec.features, waves, y, rec.window, sources, snrs, rec.labels,
+                            seed=seed, speech=speech, vad_cfg=rec.cfg.vad, extra=rec.extra_windows)
     out = rec.file("evaluate.csv")
-    write_csv(out, [{"model": rec.name, **r} for r in rows], EVALUATE_COLUMNS)
+    write_csv(out, [{"model": rec.name, **r} for r in rows], ["model", *COLUMNS])
     return Evaluation(rows, out, len(waves))
 
 

@@ -69,7 +69,7 @@ class Loaded:
     speech: list = field(default_factory=list)
 
     def heard(self, window: int) -> list[np.ndarray]:
-        """What a model hears of each clip, in training as in use (evaluate.listened): a clip that fits
+        """What a model hears of each clip, in training as in use (clip_scoring.listened): a clip that fits
         in one window whole (or its recording span, when that fits), a longer one its speech."""
         if not self.speech:
             return list(self.waves)
@@ -109,7 +109,8 @@ def _clip_number(stem: str) -> int | None:
 
 def discover(spec: str | Path) -> Dataset:
     """Find the recordings named by `spec`: "fsdd", a folder, or a CSV manifest."""
-    from .download import data_home, ensure_fsdd
+    from .dirs import data_home
+    from .download import ensure_fsdd
 
     spec = str(spec)
     if spec == "fsdd":

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .clip_scoring import NoClips
 from .enrol_check import ClipCheck, EnrolLimits, check_clip, duplicate_of
 from .errors import AudioError, NothingAnswered, VoxprintError
-from .evaluate import NoClips
 from .quality import measure
 from .scoring import Candidate, Decision, decide
 from .store import Profile, normalise_name
+from .vectors import unit
 
 TOP_K = 10  # candidates by raw cosine handed to the decision (a vector index may hand them over later)
 
@@ -134,8 +135,7 @@ def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store
     for c in checks:
         for k, v in c.quality.as_sums().items():
             quality[k] = quality.get(k, 0) + v
-    mean = emb.mean(0)
-    mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    mean = unit(emb.mean(0))
     near = store.profiles() if nearby is None else nearby(mean)
     others = [Candidate(p.name, p.mean, p.count, p.quality) for p in near if p.name != name]
     try:

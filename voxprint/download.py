@@ -1,7 +1,7 @@
 """The default dataset (Free Spoken Digit Dataset): where it lives and how it gets there.
 
-On first use FSDD is downloaded into the data home (``$VOXPRINT_DATA``, else
-``$XDG_CACHE_HOME/voxprint``, else ``~/.cache/voxprint``), extracted safely, verified
+On first use FSDD is downloaded into the data home (``dirs.data_home()``: ``$VOXPRINT_DATA``, else
+the user cache folder), extracted safely, verified
 against a known digest and moved into place atomically. Later runs find the
 recordings on disk and touch neither the network nor the digest.
 """
@@ -22,11 +22,11 @@ import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
 
+from .dirs import DATA_ENV, data_home
 from .errors import DataError
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "VOXPRINT_DATA"
 
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
 # recordings_digest() of the 3000 recordings of FSDD release v1.0.10. It is a digest of the
@@ -37,17 +37,6 @@ FSDD_DIGEST = "8dac6ce326e419e9fcfadedf2e4a67d6c08a40968c34bb8fa2b4e27d74753d5a"
 TIMEOUT_S = 30.0  # per socket operation (connect, each read)
 _CHUNK = 1 << 20
 _MARKER = ".verified"
-
-
-def data_home() -> Path:
-    """$VOXPRINT_DATA if set, else $XDG_CACHE_HOME/voxprint, else ~/.cache/voxprint (not created)."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "voxprint"
-    return Path.home() / ".cache" / "voxprint"
 
 
 def _file_sha256(path: Path) -> str:
@@ -97,7 +86,7 @@ def _offline_error(target: Path, url: str, exc: BaseException) -> DataError:
         _one_line(
             f"FSDD is not in {target} and could not be downloaded from {url} ({_network_reason(exc)}). "
             f"Download it on a machine with internet, or put the recordings (0_george_0.wav ...) "
-            f"in {target}, or set {ENV_VAR}."
+            f"in {target}, or set {DATA_ENV}."
         )
     )
 
@@ -209,13 +198,13 @@ def ensure_fsdd(
         else:
             raise DataError(
                 f"{target} exists but holds no .wav files; remove it, or put the FSDD recordings "
-                f"(0_george_0.wav ...) in it, or set {ENV_VAR}."
+                f"(0_george_0.wav ...) in it, or set {DATA_ENV}."
             )
 
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"cannot create the data home {home} ({_one_line(exc)}); set {ENV_VAR}") from exc
+        raise DataError(f"cannot create the data home {home} ({_one_line(exc)}); set {DATA_ENV}") from exc
     fd, tmp_name = tempfile.mkstemp(dir=home, prefix=".fsdd-", suffix=".tar.gz.part")
     os.close(fd)
     archive = Path(tmp_name)

@@ -21,7 +21,7 @@ import numpy as np
 from . import audio, rundir
 from .config import load_resolved
 from .errors import AudioError, DataError, NothingAnswered, VoxprintError
-from .evaluate import NoClips, answered, score_clips, torch_model
+from .clip_scoring import NoClips, answered, score_clips, torch_model
 from .io import read_json, write_json
 
 # Backbones whose weights fix the input scale (models.ge2e.GE2E.fixed_input, and Encoder, its subclass): a
@@ -313,7 +313,8 @@ class Recognizer:
         """$VOXPRINT_DB when set (a SQLite file or a postgresql:// URL, for every command and `serve`); else
         profiles.db beside the model; for the shipped encoder (whose package folder may be read-only) in the
         user's voxprint home ($VOXPRINT_HOME, default ~/.local/share/voxprint)."""
-        from .pretrained import ENCODER_DIR, user_home
+        from .dirs import user_home
+        from .pretrained import ENCODER_DIR
 
         if os.environ.get("VOXPRINT_DB"):
             return os.environ["VOXPRINT_DB"]

@@ -18,13 +18,14 @@ import yaml
 from . import config as C
 from . import rundir
 from .augment import Augmenter, build_sources
+from .clip_scoring import clean_features, score_features, torch_model
 from .datasets import Loaded, dataset_rate, describe_split, discover, prepare
 from .errors import ConfigError, DataError
-from .evaluate import (classification_metrics, clean_features, nll, robustness, score_features, torch_model,
-                       write_metrics)
 from .features import build_feature
 from .io import read_csv, read_json, write_csv, write_json
 from .log import interactive, skip_once
+from .metrics import classification_metrics, nll, write_metrics
+from .robustness import COLUMNS, robustness_table
 from .rundir import Cell
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ def _scores(net, features, ccfg: C.Config, sr: int, part: Loaded):
 
 def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = False) -> dict:
     """Train and evaluate one cell; metrics.json, written last, marks it finished."""
+    from .report.results import RUN_INPUTS, code_version
     from .resources import measure
     from .train import train
     from .verification import calibrate, can_calibrate
@@ -184,16 +186,16 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
         log.warning(f"{cell.name}: no accept threshold calibrated: the validation split holds no speaker with two "
                     f"clips (no same-speaker trial); `predict` works, `identify`/`verify` need a calibration")
     if cfg.eval.robustness and eval_noise:
-        rows = robustness(torch_model(net), features, test.waves, test.labels, n, eval_noise, cfg.eval.snr_db, labels,
-                          speech=test.speech, vad_cfg=cfg.vad)
-        rows = [{"noise": "none", "snr_db": float("inf"), "accuracy": round(metrics["accuracy"], 4),
-                 "macro_f1": round(metrics["macro_f1"], 4)}] + rows
-        write_csv(d / rundir.ROBUSTNESS, rows, ["noise", "snr_db", "accuracy", "macro_f1"])
+        rows = robustness_table(metrics, torch_model(net), features, test.waves, test.labels, n, eval_noise,
+                                cfg.eval.snr_db, labels, speech=test.speech, vad_cfg=cfg.vad)
+        write_csv(d / rundir.ROBUSTNESS, rows, COLUMNS)
     write_json(d / rundir.RESOURCE, measure(net, features, n, d, cfg.eval.latency_runs)
                | {"model": cell.model, "feature": cell.feature, "run": cell.name, "train_seconds": info["train_seconds"]})
-    write_metrics(d, metrics, labels, info | val_scores | {"model": cell.model, "feature": cell.feature,
-                                                           "head": cell.head, "augmented": cell.augment,
-                                                           "seed": cell.seed})
+    # the code that trained it: a results file built from this run is stale once that code changes
+    code = {"code": code_version(Path(__file__).resolve().parents[1], RUN_INPUTS)}
+    write_metrics(d, metrics, labels, info | val_scores | code | {"model": cell.model, "feature": cell.feature,
+                                                                  "head": cell.head, "augmented": cell.augment,
+                                                                  "seed": cell.seed})
     return read_json(d / rundir.METRICS)
 
 

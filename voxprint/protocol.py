@@ -29,6 +29,7 @@ from .augment import mix_at_snr, white_noise
 from .errors import DataError
 from .io import read_json, write_json
 from .verification import cosine_scores, eer, min_dcf, open_set
+from .vectors import unit
 
 SAMPLE_RATE = 16000
 SEGMENT_S = 2.0
@@ -177,21 +178,16 @@ class NoiseBank:
 DEV_CONDITIONS = [Condition("clean"), Condition("white-5dB", "white", 5.0), Condition("white-0dB", "white", 0.0)]
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def enrol_models(emb: dict[str, np.ndarray], enrol_ids: dict[str, list[str]]) -> dict[str, np.ndarray]:
     """Speaker -> mean of its L2-normalised enrolment embeddings, L2-normalised."""
-    return {spk: unit(np.mean([unit(emb[k]) for k in ids], axis=0)) for spk, ids in enrol_ids.items()}
+    return {spk: unit(np.mean([unit(emb[k], dtype=np.float64) for k in ids], axis=0)) for spk, ids in enrol_ids.items()}
 
 
 def trial_scores(emb: dict[str, np.ndarray], enrol_ids: dict[str, list[str]],
                  rows: list[tuple[str, str, str]]) -> tuple[np.ndarray, np.ndarray]:
     """Cosine score and target flag of every trial."""
     models = enrol_models(emb, enrol_ids)
-    scores = np.array([float(models[e] @ unit(emb[t])) for e, t, _ in rows])
+    scores = np.array([float(models[e] @ unit(emb[t], dtype=np.float64)) for e, t, _ in rows])
     return scores, np.array([lab == "target" for _, _, lab in rows])
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VoxprintError
+from .vectors import unit
 
 SCHEMA_VERSION = 3  # 2: names in Unicode NFC (a version-1 db is converted when opened); 3: quality column
 BUSY_TIMEOUT_MS = 30_000
@@ -68,12 +69,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    # A zero sum can only come from embeddings that cancel out exactly; keep zeros rather than NaN.
-    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
-
-
 def prepare_enrolment(name, embeddings) -> tuple[str, np.ndarray, int, int]:
     """The checks every store makes before it writes: (NFC name, sum of the unit-norm embeddings [D] float64,
     their number N, D). Embeddings [N, D] or [D]; NaN, inf, all-zero rows and empty input are refused."""
@@ -88,7 +83,7 @@ def prepare_enrolment(name, embeddings) -> tuple[str, np.ndarray, int, int]:
     norms = np.linalg.norm(emb, axis=1)
     if np.any(norms == 0):
         raise VoxprintError(f"enrol '{name}': an embedding is all zeros")
-    return name, (emb / norms[:, None]).sum(axis=0), emb.shape[0], emb.shape[1]
+    return name, unit(emb).sum(axis=0), emb.shape[0], emb.shape[1]
 
 
 def means_from_rows(rows) -> np.ndarray:
@@ -97,7 +92,7 @@ def means_from_rows(rows) -> np.ndarray:
     dim = rows[0][2]
     sums = np.frombuffer(b"".join(bytes(r[3]) for r in rows), dtype="<f8").reshape(len(rows), dim)
     counts = np.array([r[4] for r in rows], dtype=np.float64)[:, None]
-    return _unit(sums / counts)
+    return unit(sums / counts)
 
 
 def forget_names(name: str) -> tuple[str, str]:
@@ -225,7 +220,7 @@ class ProfileStore:
     def _profile(row) -> Profile:
         name, model_id, dim, blob, count, created, updated, quality = row
         total = np.frombuffer(blob, dtype="<f8", count=dim).astype(np.float64)
-        return Profile(name, _unit(total / count), int(count), model_id, created, updated,
+        return Profile(name, unit(total / count), int(count), model_id, created, updated,
                        _quality(quality), consistency(total, int(count)))
 
     # -- API ------------------------------------------------------------------------------------------------

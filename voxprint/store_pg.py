@@ -22,8 +22,9 @@ import threading
 import numpy as np
 
 from .errors import VoxprintError
-from .store import (Profile, _now, _quality, _unit, add_quality, consistency, forget_names, matrix_from_rows,
+from .store import (Profile, _now, _quality, add_quality, consistency, forget_names, matrix_from_rows,
                     means_from_rows, normalise_name, prepare_enrolment)
+from .vectors import unit
 
 SCHEMA_VERSION = 1
 WRITE_LOCK = 0x766F7870  # "voxp": the advisory lock every writer takes
@@ -164,7 +165,7 @@ class PgProfileStore:
     def _profile(row) -> Profile:
         name, model_id, dim, blob, count, created, updated, quality = row
         total = np.frombuffer(bytes(blob), dtype="<f8", count=dim).astype(np.float64)
-        return Profile(name, _unit(total / count), int(count), model_id, created, updated, _quality(quality),
+        return Profile(name, unit(total / count), int(count), model_id, created, updated, _quality(quality),
                        consistency(total, int(count)))
 
     @staticmethod

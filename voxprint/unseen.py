@@ -80,7 +80,7 @@ def study_settings(cfg: C.Config) -> dict:
 
 def _dataset_speakers(spec: str) -> tuple[str, list[str]]:
     if spec == "libri-dev":
-        from .download import data_home
+        from .dirs import data_home
 
         if not (data_home() / "libri-dev").is_dir():
             raise DataError(f"{data_home() / 'libri-dev'}: not found")
@@ -126,7 +126,7 @@ def _clip_segments(spec: str, speakers: list[str], enroll: int, max_clips: int, 
 
 def dataset_segments(spec: str, speakers: list[str], ev: C.EvalConfig, seed: int) -> list[P.Segment]:
     if spec == "libri-dev":
-        from .download import data_home
+        from .dirs import data_home
 
         return P.segments(data_home() / "libri-dev", speakers)
     return _clip_segments(spec, speakers, ev.enroll_clips, ev.study_max_clips, seed)

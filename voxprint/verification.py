@@ -9,17 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DataError
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+from .vectors import unit
 
 
 def cosine_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[N, D] x [M, D] -> [N, M] cosine similarities (rows L2-normalised first; zero rows score 0)."""
-    a, b = _unit_rows(a), _unit_rows(b)
+    a, b = (unit(np.atleast_2d(np.asarray(x, dtype=np.float64))) for x in (a, b))
     if a.shape[1] != b.shape[1]:
         raise DataError(f"cosine_scores: dimensions differ ({a.shape[1]} vs {b.shape[1]})")
     return a @ b.T

@@ -8,7 +8,7 @@
 Stages, each in its own module: speech regions (voxprint.vad) -> windows (windows.py) -> one embedding
 per window by the model's own features and weights (embed.py) -> agglomerative clustering (cluster.py)
 -> frame-level resegmentation (reseg.py) -> turns (turns.py), RTTM (rttm.py), names (naming.py).
-Synthetic conversations with reference turns for tuning and measuring: synth.py.
+Synthetic conversations with reference turns for tuning and measuring: benchmarks/synth.py.
 """
 
 from __future__ import annotations

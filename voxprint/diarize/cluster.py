@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..vectors import unit
+
 
 def _linkage(emb: np.ndarray) -> np.ndarray:
     from scipy.cluster.hierarchy import linkage
@@ -49,7 +51,7 @@ def centroids(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """L2-normalised mean embedding per cluster -> [K, E]."""
     k = int(labels.max()) + 1 if len(labels) else 0
     c = np.stack([emb[labels == j].mean(axis=0) for j in range(k)]) if k else emb[:0]
-    return c / (np.linalg.norm(c, axis=1, keepdims=True) + 1e-12)
+    return unit(c)
 
 
 def fold_small(emb: np.ndarray, labels: np.ndarray, min_windows: int, keep: int = 1) -> np.ndarray:
@@ -112,7 +114,7 @@ def spectral(emb: np.ndarray, keep: float = 0.2, speakers: int | None = None, mi
     k = min(max(k, 1), n)
     if k == 1:
         return np.zeros(n, np.int64)
-    v = vecs[:, :k] / (np.linalg.norm(vecs[:, :k], axis=1, keepdims=True) + 1e-12)
+    v = unit(vecs[:, :k])
     _, labels = kmeans2(v, k, minit="++", seed=0)
     return relabel(labels)
 

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..evaluate import window_features
+from ..clip_scoring import window_features
+from ..vectors import unit
 from .windows import cut
 
 
@@ -34,4 +35,4 @@ def embed_windows(rec, y: np.ndarray, starts: np.ndarray, window: int, batch: in
     if not out:
         return np.zeros((0, rec.embed_dim), np.float32)
     emb = np.concatenate(out)
-    return emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)
+    return unit(emb)

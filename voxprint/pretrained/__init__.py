@@ -1,9 +1,7 @@
-"""Weights that ship inside the package (each folder has its provenance and licence beside it),
-and where a user's own state (enrolled profiles) lives for them."""
+"""Weights that ship inside the package (each folder has its provenance and licence beside it)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 # The general speaker encoder: the default model of enroll / identify / verify / serve and Recognizer().
@@ -20,16 +18,6 @@ def ge2e_notice(changes: str) -> str:
             "the Resemblyzer package, version 0.1.4 (resemblyzer/pretrained.pt), Copyright 2019 Resemble.AI,\n"
             "licensed under the Apache License, Version 2.0 (text below).\n\n"
             f"Changes made by voxprint: {changes}\n\n" + licence)
-
-
-def user_home() -> Path:
-    """Where voxprint keeps a user's state for shipped models (the package folder may be read-only):
-    $VOXPRINT_HOME, else $XDG_DATA_HOME/voxprint, else ~/.local/share/voxprint (not created)."""
-    if os.environ.get("VOXPRINT_HOME"):
-        return Path(os.environ["VOXPRINT_HOME"]).expanduser()
-    if os.environ.get("XDG_DATA_HOME"):
-        return Path(os.environ["XDG_DATA_HOME"]).expanduser() / "voxprint"
-    return Path.home() / ".local" / "share" / "voxprint"
 
 
 def write_notice(folder: str | Path, changes: str) -> None:

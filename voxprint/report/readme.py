@@ -1,10 +1,9 @@
-"""Markdown tables and charts of a run folder, written into the README between markers:
+"""Markdown tables and charts of a run folder, written to docs/results/NAME.md (results.write_result).
 
-    <!-- results:NAME:start --> ... <!-- results:NAME:end -->
-
-`voxprint report RUN --readme README.md --section NAME` regenerates that block (and copies the
-charts into docs/results/NAME/), so the README's numbers and sentences come from a real run:
-every sentence below is built from the run's files (`data.collect`).
+`voxprint report RUN --results NAME` writes that file (and copies the charts into docs/results/NAME/), so
+the published numbers and sentences come from a real run: every sentence below is built from the run's
+files (`data.collect`). fill_block fills a README block between `<!-- results:NAME:start/end -->` markers
+(the README's index of results files).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from .. import rundir
 from ..errors import VoxprintError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_json
 from . import CHARTS, write_report
 from .data import RunData, collect, verification_rows
 
@@ -143,12 +142,23 @@ def fill_block(readme: Path, name: str, body: str) -> Path:
     return readme
 
 
-def update_readme(run: Path, readme: Path, name: str) -> Path:
-    """Fill block NAME with the tables, sentences and charts of run folder `run`."""
-    rel = f"docs/results/{name}"
-    if f"<!-- results:{name}:start -->" not in Path(readme).read_text():
-        raise VoxprintError(f"{readme}: no '<!-- results:{name}:start -->' ... end markers to fill")
-    return fill_block(readme, name, section(Path(run), Path(readme).parent / rel, rel))
+def update_results(run: Path, name: str, command: str, root: Path | None = None) -> Path:
+    """docs/results/NAME.md from run folder `run` (tables, sentences, charts in docs/results/NAME/), stamped
+    with the oldest code that trained one of its models (results.oldest_code)."""
+    from .results import RESULTS_DIR, RUN_INPUTS, oldest_code, repo_root, write_result
+
+    root = repo_root(root)
+    d = collect(Path(run))
+    body = section(Path(run), root / RESULTS_DIR / name, name)
+    codes = []
+    for r in d.rows:
+        m = rundir.model_dir(d.run, r) / rundir.METRICS
+        codes.append(read_json(m).get("code") if m.is_file() else None)
+    g = d.best_group
+    acc = rundir.format_mean_std([r["accuracy"] for r in g["rows"]], 4)
+    return write_result(name, body, title=f"{name}: {d.dataset}, {len(d.rows)} trained models", command=command,
+                        inputs=RUN_INPUTS, headline=f"best {g['group']}: test accuracy {acc}", root=root,
+                        code=oldest_code(root, codes))
 
 
-__all__ = ["fill_block", "update_readme", "section", "verification_rows"]
+__all__ = ["fill_block", "update_results", "section", "verification_rows"]

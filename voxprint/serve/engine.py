@@ -19,7 +19,7 @@ import numpy as np
 
 from ..decisions import TOP_K as CANDIDATES
 from ..errors import AudioError, VoxprintError
-from ..evaluate import answered
+from ..clip_scoring import answered
 from ..store import MAX_NAME_LENGTH
 from ..stores import is_url
 from .errors import ApiError

@@ -1,10 +1,10 @@
-"""On-disk cache of speech regions, one small JSON entry per (file, sample rate, detector).
+"""On-disk cache of speech regions, one small entry of the DiskCache per (file, sample rate, detector).
 
 The key is the SHA-256 of the file's identity (resolved path, size, mtime in ns - as the
 feature cache in voxprint/cache.py), the sample rate the regions are counted at, every
 VadConfig field that changes the regions, the backend package's version and a format
 version. Touching the file or changing any of them gives a new key, so a stale entry
-can never be read. Entries are written atomically; an unreadable one is recomputed.
+can never be read. Entries are written atomically (voxprint.cache); an unreadable one is recomputed.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..cache import file_identity
+from ..cache import DiskCache, file_identity
 from ..config import VadConfig
-from ..io import write_json
+from ..dirs import cache_dir
 from .backends import backend_version
 from .regions import Speech
 
@@ -34,12 +33,7 @@ NOT_IN_KEY = ("enabled",)
 
 def default_root() -> Path | None:
     """$VOXPRINT_CACHE/vad, else the user cache's voxprint/vad; VOXPRINT_CACHE=off disables it."""
-    env = os.environ.get("VOXPRINT_CACHE")
-    if env == "off":
-        return None
-    if env:
-        return Path(env) / "vad"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voxprint" / "vad"
+    return cache_dir("vad")
 
 
 def region_key(path: str | Path, sample_rate: int, cfg: VadConfig) -> str:
@@ -51,37 +45,30 @@ def region_key(path: str | Path, sample_rate: int, cfg: VadConfig) -> str:
 
 
 class RegionCache:
-    """get/put Speech by key under `root` (None: no caching)."""
+    """get/put Speech by key under `root` (None: no caching), as arrays in the one DiskCache."""
 
     def __init__(self, root: str | Path | None):
-        self.root = Path(root) if root else None
-
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+        self.disk = DiskCache(root)
 
     def get(self, key: str) -> Speech | None:
-        if self.root is None:
-            return None
-        path = self._path(key)
-        if not path.exists():
+        d = self.disk.get(key)
+        if d is None:
             return None
         try:
-            d = json.loads(path.read_text())
-            regions = np.asarray(d["regions"], dtype=np.int64).reshape(-1, 2)
-            fallback = d.get("fallback")
-            fallback = None if fallback is None else np.asarray(fallback, dtype=np.int64).reshape(-1, 2)
-            audible = d["audible"]
-            audible = None if audible is None else (int(audible[0]), int(audible[1]))
-            return Speech(regions, int(d["n_samples"]), int(d["sample_rate"]), fallback, audible)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            log.warning("vad cache: unreadable entry %s (%s); recomputing", path, e)
-            path.unlink(missing_ok=True)
+            fallback = d["fallback"].reshape(-1, 2) if "fallback" in d else None
+            audible = tuple(int(v) for v in d["audible"]) if "audible" in d else None
+            return Speech(d["regions"].astype(np.int64).reshape(-1, 2), int(d["n_samples"]), int(d["sample_rate"]),
+                          fallback, audible)
+        except (ValueError, KeyError, TypeError) as e:  # an entry of another shape: not these regions
+            log.warning("vad cache: unusable entry %s (%s); recomputing", self.disk.path(key), e)
+            self.disk.drop(key)
             return None
 
     def put(self, key: str, speech: Speech) -> None:
-        if self.root is None:
-            return
-        write_json(self._path(key), {"n_samples": speech.n_samples, "sample_rate": speech.sample_rate,
-                                     "regions": speech.regions.tolist(),
-                                     "fallback": None if speech.fallback is None else speech.fallback.tolist(),
-                                     "audible": None if speech.audible is None else list(speech.audible)})
+        arrays = {"n_samples": np.int64(speech.n_samples), "sample_rate": np.int64(speech.sample_rate),
+                  "regions": np.asarray(speech.regions, np.int64).reshape(-1, 2)}
+        if speech.fallback is not None:  # absent, not empty: no fallback detector ran
+            arrays["fallback"] = np.asarray(speech.fallback, np.int64).reshape(-1, 2)
+        if speech.audible is not None:
+            arrays["audible"] = np.asarray(speech.audible, np.int64)
+        self.disk.put(key, arrays)

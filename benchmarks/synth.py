@@ -1,6 +1,6 @@
 """Seeded synthetic conversations with reference turns, from a folder of one-speaker recordings.
 
-    from voxprint.diarize import synth
+    from benchmarks import synth
     voices = synth.load_voices(["/data/libri-dev/103", ...], 16000)   # {speaker: [T] clips}
     conv = synth.conversation(voices, synth.ConversationConfig(), seed=0)
     conv.audio  # [T] float32; conv.turns  # reference Turns (overlaps allowed)
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import audio
-from .turns import Turn
+from voxprint import audio
+from voxprint.diarize.turns import Turn
 
 
 @dataclass

@@ -6,7 +6,8 @@ bed ("room": a noise file's evaluation part - after augment.train_fraction, so n
 noise trained on - scaled to `level_db` dBFS RMS and laid under the whole padded clip)
 before and after every clip, keeping the layout, names, speakers and splits, so the copy
 is used exactly like the original (`voxprint run --data COPY`). The padding is known
-non-speech: benchmarks/vad.py scores detectors on it, tests check models are not fooled.
+non-speech: benchmarks/vad.py and benchmarks/padded.py score detectors and models on it, tests check
+models are not fooled (`padded_set`: a padded copy of a shared data subset, built once per folder).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import audio
-from .augment import build_sources
-from .datasets import _cap, dataset_rate, discover
-from .errors import AudioError, DataError
-from .io import atomic_write_bytes
+from benchmarks.common import DATA
+from voxprint import audio
+from voxprint.augment import build_sources
+from voxprint.datasets import _cap, dataset_rate, discover
+from voxprint.errors import AudioError, DataError
+from voxprint.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ class RoomBed:
 
 
 def default_room_noise() -> Path:
-    from .download import data_home
+    from voxprint.dirs import data_home
 
     return data_home() / "noise" / ROOM_NOISE
 
@@ -113,4 +115,26 @@ def padded_copy(src: str | Path, out: str | Path, kind: str = "silence", seconds
         written.add(target)
     if ds.noise_dir is not None and not (out / "noise").exists():
         (out / "noise").symlink_to(Path(ds.noise_dir).resolve(), target_is_directory=True)
+    return out
+
+
+SETS = ("fsdd", "speeches5")  # the shared data sets a padded_set copies
+
+
+def padded_set(tmp: str | Path, name: str, kind: str, seconds: float = 1.0, max_per_speaker: int | None = None,
+               speakers: list[str] | None = None, seed: int = 0, data: Path = DATA) -> Path:
+    """The padded copy of shared data set `name` (fsdd, speeches5) under `tmp`, written once per
+    settings, with the room bed from the shared noise/exercise_bike.wav; returns its root (usable as
+    --data). A missing shared file is a DataError naming it."""
+    if name not in SETS:
+        raise ValueError(f"padded_set: {name!r} is not one of {SETS}")
+    src, noise = data / name, data / "noise" / ROOM_NOISE
+    for path in (src, noise):
+        if not path.exists():
+            raise DataError(f"{path}: not found (set VOXPRINT_DATA to the shared data folder)")
+    tag = f"{name}-{kind}-{seconds:g}s-{max_per_speaker or 'all'}-{'_'.join(speakers or ['all'])}-{seed}"
+    out = Path(tmp) / tag
+    if not out.exists():
+        padded_copy(src, out, kind, seconds, max_per_speaker=max_per_speaker, speakers=speakers, seed=seed,
+                    noise_file=noise)
     return out

@@ -1,0 +1,84 @@
+"""docs/results files: stamped by write_result, reported stale when a declared input changes after them."""
+
+import subprocess
+
+import pytest
+
+from voxprint.report.results import index_table, main, read_stamp, stale, write_result
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@example.com")
+    git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("A = 1\n")
+    (tmp_path / "pkg" / "b.py").write_text("B = 1\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "code")
+    return tmp_path
+
+
+def commit_all(repo, msg="change"):
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", msg)
+
+
+def test_a_result_is_stamped_and_up_to_date_until_an_input_changes(repo):
+    path = write_result("x", "| a | b |\n|---|---|\n| 1 | 2 |", title="X figures", command="python -m bench.x",
+                        inputs=["pkg/a.py"], headline="a is 1", root=repo)
+    assert path == repo / "docs" / "results" / "x.md"
+    s = read_stamp(path)
+    assert s.command == "python -m bench.x" and s.inputs == ["pkg/a.py"] and not s.dirty and len(s.commit) == 40
+    assert "| 1 | 2 |" in path.read_text() and "python -m bench.x" in path.read_text()
+    commit_all(repo, "results")
+    assert stale(repo) == []
+    # a file it does not declare changes: still up to date
+    (repo / "pkg" / "b.py").write_text("B = 2\n")
+    commit_all(repo)
+    assert stale(repo) == []
+    # a declared input changes: stale, naming the file, the input and the command that regenerates it
+    (repo / "pkg" / "a.py").write_text("A = 2\n")
+    commit_all(repo)
+    (problem,) = stale(repo)
+    assert problem.startswith("docs/results/x.md: stale: pkg/a.py changed") and "python -m bench.x" in problem
+    # regenerated at the new commit: up to date again
+    write_result("x", "new", title="X figures", command="python -m bench.x", inputs=["pkg/a.py"], root=repo)
+    commit_all(repo, "results again")
+    assert stale(repo) == []
+
+
+def test_uncommitted_inputs_unknown_code_and_unstamped_files_are_stale(repo):
+    (repo / "pkg" / "a.py").write_text("A = 3\n")  # not committed when the result is written
+    write_result("dirty", "b", title="D", command="c", inputs=["pkg"], root=repo)
+    write_result("clean", "b", title="O", command="c", inputs=["pkg/b.py"], root=repo)
+    write_result("unknown", "b", title="U", command="c", inputs=["pkg/b.py"], root=repo,
+                 code={"commit": None, "dirty": False})
+    (repo / "docs" / "results" / "typed.md").write_text("# typed by hand\n| 1 |\n")
+    commit_all(repo)
+    got = "\n".join(stale(repo))
+    assert "dirty.md: stale: generated from uncommitted changes" in got
+    assert "unknown.md: stale: generated from code of unknown version" in got
+    assert "typed.md: stale: no stamp" in got
+    assert "clean.md" not in got  # HEAD was clean for its own input
+
+
+def test_index_links_every_stamped_file_and_check_exits_nonzero_when_stale(repo, monkeypatch, capsys):
+    write_result("x", "b", title="X figures", command="c", inputs=["pkg/a.py"], headline="EER 0.02", root=repo)
+    commit_all(repo)
+    write_result("y", "b", title="Y", command="c", inputs=["pkg/b.py"], root=repo)  # no headline
+    table = index_table(repo, headlines_only=True)
+    assert "| [X figures](docs/results/x.md) | EER 0.02 |" in table and "[Y]" not in table
+    assert "| [Y](y.md) | – |" in index_table(repo)
+    monkeypatch.chdir(repo)
+    commit_all(repo)
+    assert main(["check"]) == 0
+    (repo / "pkg" / "a.py").write_text("A = 4\n")
+    commit_all(repo)
+    assert main(["check"]) == 1
+    assert "docs/results/x.md: stale" in capsys.readouterr().out

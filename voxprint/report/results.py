@@ -1,0 +1,193 @@
+"""Results files: `docs/results/NAME.md`, each written by one command and stamped with what made it.
+
+    write_result("vad", body, title="Speech detection", command="python -m benchmarks.vad --results",
+                 inputs=["voxprint/vad", "benchmarks/vad.py"], headline="...")
+    stale(repo)          # [] when no results file is older than the code it declares it depends on
+    index_table(repo)    # the README's table of results: title (linked), headline, commit, date
+
+The stamp is the file's first line, an HTML comment holding JSON (invisible when the page is rendered):
+
+    <!-- voxprint-results {"command": ..., "commit": ..., "dirty": false, "date": ..., "inputs": [...]} -->
+
+A file is stale when a commit that changed one of its declared inputs is not contained in the stamped
+commit, when it was written from a working tree whose inputs had uncommitted changes ("dirty"), or when its
+numbers came from a run folder whose models were trained by code of unknown version. The inputs are the
+code its numbers depend on, declared by the generator (a benchmark's INPUTS, or RUN_INPUTS for the tables
+of a `voxprint run` folder); a refactor of an input makes the file stale too, on purpose: the numbers have
+to be measured again to know they did not move.
+
+    python -m voxprint.report.results check            # exit 1 and one line per stale file
+    python -m voxprint.report.results index README.md  # fill the README's results:index block
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import VoxprintError
+from ..io import atomic_write_text
+
+STAMP = "<!-- voxprint-results "
+RESULTS_DIR = Path("docs") / "results"
+# What the tables of a `voxprint run` folder depend on (voxprint report --results NAME).
+RUN_INPUTS = ["voxprint/pipeline.py", "voxprint/train.py", "voxprint/models", "voxprint/features",
+              "voxprint/datasets.py", "voxprint/augment.py", "voxprint/clip_scoring.py", "voxprint/metrics.py",
+              "voxprint/robustness.py", "voxprint/configs",
+              "voxprint/resources.py", "voxprint/verification.py", "voxprint/report"]
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The git work tree holding `start` (default: the current folder)."""
+    out = _git(Path(start or Path.cwd()), "rev-parse", "--show-toplevel")
+    if out.returncode:
+        raise VoxprintError(f"{start or Path.cwd()}: not inside a git work tree; results are stamped with a commit")
+    return Path(out.stdout.strip())
+
+
+def code_version(root: Path, inputs: list[str] | None = None) -> dict:
+    """{"commit": full sha of HEAD, "dirty": whether `inputs` (default: everything) have uncommitted changes}."""
+    head = _git(root, "rev-parse", "HEAD")
+    if head.returncode:
+        return {"commit": None, "dirty": True}
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *(inputs or ["."]))
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def oldest_code(root: Path, codes: list[dict | None]) -> dict:
+    """The code version that stands for several (a run folder's models, trained at different commits): their
+    common ancestor, dirty if any was; unknown when any model did not record one (trained before voxprint
+    recorded it, or outside a git work tree)."""
+    if not codes or any(not c or not c.get("commit") for c in codes):
+        return {"commit": None, "dirty": True}
+    commits = sorted({c["commit"] for c in codes})
+    base = commits[0] if len(commits) == 1 else _git(root, "merge-base", "--octopus", *commits).stdout.strip()
+    return {"commit": base or None, "dirty": any(c.get("dirty") for c in codes)}
+
+
+@dataclass
+class Stamp:
+    command: str
+    commit: str | None
+    dirty: bool
+    date: str
+    inputs: list[str]
+    title: str
+    headline: str = ""
+
+    def line(self) -> str:
+        return STAMP + json.dumps(self.__dict__, ensure_ascii=False) + " -->"
+
+
+def write_result(name: str, body: str, *, title: str, command: str, inputs: list[str], headline: str = "",
+                 root: Path | None = None, code: dict | None = None, path: Path | None = None,
+                 date: str | None = None) -> Path:
+    """Write docs/results/NAME.md: the stamp, a title, who made it, then `body` (markdown). `code`
+    ({"commit", "dirty"}) replaces HEAD's state when the numbers come from models trained earlier (a run
+    folder's code_version, see oldest_code). `path` writes elsewhere (a trial run), stamped the same."""
+    root = repo_root(root)
+    code = code or code_version(root, inputs)
+    stamp = Stamp(command, code["commit"], bool(code["dirty"]),
+                  date or datetime.now(timezone.utc).strftime("%Y-%m-%d"), list(inputs), title, headline)
+    short = (stamp.commit or "unknown")[:10] + (" (uncommitted changes)" if stamp.dirty else "")
+    text = (f"{stamp.line()}\n# {title}\n\nWritten by `{command}` at commit {short} on {stamp.date}; run it again "
+            f"to regenerate this file. Depends on: {', '.join(f'`{i}`' for i in inputs)}.\n\n{body.rstrip()}\n")
+    path = Path(path or root / RESULTS_DIR / f"{name}.md")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    return path
+
+
+def read_stamp(path: Path) -> Stamp | None:
+    """The stamp of a results file, or None for a markdown file without one."""
+    first = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
+    if not first.startswith(STAMP):
+        return None
+    try:
+        return Stamp(**json.loads(first[len(STAMP):].rsplit("-->", 1)[0]))
+    except (ValueError, TypeError) as e:
+        raise VoxprintError(f"{path}: unreadable results stamp ({e})") from None
+
+
+def results_files(root: Path) -> list[Path]:
+    """Every results file (docs/results/*.md but the index, README.md)."""
+    return sorted(p for p in (Path(root) / RESULTS_DIR).glob("*.md") if p.name != "README.md")
+
+
+def why_stale(root: Path, stamp: Stamp) -> str | None:
+    """Why a stamped file is older than its inputs, or None when it is up to date."""
+    if not stamp.commit:
+        return "generated from code of unknown version"
+    if stamp.dirty:
+        return "generated from uncommitted changes to its inputs"
+    for path in stamp.inputs:
+        last = _git(root, "log", "-1", "--format=%H", "--", path).stdout.strip()
+        if last and _git(root, "merge-base", "--is-ancestor", last, stamp.commit).returncode:
+            return f"{path} changed at {last[:10]}, after it was generated at {stamp.commit[:10]}"
+    return None
+
+
+def stale(root: Path) -> list[str]:
+    """One line per results file that is not up to date with its declared inputs (or has no stamp)."""
+    root = Path(root)
+    problems = []
+    for path in results_files(root):
+        rel = path.relative_to(root)
+        stamp = read_stamp(path)
+        why = "no stamp: not written by write_result" if stamp is None else why_stale(root, stamp)
+        if why:
+            problems.append(f"{rel}: stale: {why}" + (f" (regenerate: {stamp.command})" if stamp else ""))
+    return problems
+
+
+def index_table(root: Path, headlines_only: bool = False) -> str:
+    """A markdown table of the stamped results files: linked title, headline, commit, date, and whether its
+    code has changed since (at the time the table is made; `check` is the authority)."""
+    rows = ["| results | headline | commit, date | code since |", "|---|---|---|---|"]
+    for path in results_files(root):
+        s = read_stamp(path)
+        if s is None or (headlines_only and not s.headline):
+            continue
+        link = path.relative_to(root).as_posix() if headlines_only else path.name
+        rows.append(f"| [{s.title}]({link}) | {s.headline or '–'} | {(s.commit or 'unknown')[:7]}, {s.date} "
+                    f"| {'changed: regenerate' if why_stale(root, s) else 'unchanged'} |")
+    return "\n".join(rows)
+
+
+def write_index(root: Path, readme: Path) -> None:
+    """docs/results/README.md: every results file; the README's results:index block: those with a headline."""
+    from .readme import fill_block
+
+    atomic_write_text(root / RESULTS_DIR / "README.md",
+                      "# Results\n\nEvery file here was written by the command in its first lines. Generated by "
+                      "`python -m voxprint.report.results index README.md`; `python -m voxprint.report.results check` "
+                      "tells which are older than their code now.\n\n" + index_table(root) + "\n")
+    fill_block(readme, "index", index_table(root, headlines_only=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    root = repo_root()
+    if args[:1] == ["check"]:
+        problems = stale(root)
+        for p in problems:
+            print(p)
+        print(f"{len(results_files(root)) - len(problems)} results file(s) up to date, {len(problems)} stale")
+        return 1 if problems else 0
+    if args[:1] == ["index"] and len(args) == 2:
+        write_index(root, Path(args[1]))
+        return 0
+    print("usage: python -m voxprint.report.results check | index README.md", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
