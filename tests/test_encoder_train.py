@@ -49,7 +49,7 @@ def test_unknown_training_option_is_one_clear_line(tmp_path, shared_data, capsys
     assert main(["encoder", "train", "--out", str(tmp_path / "x"), "--data", str(shared_data),
                  "--set", "stepz=3"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("voxprint: encoder train: unknown key 'stepz'") and "\n" not in err
+    assert err.startswith("voxprint: encoder train: unknown key stepz; valid keys: steps") and "\n" not in err
 
 
 def test_a_student_starts_from_an_encoder_folder_at_its_own_frame_hop():
