@@ -11,6 +11,7 @@ ConfigError line naming the source, the key, the value and what is valid.
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import typing
 from pathlib import Path
 
@@ -27,14 +28,27 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 # --------------------------------------------------------------------------- messages
 
 _EXPECTED = {"int": "an integer", "float": "a number", "bool": "true/false", "list": "a list",
-             "dict": "a mapping", "string": "a string", "finite": "a finite number", "dataclass": "a mapping of keys"}
+             "dict": "a mapping", "string": "a string", "dataclass": "a mapping of keys"}
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxother = 60, 6, 4, 60
+
+
+def _shown(value) -> str:
+    """A value as the message shows it: its repr, shortened (a message stays one readable line)."""
+    return _SHOWN.repr(value)
 
 
 def _key(loc: tuple) -> str:
-    """('augment', 'snr_db', 1) -> 'augment.snr_db[1]'."""
+    """('augment', 'snr_db', 1) -> 'augment.snr_db[1]'; a key that is not plain text is quoted."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        shown = part if isinstance(part, str) and part.isprintable() and len(part) <= 60 else _shown(part)
+        out += f".{shown}" if out else shown
     return out
 
 
@@ -84,7 +98,7 @@ def _out_of_range(cls, err: dict) -> str:
     bounds = next((m for m in _node(cls, loc)[1] if isinstance(m, Bounds)), None)
     name = next(p for p in reversed(loc) if isinstance(p, str))
     valid = f"{bounds.text(name)} ({bounds.what})" if bounds else err["msg"].lower()
-    return f"{_key(loc)} = {err['input']!r} is out of range; valid: {valid}"
+    return f"{_key(loc)} = {_shown(err['input'])} is out of range; valid: {valid}"
 
 
 def _describe(cls, err: dict) -> str:
@@ -94,11 +108,11 @@ def _describe(cls, err: dict) -> str:
         parent, _ = _node(cls, loc[:-1])
         valid = ", ".join(f.name for f in dataclasses.fields(parent)) if dataclasses.is_dataclass(parent) else "none"
         return f"unknown key {key}; valid keys: {valid}"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"):
         return _out_of_range(cls, err)
     if kind == "literal_error":
         valid = err["ctx"]["expected"].replace(" or ", ", ").replace("'", "")
-        return f"{key} = {err['input']!r}; valid: {valid}{', null' if _nullable(cls, loc) else ''}"
+        return f"{key} = {_shown(err['input'])}; valid: {valid}{', null' if _nullable(cls, loc) else ''}"
     if kind == "too_short":
         return f"{key}: empty; valid: at least one entry"
     if kind == "value_error":
@@ -108,7 +122,7 @@ def _describe(cls, err: dict) -> str:
         return f"{key}: {text}"
     expected = next((v for k, v in _EXPECTED.items() if kind.startswith(k)), None)
     if expected:
-        return f"{key}: expected {expected}, got {err['input']!r}"
+        return f"{key}: expected {expected}, got {_shown(err['input'])}"
     return f"{key}: {err['msg']}"
 
 
@@ -142,7 +156,7 @@ def from_dict(cls, data, where: str = "config"):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping, got {_shown(data)}")
     data = {k: {} if v is None and _is_section(cls, k) else v for k, v in data.items()}
     try:
         return cls.__pydantic_validator__.validate_python(data)
@@ -192,7 +206,7 @@ def migrate(data: dict, where: str) -> dict:
                 continue
             value = holder.pop(key)
             if key in runtime and runtime[key] != value:
-                raise ConfigError(f"{where}: {prefix}{key} = {value!r} and runtime.{key} = {runtime[key]!r} are "
+                raise ConfigError(f"{where}: {prefix}{key} = {_shown(value)} and runtime.{key} = {_shown(runtime[key])} are "
                                   f"both set; keep runtime.{key}")
             runtime[key] = value
         if prefix:
