@@ -263,7 +263,6 @@ class GridConfig:
 
 # --- speech activity (voice activity detection; see voxprint/vad/) -------------------
 Detector = Literal["silero", "webrtc", "energy"]
-Ms = number(float, 0, 60_000, "ms")
 
 
 @dataclass(config=SECTION)
