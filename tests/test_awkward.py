@@ -392,7 +392,7 @@ def test_a_corrupt_onnx_file_is_one_line(world):
 
 @pytest.mark.parametrize("override, message", [
     ("train.batch_size=0", "train.batch_size = 0 is out of range; valid: 1 ≤ batch_size ≤ 65536"),
-    ("data.clip_seconds=0", "data.clip_seconds = 0.0 is out of range"),
+    ("data.clip_seconds=0", "data.clip_seconds = 0 is out of range"),
     ("data.block_size=0", "data.block_size = 0 is out of range; valid: 2 ≤ block_size"),
     ("data.sample_rate=-8000", "data.sample_rate = -8000 is out of range; valid: 1000 ≤ sample_rate ≤ 384000"),
     ("train.max_steps=-1", "train.max_steps = -1 is out of range"),

@@ -84,3 +84,73 @@ def test_inference_imports_no_orchestrator():
         assert heavy not in loaded, f"{heavy} is imported by voxprint.inference"
     assert "lightning" not in subprocess.run([sys.executable, "-c", code.replace("startswith('voxprint')",
                                               "startswith('lightning')")], capture_output=True, text=True).stdout
+
+
+# Import names whose distribution (the name pip installs) is spelt otherwise.
+DISTRIBUTION = {"sklearn": "scikit-learn", "yaml": "pyyaml", "faiss": "faiss-cpu", "av": "av",
+                "webrtcvad": "webrtcvad-wheels", "psycopg_pool": "psycopg-pool", "silero_vad": "silero-vad"}
+
+
+def _normal(name: str) -> str:
+    """PEP 503 name: lower case, runs of -_. as one -."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared() -> set[str]:
+    """Distributions pyproject.toml declares: dependencies and every optional extra."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((PKG.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    specs = project["dependencies"] + [s for extra in project["optional-dependencies"].values() for s in extra]
+    return {_normal(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", s).group()) for s in specs}
+
+
+def _third_party_imports() -> dict[str, str]:
+    """Top-level third-party module -> the first voxprint module that imports it (import statements
+    anywhere in a body, and importlib.util.find_spec("name") probes)."""
+    found: dict[str, str] = {}
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                tops = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                tops = [node.module.split(".")[0]]
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "find_spec" and node.args
+                  and isinstance(node.args[0], ast.Constant)):
+                tops = [str(node.args[0].value).split(".")[0]]
+            else:
+                continue
+            for top in tops:
+                if top not in sys.stdlib_module_names and top != "voxprint":
+                    found.setdefault(top, name)
+    return found
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    declared = _declared()
+    missing = sorted(f"{top} (imported by {where}; distribution {DISTRIBUTION.get(top, top)})"
+                     for top, where in _third_party_imports().items()
+                     if _normal(DISTRIBUTION.get(top, top)) not in declared)
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+def test_the_import_to_distribution_map_is_right_where_installed():
+    """The map above agrees with the installed packages' own metadata (where they are installed)."""
+    from importlib.metadata import packages_distributions
+
+    installed = packages_distributions()
+    for top, dist in DISTRIBUTION.items():
+        if top in installed:
+            assert _normal(dist) in {_normal(d) for d in installed[top]}, (top, installed[top])
+
+
+def test_the_dependency_check_sees_an_undeclared_import(monkeypatch):
+    """The check above can fail: an import of a package pyproject.toml does not name is reported."""
+    real = _modules()
+    real["voxprint.fake"] = ast.parse("def f():\n    import platformdirs_not_declared\n")
+    monkeypatch.setitem(globals(), "_modules", lambda: real)
+    assert "platformdirs_not_declared" in _third_party_imports()
+    assert _normal("platformdirs_not_declared") not in _declared()

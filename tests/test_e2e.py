@@ -146,7 +146,7 @@ def test_misspelt_config_key_is_one_clear_line(tmp_path, capsys):
     assert main(["run", "--out", str(tmp_path / "x"), "--set", "train.max_step=3"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "unknown key 'max_step'" in err and "max_steps" in err
+    assert "unknown key train.max_step; valid keys: max_steps" in err and "max_steps" in err
 
 
 def test_predict_bad_files_are_one_line_each_and_the_rest_is_used(tiny_run, tmp_path, capsys):

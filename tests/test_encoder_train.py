@@ -5,6 +5,7 @@ with PyTorch, a dev-speaker threshold and provenance whose checksums match."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import shared_file
@@ -49,7 +50,22 @@ def test_unknown_training_option_is_one_clear_line(tmp_path, shared_data, capsys
     assert main(["encoder", "train", "--out", str(tmp_path / "x"), "--data", str(shared_data),
                  "--set", "stepz=3"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("voxprint: encoder train: unknown key 'stepz'") and "\n" not in err
+    assert err.startswith("voxprint: encoder train: unknown key stepz; valid keys: steps") and "\n" not in err
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("steps=-5", "steps = -5 is out of range; valid: 1 ≤ steps ≤ 10000000 (optimizer steps)"),
+    ("val_every=0", "val_every = 0 is out of range"),
+    ("snr_db=[20,-5]", "snr_db [20.0, -5.0]: expected [low, high] with low ≤ high"),
+    ("steps=many", "steps: expected an integer, got 'many'"),
+])
+def test_a_bad_training_setting_is_refused_in_one_line_before_training(tmp_path, shared_data, capsys, setting,
+                                                                       message):
+    assert main(["encoder", "train", "--out", str(tmp_path / "x"), "--data", str(shared_data),
+                 "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"voxprint: encoder train: {message}")
+    assert "\n" not in err and not (tmp_path / "x").exists()
 
 
 def test_a_student_starts_from_an_encoder_folder_at_its_own_frame_hop():

@@ -1,6 +1,7 @@
 """The grid: which cells run, how they are named, and which config changes a run folder accepts."""
 
 import pytest
+import yaml
 
 from voxprint import config as C
 from voxprint import rundir
@@ -42,9 +43,30 @@ def test_result_row_maps_back_to_the_folder_name(tmp_path):
 def test_study_settings_do_not_invalidate_the_grid(tmp_path):
     cfg = C.load(None)
     C.save(cfg, tmp_path / "config.yaml")
-    _check_same_run(tmp_path, C.load(None, ["eval.enroll_clips=5", "grid.seeds=3", "train.progress=false"]))
+    _check_same_run(tmp_path, C.load(None, ["eval.enroll_clips=5", "grid.seeds=3"]))
     with pytest.raises(DataError, match="eval.snr_db"):
         _check_same_run(tmp_path, C.load(None, ["eval.snr_db=[5.0]"]))
+
+
+def test_runtime_settings_do_not_invalidate_the_run(tmp_path):
+    """The runtime section is how a run is executed: a re-run on more threads, with workers or on
+    a GPU continues the same folder; a training setting does not."""
+    C.save(C.load(None), tmp_path / "config.yaml")
+    every = [f"runtime.{k}={v}" for k, v in [("threads", 2), ("num_workers", 2), ("progress", "false"),
+                                            ("accelerator", "cpu"), ("devices", 1), ("precision", "bf16-mixed")]]
+    _check_same_run(tmp_path, C.load(None, every))
+    with pytest.raises(DataError, match="train.batch_size"):
+        _check_same_run(tmp_path, C.load(None, ["train.batch_size=32"]))
+
+
+def test_a_run_folder_of_the_older_layout_matches_its_config(tmp_path):
+    """A folder written when the runtime keys were under train (with other values) is the same run."""
+    old = C.to_dict(C.load(None))
+    old["train"] |= old.pop("runtime") | {"threads": 1, "progress": False}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    _check_same_run(tmp_path, C.load(None, ["runtime.threads=2"]))
+    with pytest.raises(DataError, match="train.lr"):
+        _check_same_run(tmp_path, C.load(None, ["train.lr=0.1"]))
 
 
 def test_the_encoder_gets_one_cell_per_seed_with_the_shipped_features_and_rate():

@@ -28,8 +28,8 @@ def test_kept_weights_are_those_of_the_best_monitored_validation(tmp_path, monit
     import dataclasses
 
     cfg = C.load(None, ["features.n_mels=20", "train.max_steps=40",
-                        "train.min_steps=40", "train.val_every_steps=10", "train.batch_size=8", "train.threads=1",
-                        "train.progress=false", f"train.monitor={monitor}"])
+                        "train.min_steps=40", "train.val_every_steps=10", "train.batch_size=8", "runtime.threads=1",
+                        "runtime.progress=false", f"train.monitor={monitor}"])
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name="tdnn"),
                               features=dataclasses.replace(cfg.features, name="mel"))
     parts = {"train": speakers(8000, 4, 0), "val": speakers(8000, 2, 1)}
@@ -64,7 +64,7 @@ def test_the_few_shot_models_learn_voices_from_four_clips_each(tmp_path, model):
     import dataclasses
 
     cfg = C.load(None, ["features.n_mfcc=20", "train.max_steps=60", "train.min_steps=60", "train.val_every_steps=20",
-                        "train.batch_size=8", "train.threads=1", "train.progress=false", "train.monitor=val_acc"])
+                        "train.batch_size=8", "runtime.threads=1", "runtime.progress=false", "train.monitor=val_acc"])
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=model),
                               features=dataclasses.replace(cfg.features, name="mfcc"))
     parts = {"train": speakers(8000, 4, 0), "val": speakers(8000, 3, 1)}

@@ -72,7 +72,7 @@ def _config(args):
     if getattr(args, "compare_augment", False):
         overrides.append("grid.augment=[true,false]")
     if getattr(args, "no_progress", False):
-        overrides.append("train.progress=false")
+        overrides.append("runtime.progress=false")
     return C.load(args.config, overrides)
 
 
@@ -282,14 +282,11 @@ def add_encoder_parser(sub) -> None:
 
 
 def cmd_serve(args) -> int:
-    from .serve.limits import Limits
+    from .config import serve_limits
     from .serve.server import serve
 
-    try:
-        limits = Limits(max_bytes=int(args.max_upload_mb * 1_000_000), max_seconds=args.max_seconds,
-                        workers=args.workers)
-    except ValueError as e:
-        raise VoxprintError(f"serve: {e}") from None
+    limits = serve_limits(max_bytes=int(args.max_upload_mb * 1_000_000), max_seconds=args.max_seconds,
+                          workers=args.workers)
     serve(args.run, db=args.db, host=args.host, port=args.port, token=args.token, limits=limits,
           engine=args.engine, threshold=args.threshold, far=args.far)
     return 0

@@ -80,12 +80,14 @@ def _check_same_run(out: Path, cfg: C.Config) -> None:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise DataError(f"{path}: not a readable run config ({e.__class__.__name__}); use another --out") from None
     new = C.to_dict(cfg)
-    if not isinstance(old, dict) or not all(isinstance(v, dict) for v in old.values()):
+    if not isinstance(old, dict):
+        raise DataError(f"{path}: not a run config; use another --out")
+    old = C.migrate(old, str(path))  # an older folder kept the runtime settings under train
+    if not all(isinstance(v, dict) for v in old.values()):
         raise DataError(f"{path}: not a run config; use another --out")
     for d in (old, new):
-        d.pop("grid", None)
-        for k in ("progress", "threads", "num_workers"):  # how it runs, not what it trains
-            d.get("train", {}).pop(k, None)
+        d.pop("grid", None)  # the grid may grow
+        d.pop("runtime", None)  # how it runs, not what it trains
         for k in C.STUDY_KEYS:  # the unseen-speaker study re-runs by itself when these change
             d.get("eval", {}).pop(k, None)
     if old != new:
@@ -240,7 +242,7 @@ def run_grid(cfg: C.Config, out: Path) -> list[dict]:
     cfg, data = setup(cfg, out)
     rows, rob = [], []
     grid = cells(cfg)
-    bar = _grid_bar(len(grid)) if cfg.train.progress else None
+    bar = _grid_bar(len(grid)) if cfg.runtime.progress else None
     for i, cell in enumerate(grid, 1):
         d = out / cell.name
         if (d / rundir.METRICS).exists():

@@ -225,11 +225,11 @@ def noisy_copy(windows: torch.Tensor, noise: Augmenter, seed: int) -> torch.Tens
 
 def _loaders(cfg: Config, parts: dict[str, Loaded], n: int, augmenter, strength: torch.Tensor | None,
              val_noise: Augmenter | None = None) -> tuple[DataLoader, DataLoader]:
-    t = cfg.train
+    t, workers = cfg.train, cfg.runtime.num_workers
     train_ds = CropDataset(parts["train"], n, augmenter, t.seed, strength)
     train_dl = DataLoader(train_ds, batch_size=t.batch_size, shuffle=True, drop_last=len(train_ds) > t.batch_size,
-                          num_workers=t.num_workers, persistent_workers=t.num_workers > 0,
-                          worker_init_fn=_worker_init if t.num_workers else None,
+                          num_workers=workers, persistent_workers=workers > 0,
+                          worker_init_fn=_worker_init if workers else None,
                           generator=torch.Generator().manual_seed(t.seed))
     windows, labels = center_windows(parts["val"], n), torch.from_numpy(parts["val"].labels)
     if val_noise is not None and val_noise.sources:
@@ -246,10 +246,10 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     noise bank, given when train.val_noise is on) adds a noisy copy of every validation window.
     `bar` shows a terminal progress bar; otherwise progress is one log line per validation."""
     quiet_lightning()
-    t = cfg.train
+    t, rt = cfg.train, cfg.runtime
     L.seed_everything(t.seed, workers=True, verbose=False)
-    if t.threads:
-        torch.set_num_threads(t.threads)
+    if rt.threads:
+        torch.set_num_threads(rt.threads)
     n = int(round(cfg.data.clip_seconds * sample_rate))
     features = build_feature(cfg.features, sample_rate)
     net = build_net(cfg.model, features.dim, n_classes)
@@ -273,8 +273,8 @@ def train(cfg: Config, parts: dict[str, Loaded], n_classes: int, sample_rate: in
     # Validation every `val_every_steps` optimizer steps, across epoch boundaries.
     trainer = L.Trainer(
         max_steps=t.max_steps, min_steps=t.min_steps, max_epochs=-1, check_val_every_n_epoch=None,
-        val_check_interval=t.val_every_steps, accelerator=t.accelerator, devices=t.devices,
-        precision=t.precision, callbacks=callbacks, logger=False, enable_progress_bar=False,
+        val_check_interval=t.val_every_steps, accelerator=rt.accelerator, devices=rt.devices,
+        precision=rt.precision, callbacks=callbacks, logger=False, enable_progress_bar=False,
         enable_model_summary=False, deterministic=False, num_sanity_val_steps=0,
     )
     start = time.perf_counter()

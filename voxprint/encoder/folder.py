@@ -123,7 +123,7 @@ def with_window(src: str | Path, seconds: float, out: str | Path, dev_root: str 
     cfg = C.load_resolved(src / "config.yaml")
     cfg.data.clip_seconds = float(seconds)
     cfg.data.extra_windows = [float(w) for w in extra or []]
-    C.check_limits(cfg.data, "data")
+    C.check_limits(cfg, f"{out}")
     part = out.with_name(out.name + ".partial")  # renamed when whole: a killed run leaves no half folder at `out`
     shutil.rmtree(part, ignore_errors=True)
     shutil.copytree(src, part)

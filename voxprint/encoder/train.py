@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from .. import audio
 from ..augment import build_sources, mix_at_snr
-from ..config import from_dict
+from ..config import EncoderTrainConfig, from_dict  # the settings live in the one schema
 from ..features import build_feature
 from ..train import quiet_lightning
 from . import data as D
@@ -38,38 +38,6 @@ from .folder import encoder_config, original_ge2e, save_folder
 log = logging.getLogger(__name__)
 
 DEV_CONDITIONS, DEV_NOISE_SEED = P.DEV_CONDITIONS, P.DEV_NOISE_SEED
-
-
-@dataclass
-class EncoderTrainConfig:
-    steps: int = 600
-    batch_size: int = 32
-    lr: float = 5e-5
-    crop_s: list[float] = field(default_factory=lambda: [1.0, 2.0])  # per-batch crop length, uniform
-    snr_db: list[float] = field(default_factory=lambda: [-5.0, 20.0])
-    gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])  # student input level
-    clean_weight: float = 1.0
-    clean_batch: int | None = None  # examples per batch that also get the clean term (None: all)
-    val_every: int = 100
-    dev_speakers: int | None = None  # first N dev speakers only (quick runs and tests; None = all 20)
-    seed: int = 0
-    threads: int | None = None
-    accelerator: str = "auto"  # Lightning's: cpu, gpu, auto
-    num_workers: int = 0  # data-loader processes (a big corpus read from disk wants a few)
-    half: bool = True  # store float16 weights (loaded as float32)
-    # "ge2e": fine-tune the pretrained encoder itself (route 1); "cnn" / "crnn": distil it into a
-    # small voxprint model over log-Mel, trained from scratch (route 2)
-    student: str = "ge2e"
-    student_options: dict = field(default_factory=dict)
-    denoise: float = 0.0  # the student's features.denoise (spectral subtraction); the teacher hears plain input
-    # the student's frame hop in ms (None: GE2E's 10 ms; the teacher always hears 10 ms frames). 20 ms
-    # halves the recurrent steps, the bulk of the cost at batch 1
-    hop_ms: float | None = None
-    init: str | None = None  # a ge2e encoder folder to start from (default: the resemblyzer weights)
-    # source -> sampling weight; "libri" = libri-dev train speakers, others are dataset specs/corpora
-    sources: dict = field(default_factory=lambda: {"libri": 0.5, "speeches5": 0.3, "fsdd": 0.2})
-    noise: list[str] = field(default_factory=lambda: ["white", "pink", "noise"])
-    exclude_noise: list[str] = field(default_factory=lambda: [P.HELD_OUT_NOISE])
 
 
 class PairStream(IterableDataset):
