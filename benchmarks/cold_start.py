@@ -1,6 +1,6 @@
 """Cold start of `voxprint identify one.wav`: seconds from a new process to the answer.
 
-    python -m benchmarks.cold_start [--runs 7] [--baseline REV] [--out FILE]
+    python -m benchmarks.cold_start [--runs 7] [--baseline REV] [--results]
 
 Two libri-dev test speakers are enrolled with the shipped encoder into a temporary profile store, then
 `python -m voxprint.cli identify CLIP` (a held-out 2-s segment of the first speaker) runs in a new
@@ -9,15 +9,14 @@ run and taking turns with this checkout, for that commit, checked out by `git wo
 temporary folder and run with PYTHONPATH pointing there (its own store: profiles are tied to the code
 that made them). "Cold" is a new interpreter: nothing imported, no feature or speech cache
 (VOXPRINT_CACHE=off); the operating system's file cache is warm (one untimed run each first).
-The table goes to docs/results/cold-start.md, stamped (voxprint.report.results) with the command,
-commit, date and the code it depends on (INPUTS).
+With --results the table goes to docs/results/cold-start.md, stamped (voxprint.report.results) with the
+command, commit, date and the code it depends on (INPUTS).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -25,14 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import DATA, REPO
+from benchmarks.common import DATA, REPO, publish
 
 TARGET_S = 1.5  # issue 25: a cold `voxprint identify one.wav` answers within this
 # What the timing depends on: the modules a cold identify imports and runs (a change to any makes the
 # results file stale: python -m voxprint.report.results check)
 INPUTS = ["benchmarks/cold_start.py", "voxprint/cli.py", "voxprint/commands.py", "voxprint/inference.py",
           "voxprint/melspec.py", "voxprint/clip_scoring.py", "voxprint/decisions.py", "voxprint/scoring.py",
-          "voxprint/store.py", "voxprint/config.py", "voxprint/audio.py", "voxprint/vad", "voxprint/export.py",
+          "voxprint/store.py", "voxprint/config.py", "voxprint/schema.py", "voxprint/dirs.py", "voxprint/audio.py",
+          "voxprint/vad", "voxprint/export.py",
           "voxprint/pretrained"]
 
 
@@ -117,15 +117,12 @@ def table(trees: list[Tree]) -> list[str]:
     return rows
 
 
-def write(out: Path | None, trees: list[Tree], argv: list[str]) -> Path:
-    """docs/results/cold-start.md (or `out`), stamped by write_result with the command and INPUTS."""
-    from voxprint.report.results import write_result
-
-    command = "python -m benchmarks.cold_start " + " ".join(shlex.quote(a) for a in argv)
+def publish_table(trees: list[Tree]) -> Path:
+    """docs/results/cold-start.md, stamped (benchmarks.common.publish) with this command, commit and INPUTS."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     mine = trees[0]
-    headline = f"cold `voxprint identify one.wav`: {statistics.median(mine.seconds):.2f} s median, " \
-               f"{max(mine.seconds):.2f} s max (target {TARGET_S} s)"
+    headline = (f"cold `voxprint identify one.wav`: {statistics.median(mine.seconds):.2f} s median, "
+                f"{max(mine.seconds):.2f} s max (target {TARGET_S} s)")
     if len(trees) > 1:
         headline += f"; {statistics.median(trees[1].seconds):.2f} s at {trees[1].commit}"
     about = (f"Wall seconds from a new `python -m voxprint.cli identify CLIP` process to its exit (answer printed), "
@@ -133,9 +130,8 @@ def write(out: Path | None, trees: list[Tree], argv: list[str]) -> Path:
              f"{load:.2f} at the end). CLIP is a 2-s held-out segment of one of two libri-dev test speakers "
              "enrolled with the shipped encoder; no feature or speech cache (VOXPRINT_CACHE=off), the OS file "
              "cache warm.")
-    body = "\n".join([about, "", *table(trees)])
-    return write_result("cold-start", body, title="Cold start of `voxprint identify`", command=command.strip(),
-                        inputs=INPUTS, headline=headline, root=REPO, path=out)
+    return publish("cold-start", "\n".join([about, "", *table(trees)]), title="Cold start of `voxprint identify`",
+                   inputs=INPUTS, module=__spec__.name, headline=headline)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -143,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=7, help="timed runs per checkout (default 7)")
     ap.add_argument("--baseline", metavar="REV", help="also time this commit, side by side")
-    ap.add_argument("--out", type=Path, help="write here instead of docs/results/cold-start.md (a trial run)")
+    ap.add_argument("--results", action="store_true", help="also write the table to docs/results/cold-start.md")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -160,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
             if args.baseline:
                 git("worktree", "remove", "--force", str(work / "baseline"))
     print("\n".join(table(trees)))
-    print(f"written: {write(args.out, trees, argv)}")
+    if args.results:
+        publish_table(trees)
 
 
 if __name__ == "__main__":
