@@ -69,7 +69,7 @@ def _accuracy(rec: Recognizer, rows: list[dict], base: Path) -> float:
 
 
 # not in folder or row names: how it runs, or (seeds) what the grid may grow in the same folder
-UNNAMED = ("train.threads=", "grid.seeds=")
+UNNAMED = ("runtime.threads=", "train.threads=", "grid.seeds=")
 IN_CELL_NAME = ("grid.augment=",)  # the cell's own name says it (a "-noaug" cell): not repeated in the row
 
 

@@ -9,16 +9,15 @@ files (`data.collect`). fill_block fills a README block between `<!-- results:NA
 from __future__ import annotations
 
 import math
-import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
 
 from .. import rundir
-from ..errors import VoxprintError
-from ..io import atomic_write_text, read_json
+from ..io import read_json
 from . import CHARTS, write_report
 from .data import RunData, collect, verification_rows
+from .results import fill_block
 
 
 def _f(v, digits=3) -> str:
@@ -127,19 +126,6 @@ def section(run: Path, assets: Path, rel: str) -> str:
             images.append(f"![{key}]({rel}/{name})")
     parts.append(" ".join(images))
     return "\n\n".join(parts)
-
-
-def fill_block(readme: Path, name: str, body: str) -> Path:
-    """Replace the README's `<!-- results:NAME:start -->` ... `end -->` block with `body` (markdown
-    written by a command from its own measurements; benchmarks call this too)."""
-    readme = Path(readme)
-    start, end = f"<!-- results:{name}:start -->", f"<!-- results:{name}:end -->"
-    text = readme.read_text()
-    if start not in text or end not in text:
-        raise VoxprintError(f"{readme}: no '{start}' ... '{end}' markers to fill")
-    new = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}", text, flags=re.S)
-    atomic_write_text(readme, new)
-    return readme
 
 
 def update_results(run: Path, name: str, command: str, root: Path | None = None) -> Path:
