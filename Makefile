@@ -28,6 +28,7 @@ run: install
 	$(BIN)/voxprint run $(if $(DATA),--data $(DATA)) $(ARGS)
 
 test: install-dev
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: install

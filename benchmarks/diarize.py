@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import conversations as conv, synth
+from benchmarks import conversations as conv
+from benchmarks import synth
 from benchmarks.common import REPO, command, publish
 from benchmarks.diarize_score import score_set
 from voxprint.cache import DiskCache

@@ -29,7 +29,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.anchors import MfccSvm, Resemblyzer as _Resemblyzer  # noqa: E402  (one copy of each system's embedding)
+from benchmarks.anchors import MfccSvm  # noqa: E402  (one copy of each system's embedding)
+from benchmarks.anchors import Resemblyzer as _Resemblyzer  # noqa: E402
 from benchmarks.common import DATA, REPO  # noqa: E402
 from voxprint import audio  # noqa: E402
 from voxprint import protocol as P  # noqa: E402

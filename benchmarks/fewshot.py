@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from voxprint import audio, protocol as P, rundir
+from voxprint import audio, rundir
+from voxprint import protocol as P
 from voxprint.cli import main as voxprint
 from voxprint.dirs import data_home
 from voxprint.inference import Recognizer

@@ -16,20 +16,29 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks import openset_data as D  # noqa: E402
-from benchmarks.common import DATA, REPO  # noqa: E402
-from voxprint import protocol as P  # noqa: E402
-from voxprint.io import read_json, write_json  # noqa: E402
-from voxprint.scoring import COHORT_FILE, COHORT_SNR_FILE, FEATURES, SCORING_FILE, Scorer, quality_features, snr_features, tail_gaussian  # noqa: E402
-from voxprint.vectors import unit  # noqa: E402
-from voxprint.verification import eer  # noqa: E402
+from benchmarks import openset_data as D
+from benchmarks.common import DATA, REPO
+from voxprint import protocol as P
+from voxprint.io import read_json, write_json
+from voxprint.scoring import (
+    COHORT_FILE,
+    COHORT_SNR_FILE,
+    FEATURES,
+    SCORING_FILE,
+    Scorer,
+    quality_features,
+    snr_features,
+    tail_gaussian,
+)
+from voxprint.vectors import unit
+from voxprint.verification import eer
 
 MAX_COHORT = 1900  # 1900 x 256 float16 = 0.97 MB
 NOISY_PER_SEGMENT = 3
@@ -132,7 +141,7 @@ def two_voice_threshold(rec, root: Path, speakers: list[str]) -> dict:
         z = utts[(i + 1) % len(utts)]
         mixed = np.concatenate([y[: len(y) // 2], z[len(z) // 2 :]])
         for make, snr in ((None, None), (white_noise, 10.0), (white_noise, 5.0), (pink_noise, 10.0), (pink_noise, 5.0)):
-            noisy = (lambda x: x) if make is None else (lambda x: mix_at_snr(x, make(len(x), rng), snr))
+            noisy = (lambda x: x) if make is None else (lambda x, make=make, snr=snr: mix_at_snr(x, make(len(x), rng), snr))
             single.append(voices_split(rec, noisy(y)))
             two.append(voices_split(rec, noisy(mixed)))
     single, two = np.array([v for v in single if v is not None]), np.array([v for v in two if v is not None])
@@ -185,7 +194,7 @@ def main(argv=None):
             "dev_eer_norm": float(e), **voices, "n_trials": int(len(y)), "conditions": sorted(set(tag.tolist())),
             "cohort": {"rows": int(len(cohort)), "speakers": "libri-dev train split", "dtype": "float16"},
             "fitted_on": "libri-dev dev split (calibration, impostor model); train split (cohort)",
-            "command": "python -m benchmarks.fit_scoring", "date": datetime.now(timezone.utc).date().isoformat()}
+            "command": "python -m benchmarks.fit_scoring", "date": datetime.now(UTC).date().isoformat()}
     args.out.mkdir(parents=True, exist_ok=True)
     np.save(args.out / COHORT_FILE, cohort, allow_pickle=False)
     np.save(args.out / COHORT_SNR_FILE, cohort_snr, allow_pickle=False)

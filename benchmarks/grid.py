@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import yaml
+
 from voxprint.report.results import RUN_INPUTS
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes

@@ -19,21 +19,21 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-from pathlib import Path  # noqa: E402
-from statistics import NormalDist  # noqa: E402
+import argparse
+from pathlib import Path
+from statistics import NormalDist
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks import openset_data as D  # noqa: E402
-from benchmarks.common import DATA, REPO, command  # noqa: E402
-from benchmarks.fit_scoring import dev_trials, fit_logistic  # noqa: E402
-from voxprint import protocol as P  # noqa: E402
-from voxprint.io import write_json  # noqa: E402
-from voxprint.report.results import write_result  # noqa: E402
-from voxprint.scoring import Scorer, mean_snr, tail_gaussian  # noqa: E402
-from voxprint.vectors import unit  # noqa: E402
-from voxprint.verification import act_dcf, cllr, eer, min_dcf  # noqa: E402
+from benchmarks import openset_data as D
+from benchmarks.common import DATA, REPO, command
+from benchmarks.fit_scoring import dev_trials, fit_logistic
+from voxprint import protocol as P
+from voxprint.io import write_json
+from voxprint.report.results import write_result
+from voxprint.scoring import Scorer, mean_snr, tail_gaussian
+from voxprint.vectors import unit
+from voxprint.verification import act_dcf, cllr, eer, min_dcf
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
 INPUTS = ["benchmarks/openset.py", "benchmarks/openset_data.py", "benchmarks/fit_scoring.py", "voxprint/scoring.py",

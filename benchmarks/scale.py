@@ -28,22 +28,22 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one search thread, as one request in the server has
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import DATA, REPO  # noqa: E402
-from benchmarks.serve_load import free_port, load, multipart, request  # noqa: E402
-from voxprint.report.results import write_result  # noqa: E402
-from voxprint.vectors import unit  # noqa: E402
+from benchmarks.common import DATA, REPO
+from benchmarks.serve_load import free_port, load, multipart, request
+from voxprint.report.results import write_result
+from voxprint.vectors import unit
 
 D = 256
 # what the figures depend on (voxprint.report.results: the file is stale once one of these changes)
@@ -145,7 +145,7 @@ def bulk_load(url: str, model_id: str, means: np.ndarray) -> None:
     from voxprint.stores import open_store
 
     open_store(url, model_id).close()  # creates the schema
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     with psycopg.connect(url) as c, c.cursor() as cur:
         with cur.copy("COPY voxprint_profiles (name, model_id, dim, sum, count, created, updated, version) "
                       "FROM STDIN") as cp:
@@ -306,7 +306,7 @@ def main() -> None:
     real, cos = real_voices()
     doc = {"load_average_at_start": round(os.getloadavg()[0], 2), "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                     cwd=REPO).stdout.strip(),
-           "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores",
+           "date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores",
            "command": command, "real_segments": len(real), "same_speaker_cos": cos,
            "index": index_rows(real, cos, args.sizes, args.queries, args.nprobe)}
     if args.http_profiles:

@@ -36,8 +36,8 @@ cheaper (8 + 16 kHz cost).
 from __future__ import annotations
 
 import argparse
-import sys
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -47,8 +47,8 @@ import yaml
 
 from benchmarks.padding import RoomBed, default_room_noise, pad_clip
 from voxprint import vad
-from voxprint.augment import build_sources, pink_noise, power, white_noise
 from voxprint.audio import load
+from voxprint.augment import build_sources, pink_noise, power, white_noise
 from voxprint.config import FeatureConfig, VadConfig, from_dict
 from voxprint.dirs import data_home
 from voxprint.features import build_feature
@@ -239,12 +239,12 @@ def cost_table(sets, variants) -> dict:
         secs = sum(len(y) for y in clips) / sr
         for v in variants:
             cfg = parse_variant(v)
-            rows.setdefault(v, {})[rate] = per_second(lambda: [vad.detect(y, sr, cfg) for y in clips], secs)
+            rows.setdefault(v, {})[rate] = per_second(lambda: [vad.detect(y, sr, cfg) for y in clips], secs)  # noqa: B023 (timed at once)
         y = np.concatenate(clips)
         wins = torch.from_numpy(y[: len(y) // sr * sr].reshape(-1, sr))
         for feat in ("mel", "mfcc"):
             ext = build_feature(FeatureConfig(name=feat), sr)
-            rows.setdefault(f"features: {feat}", {})[rate] = per_second(lambda: ext(wins), len(wins))
+            rows.setdefault(f"features: {feat}", {})[rate] = per_second(lambda: ext(wins), len(wins))  # noqa: B023 (timed at once)
     return rows
 
 

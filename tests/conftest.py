@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.common import DATA as SHARED_DATA  # one rule for tests and benchmarks: $VOXPRINT_DATA, else ../shared/data
+from benchmarks.common import (
+    DATA as SHARED_DATA,  # one rule for tests and benchmarks: $VOXPRINT_DATA, else ../shared/data
+)
 
 if not os.environ.get("VOXPRINT_DATA"):
     os.environ["VOXPRINT_DATA"] = str(SHARED_DATA)

@@ -319,7 +319,7 @@ def test_browser_and_phone_recordings_decode_through_pyav(tmp_path, shared_data,
     out, rate = audio.load(path, 16000)
     assert rate == 16000 and out.dtype == np.float32
     assert abs(len(out) - len(y)) < 0.05 * sr  # codec padding/priming only
-    level = lambda x: 10 * np.log10(np.mean(np.square(x, dtype=np.float64)))  # noqa: E731
+    level = lambda x: 10 * np.log10(np.mean(np.square(x, dtype=np.float64)))
     assert abs(level(out) - level(y)) < 1.0
 
 

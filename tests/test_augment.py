@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.signal
 import soundfile as sf
-
 from conftest import shared_file
+
 from voxprint import audio
 from voxprint.augment import (
     Augmenter,
@@ -266,9 +266,9 @@ def test_noisy_validation_copy_is_fixed_and_at_the_training_snr(clips):
     at an SNR inside the training range; the same seed gives the same copy (a stable monitor)."""
     import torch
 
+    from voxprint.config import Config
     from voxprint.datasets import Loaded
     from voxprint.train import _loaders
-    from voxprint.config import Config
 
     y, sr = clips["fsdd-8k"]
     n = sr

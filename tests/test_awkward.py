@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from conftest import FSDD
+
 from voxprint.cli import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, main
 from voxprint.io import read_csv, write_csv
 
@@ -54,7 +54,7 @@ def cli(*argv) -> Result:
             status = main([str(a) for a in argv])
         except SystemExit as e:  # argparse's usage errors
             status = e.code
-        except BaseException:  # noqa: BLE001 - what the issue forbids; recorded, then failed
+        except BaseException:
             TRACEBACKS.append(" ".join(map(str, argv)))
             raise AssertionError(f"voxprint {' '.join(map(str, argv))} raised:\n{traceback.format_exc()}") from None
     return Result(status, out.getvalue(), err.getvalue())

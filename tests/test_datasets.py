@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import shared_file
 
 from voxprint import datasets as D
-from conftest import shared_file
 from voxprint.config import DataConfig
 from voxprint.errors import DataError
 

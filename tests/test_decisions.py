@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import shared_file
+
 from voxprint import protocol as P
 from voxprint.augment import mix_at_snr, white_noise
 from voxprint.cli import main
@@ -127,7 +127,6 @@ def test_api_and_page_warn_about_a_voice_enrolled_under_a_second_name(test_segme
     in the JSON answer, and the page shows it; a two-voice clip is refused (400) with its reason."""
     import httpx
     from playwright.sync_api import sync_playwright
-
     from test_serve import CHROMIUM, _open_page, start_server
 
     spk = test_segments[0].speaker
@@ -136,7 +135,7 @@ def test_api_and_page_warn_about_a_voice_enrolled_under_a_second_name(test_segme
     proc, url = start_server(SHIPPED, tmp_path / "p.db", tmp_path / "server.log")
     try:
         with httpx.Client(base_url=url, timeout=60) as http:
-            post = lambda name, *ps: http.post("/v1/enroll", data={"name": name},  # noqa: E731
+            post = lambda name, *ps: http.post("/v1/enroll", data={"name": name},
                                                files=[("audio", (p.name, p.read_bytes(), "audio/wav")) for p in ps])
             first = post("ann", *paths[:2]).json()
             assert first["warnings"] == [] and first["consistency"] is not None

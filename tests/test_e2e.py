@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import FSDD, TINY_ARGS
+
 from voxprint.cli import main
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json
@@ -62,7 +62,7 @@ def test_predict_from_the_model_folder_alone(tiny_run, tmp_path, capsys):
     shutil.copytree(tiny_run / "cnn-mel-s0", alone)  # no run folder around it
     clip = FSDD / "4_jackson_3.wav"
     assert main(["predict", "--run", str(alone), str(clip)]) == 0
-    path, speaker, prob = capsys.readouterr().out.strip().split("\t")
+    _, speaker, prob = capsys.readouterr().out.strip().split("\t")
     assert speaker == "jackson" and 0.25 < float(prob) <= 1.0
     # any length and rate: a 16 kHz, 3.5 s file made of several clips
     import soundfile as sf

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from voxprint.augment import power
+
 from voxprint import protocol as P
+from voxprint.augment import power
 from voxprint.errors import DataError
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared_file
-from voxprint.cli import main
+
 from voxprint import protocol as P
+from voxprint.cli import main
 from voxprint.encoder.folder import verify_checksums
 from voxprint.inference import Recognizer
 from voxprint.io import read_json

@@ -2,9 +2,8 @@
 never in the tiny model's training data."""
 
 import numpy as np
-import pytest
-
 from conftest import FSDD
+
 from voxprint.cli import main
 from voxprint.inference import Recognizer
 
@@ -86,8 +85,8 @@ def test_out_of_the_box_enrol_identify_verify_with_the_shipped_encoder(tmp_path,
     name them on their other segments, answer `unknown` for a third; a claim on the speaker's own
     segment is accepted and on another speaker's segment rejected."""
     import soundfile as sf
-
     from conftest import shared_file
+
     from voxprint import protocol as P
 
     a, b, stranger = P.load_split()["test"][3:6]  # never trained on, never used for a choice

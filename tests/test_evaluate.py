@@ -103,9 +103,9 @@ def test_a_padded_short_clip_is_heard_once_as_the_unpadded_one(shared_data):
     slice gets - rather than by its speech regions in each length."""
     from conftest import shared_file
 
+    from benchmarks.padding import pad_clip
     from voxprint import audio
     from voxprint.clip_scoring import _heard_parts
-    from benchmarks.padding import pad_clip
     from voxprint.vad import VadConfig
 
     y, sr = audio.load(shared_file("speeches5", "audio", "Nelson_Mandela", "0.wav"), None)

@@ -7,8 +7,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
 from conftest import shared_file
+
 from voxprint import audio
 from voxprint.config import FeatureConfig, ModelConfig
 from voxprint.errors import ConfigError, VoxprintError

@@ -7,7 +7,6 @@ from voxprint.config import ModelConfig
 from voxprint.errors import ConfigError
 from voxprint.models import MODELS, build_net
 
-
 # Models whose sizes the config sets; `encoder` has the shipped weights' sizes (tested below).
 FREE = sorted(m for m in MODELS if not hasattr(MODELS[m], "fixed_features"))
 
@@ -101,7 +100,7 @@ def test_tdnn_pools_its_frames_and_with_input_stats_its_input_too():
     x = torch.randn(3, 20, 101)
     with_in, without = TDNN(20, 64, channels=32), TDNN(20, 64, channels=32, input_stats=False)
     assert with_in.embed(x).shape == without.embed(x).shape == (3, 64)
-    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    n = lambda m: sum(p.numel() for p in m.parameters())
     assert n(with_in) - n(without) == 2 * 20 * 64  # the input's mean and std reach the embedding
     with_in.eval()
     shifted = x.clone()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from benchmarks.padding import pad_clip, scaled_to
 from voxprint import audio
 from voxprint.datasets import _cap, discover
-from benchmarks.padding import pad_clip, scaled_to
 
 
 def test_pad_clip_shapes_and_bed():
@@ -62,14 +62,14 @@ def test_unknown_kind_is_rejected(tmp_path):
 def test_a_bad_clip_is_left_out_of_the_copy_and_a_manifest_is_refused(tmp_path, shared_data):
     import soundfile as sf
 
-    from voxprint.errors import DataError
     from benchmarks.padding import padded_copy
+    from voxprint.errors import DataError
 
     src = tmp_path / "src"
     for spk in ("a", "b"):
         (src / spk).mkdir(parents=True)
         for i in range(3):
-            y, sr = sf.read(shared_data / "fsdd" / "recordings" / f"{i}_george_{spk == 'b' and 7 or 5}.wav")
+            y, sr = sf.read(shared_data / "fsdd" / "recordings" / f"{i}_george_{(spk == 'b' and 7) or 5}.wav")
             sf.write(src / spk / f"{i}.wav", y, sr)
     sf.write(src / "a" / "silent.wav", np.zeros(8000, np.float32), 8000)
     out = padded_copy(src, tmp_path / "out", "silence", 0.5)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-
 from conftest import shared_file
+
 from voxprint import protocol as P
 from voxprint.encoder.folder import verify_checksums
 from voxprint.inference import Recognizer

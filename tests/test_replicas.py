@@ -13,8 +13,8 @@ import time
 
 import httpx
 import pytest
-
 from test_serve import AUTH, TOKEN, clip, files, start_server
+
 from voxprint.cli import main
 from voxprint.stores import open_store
 

@@ -24,8 +24,8 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import shared_file
 
-from conftest import FSDD, shared_file
 from voxprint.cli import main
 
 TOKEN = "test-" + secrets.token_hex(12)
@@ -418,7 +418,6 @@ def test_any_format_and_rate_the_cli_reads_is_identified(server, tmp_path):
     """The same recording as WAV at 8 kHz, FLAC at 44.1 kHz, Ogg/Vorbis at 16 kHz and WebM/Opus at 48 kHz
     (what browsers' MediaRecorder sends): every upload is decoded, resampled and scored alike."""
     import soxr
-
     from conftest import encode_av
 
     http = server.http
@@ -503,7 +502,7 @@ def test_loopback_and_token_rules():
     from voxprint.serve.guard import _token_ok
 
     # Headers arrive as bytes and are read as latin-1; a UTF-8 token still matches, a near miss does not.
-    wire = lambda text: text.encode("utf-8").decode("latin-1")  # noqa: E731
+    wire = lambda text: text.encode("utf-8").decode("latin-1")
     assert _token_ok(wire("Bearer pässwörd"), "pässwörd") and _token_ok("bearer  abc ", "abc")
     assert not _token_ok(wire("Bearer pässword"), "pässwörd") and not _token_ok("Basic abc", "abc")
     assert not _token_ok("Bearer", "abc") and not _token_ok("", "abc")

@@ -297,7 +297,7 @@ def test_a_version_1_db_gets_nfc_names_and_folded_duplicates_merged(tmp_path):
     a, b, c = (rng.standard_normal((n, 8)) for n in (2, 3, 1))
     with ProfileStore(db, "m") as s:
         s.enroll("ann", c)
-    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
     con = sqlite3.connect(db)
     for name, emb in (("Jose\u0301", a), ("Jos\u00e9", b), ("Zoe\u0308", a)):
         con.execute("INSERT INTO profiles(name, model_id, dim, sum, count, created, updated) VALUES (?,?,?,?,?,?,?)", (name, "m", 8, unit(emb).sum(0).astype("<f8").tobytes(),

@@ -14,12 +14,11 @@ import time
 
 import numpy as np
 import pytest
+from test_store import REPO, _run_all, _unit
 
 from voxprint.errors import VoxprintError
 from voxprint.store import ProfileStore
 from voxprint.stores import copy_profiles, open_store
-
-from test_store import REPO, _run_all, _unit
 
 D = 16
 
@@ -167,9 +166,9 @@ def test_unreachable_server_is_one_line():
 def test_cli_copies_a_sqlite_store_into_postgresql_and_uses_it(tiny_run, tmp_path, pg_url, monkeypatch, capsys):
     """What an operator moving to replicas does: enrol with the embedded default, `profiles copy` into
     PostgreSQL, then point every command at it with $VOXPRINT_DB."""
-    from voxprint.cli import main
-
     from test_serve import clip
+
+    from voxprint.cli import main
 
     model = str(tiny_run / "cnn-mel-s0")
     old = str(tmp_path / "profiles.db")

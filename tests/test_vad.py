@@ -11,10 +11,10 @@ import soundfile as sf
 import soxr
 from conftest import shared_file
 
+from benchmarks.padding import RoomBed, pad_clip
 from voxprint import audio, vad
 from voxprint.config import ConfigError, VadConfig, load
 from voxprint.errors import AudioError
-from benchmarks.padding import RoomBed, pad_clip
 from voxprint.vad.backends import Frames
 from voxprint.vad.regions import merge, runs, to_regions
 
@@ -393,7 +393,7 @@ def test_cache_key_changes_with_file_rate_and_settings(wav):
 
 def test_changed_file_is_never_served_from_the_cache(wav, tmp_path, fsdd_clip):
     root = tmp_path / "cache"
-    y, sr = fsdd_clip
+    _, sr = fsdd_clip
     before = vad.file_speech(wav, None, VadConfig(), cache_root=root)
     sf.write(wav, np.zeros(3 * sr, np.float32) + 0.0, sr)  # now silence, and longer
     st = os.stat(wav)

@@ -195,7 +195,7 @@ def test_det_eer_and_min_dcf_agree_with_an_exact_curve_and_thresholds_stay_finit
     assert np.all(np.isfinite(thr)) and np.all(np.diff(thr) >= 0)
     assert (fpr[0], fnr[0], fpr[-1], fnr[-1]) == (1.0, 0.0, 0.0, 1.0)
     e, t = eer(scores, labels)
-    xf, xn, xt = _exact_det(scores, labels)
+    xf, xn, _ = _exact_det(scores, labels)
     d = xn - xf
     i = int(np.argmax(d >= 0))
     ref = xf[i] if d[i] == 0 or i == 0 else xf[i - 1] + (-d[i - 1] / (d[i] - d[i - 1])) * (xf[i] - xf[i - 1])

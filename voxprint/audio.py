@@ -85,7 +85,7 @@ def _av_open(path: str):
         return None
     try:
         container = av.open(path)
-    except Exception:  # noqa: BLE001 - not a container FFmpeg knows
+    except Exception:
         return None
     if not container.streams.audio:
         container.close()
@@ -110,7 +110,7 @@ def _open(path: str):
     decoders librosa falls back to)."""
     try:
         f = sf.SoundFile(path)
-    except Exception as sf_error:  # noqa: BLE001 - any refusal means "try the other decoder"
+    except Exception as sf_error:
         opened = _av_open(path)
         if opened is not None:
             container, stream = opened
@@ -124,7 +124,7 @@ def _open(path: str):
                 import audioread
 
                 g = audioread.audio_open(path)
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise AudioError(path, f"not readable as audio ({_first_line(sf_error)})") from None
         with g:
             ch = max(1, int(g.channels))
@@ -191,7 +191,7 @@ def _decode(path: str, sample_rate: int | None) -> tuple[np.ndarray, int]:
                     raise _too_long(path, n_in * out_rate / rate, out_rate)
         except (AudioError, OSError, MemoryError):
             raise
-        except Exception as e:  # noqa: BLE001 - a decoder failing mid-file: one line for this file
+        except Exception as e:
             raise AudioError(path, f"cannot be decoded ({_first_line(e)[:120]})") from None
         if stream is not None:
             out.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))

@@ -19,9 +19,24 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import ConfigError
-from .schema import (STEPS, STUDY_KEYS, AugmentConfig, Bounds, Config, DataConfig, DecisionConfig,  # noqa: F401
-                     EncoderTrainConfig, EvalConfig, FeatureConfig, GridConfig, ModelConfig, RuntimeConfig,
-                     ServeLimits, TrainConfig, VadConfig)
+from .schema import (  # noqa: F401
+    STEPS,
+    STUDY_KEYS,
+    AugmentConfig,
+    Bounds,
+    Config,
+    DataConfig,
+    DecisionConfig,
+    EncoderTrainConfig,
+    EvalConfig,
+    FeatureConfig,
+    GridConfig,
+    ModelConfig,
+    RuntimeConfig,
+    ServeLimits,
+    TrainConfig,
+    VadConfig,
+)
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 

@@ -421,7 +421,7 @@ def _cap(items: list[Item], cap: int, ds: Dataset) -> list[Item]:
         by[(it.speaker, it.split)].append(it)
     out = []
     per_speaker = Counter(it.speaker for it in items)
-    for (spk, split), group in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+    for (spk, _split), group in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         share = max(1, round(cap * len(group) / per_speaker[spk]))
         if all(it.order is not None for it in group):
             # consecutive slices: keep a contiguous run so the block split stays leak-free

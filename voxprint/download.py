@@ -56,7 +56,7 @@ def recordings_digest(folder: Path) -> str:
     h = hashlib.sha256()
     files = sorted((p for p in Path(folder).glob("*.wav") if p.is_file()), key=lambda p: p.name)
     for p in files:
-        h.update(f"{p.name}\t{_file_sha256(p)}\n".encode("utf-8"))
+        h.update(f"{p.name}\t{_file_sha256(p)}\n".encode())
     return h.hexdigest()
 
 

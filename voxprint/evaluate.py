@@ -4,8 +4,19 @@ still works. New code imports from the modules themselves: `clip_scoring` (clips
 
 from __future__ import annotations
 
-from .clip_scoring import (BATCH_WINDOWS, Model, NoClips, answered, clean_features, clip_windows, listened,
-                           score_clips, score_features, torch_model, window_features)
+from .clip_scoring import (
+                           BATCH_WINDOWS,
+                           Model,
+                           NoClips,
+                           answered,
+                           clean_features,
+                           clip_windows,
+                           listened,
+                           score_clips,
+                           score_features,
+                           torch_model,
+                           window_features,
+)
 from .metrics import classification_metrics, nll, write_confusion, write_metrics
 from .robustness import ROBUSTNESS_SEED, noise_draws, noisy_copies, robustness, robustness_table, snr_references
 

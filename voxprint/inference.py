@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from . import audio, rundir
+from .clip_scoring import NoClips, answered, score_clips, torch_model
 from .config import load_resolved
 from .errors import AudioError, DataError, NothingAnswered, VoxprintError
-from .clip_scoring import NoClips, answered, score_clips, torch_model
 from .io import read_json, write_json
 
 # Backbones whose weights fix the input scale (models.ge2e.GE2E.fixed_input, and Encoder, its subclass): a
@@ -66,7 +66,7 @@ def _load_state(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise DataError(f"{path}: missing") from None
-    except Exception as e:  # noqa: BLE001 - unpickling refused or a corrupt file: one line either way
+    except Exception as e:
         raise DataError(f"{path}: not a voxprint weights file ({str(e).splitlines()[0][:120]})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(f"{path}: not a state_dict of tensors")
@@ -202,7 +202,7 @@ class Recognizer:
             self.export_onnx(path)
         try:
             session = onnx_session(path)
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own classes for a bad file
+        except Exception as e:
             raise DataError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:120]}); "
                             f"delete it and rerun to export it again") from None
         if [i.name for i in session.get_inputs()] != ["features"] or len(session.get_outputs()) not in (1, 2):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sys
 
-
 _reported: set[str] = set()  # paths with a skip line in this command
 
 

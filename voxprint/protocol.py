@@ -18,9 +18,9 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -28,8 +28,8 @@ from . import audio
 from .augment import mix_at_snr, white_noise
 from .errors import DataError
 from .io import read_json, write_json
-from .verification import cosine_scores, eer, min_dcf, open_set
 from .vectors import unit
+from .verification import cosine_scores, eer, min_dcf, open_set
 
 SAMPLE_RATE = 16000
 SEGMENT_S = 2.0

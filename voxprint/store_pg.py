@@ -22,8 +22,17 @@ import threading
 import numpy as np
 
 from .errors import VoxprintError
-from .store import (Profile, _now, _quality, add_quality, consistency, forget_names, matrix_from_rows,
-                    means_from_rows, normalise_name, prepare_enrolment)
+from .store import (
+    Profile,
+    _now,
+    _quality,
+    add_quality,
+    consistency,
+    forget_names,
+    means_from_rows,
+    normalise_name,
+    prepare_enrolment,
+)
 from .vectors import unit
 
 SCHEMA_VERSION = 1
@@ -90,7 +99,7 @@ def _pool(url: str):
                                   kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT_S)})
             try:
                 pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-            except Exception as e:  # noqa: BLE001 - PoolTimeout or psycopg.Error: the server is not there
+            except Exception as e:
                 pool.close()
                 raise VoxprintError(f"{shown(url)}: cannot connect to PostgreSQL ({_reason(e)})") from None
             _pools[url] = pool
@@ -313,7 +322,7 @@ class _Txn:
             else:  # one snapshot for every statement of a read: the counter and the rows agree
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             return cur
-        except Exception as e:  # noqa: BLE001 - psycopg.Error, or the pool's PoolTimeout: no connection
+        except Exception as e:
             self._stack.__exit__(type(e), e, None)
             raise VoxprintError(f"{self.store.db_path}: cannot use PostgreSQL ({_reason(e)})") from None
 

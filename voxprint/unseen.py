@@ -331,7 +331,6 @@ def score_trial_files(run: Path, name: str, embed_one) -> None:
     system = System(name, lambda waves: np.stack([embed_one(w) for w in waves]), set())
     rows = []
     for seed_dir in sorted((run / "verification").glob("s*")):
-        seed = int(seed_dir.name[1:])
         files, dev, loaded = {}, [], {}
         for d in sorted(p for p in seed_dir.iterdir() if p.is_dir()):
             segs = {"test": [], "dev": []}

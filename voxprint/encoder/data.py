@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import audio
+from .. import protocol as P
 from ..config import DataConfig
 from ..datasets import discover, prepare
 from ..errors import DataError
-from .. import protocol as P
 
 
 def libri_train(root: str | Path, speakers: list[str]) -> list[np.ndarray]:

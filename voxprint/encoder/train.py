@@ -27,12 +27,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
 from .. import audio
+from .. import protocol as P
 from ..augment import build_sources, mix_at_snr
 from ..config import EncoderTrainConfig, from_dict  # the settings live in the one schema
 from ..features import build_feature
 from ..train import quiet_lightning
 from . import data as D
-from .. import protocol as P
 from .folder import encoder_config, original_ge2e, save_folder
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class DevCheck(L.Callback):
 
     def measure(self, net, step: int) -> dict:
         net.eval()
-        embed = lambda waves: embed_batched(net, self.features, waves)  # noqa: E731
+        embed = lambda waves: embed_batched(net, self.features, waves)
         res = {"step": step}
         for c in DEV_CONDITIONS:
             res[c.name] = P.score_trials(P.embed_condition(embed, self.segs, c, self.bank), self.ids, self.rows)["eer"]
@@ -241,7 +241,7 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
     start = time.perf_counter()
     trainer.fit(DistilModule(student, teacher, features, cfg, teacher_features), loader)
     seconds = time.perf_counter() - start
-    best_eer, best_step, state = dev.best
+    _, best_step, state = dev.best
     student.load_state_dict(state)
     student.cpu().eval()
     features.cpu()

@@ -23,4 +23,4 @@ def build_feature(cfg: FeatureConfig, sample_rate: int) -> FeatureExtractor:
     return cls(cfg, sample_rate)
 
 
-__all__ = ["FEATURES", "FeatureExtractor", "LPC", "LogMel", "MFCC", "build_feature"]
+__all__ = ["FEATURES", "LPC", "MFCC", "FeatureExtractor", "LogMel", "build_feature"]

@@ -84,4 +84,4 @@ def _net(cfg, in_dim: int, n_classes: int) -> SpeakerNet:
     return SpeakerNet(build_backbone(cfg, in_dim), in_dim, n_classes, cfg.head, cfg.aam_margin, cfg.aam_scale)
 
 
-__all__ = ["GE2E", "MODELS", "build_backbone", "build_net", "net_shapes", "SpeakerNet"]
+__all__ = ["GE2E", "MODELS", "SpeakerNet", "build_backbone", "build_net", "net_shapes"]

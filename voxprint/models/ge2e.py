@@ -62,7 +62,7 @@ def load_ge2e_state(path: str | Path | None = None) -> dict[str, torch.Tensor]:
     path = Path(path) if path else resemblyzer_weights_path()
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is one clear line
+    except Exception as e:
         raise VoxprintError(f"{path}: not a loadable GE2E checkpoint ({str(e).splitlines()[0]})") from None
     state = ckpt.get("model_state", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or "linear.weight" not in state:

@@ -22,7 +22,7 @@ from ..io import atomic_write_text, write_json
 from . import html as H
 from .data import RunData, collect, verification_rows
 
-__all__ = ["write_report", "draw_charts", "collect", "REPORT_NAME", "RESULTS_NAME", "CHARTS"]
+__all__ = ["CHARTS", "REPORT_NAME", "RESULTS_NAME", "collect", "draw_charts", "write_report"]
 
 log = logging.getLogger(__name__)
 

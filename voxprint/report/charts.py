@@ -17,12 +17,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: headless, no display needed
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-from ..io import atomic_write_bytes  # noqa: E402
+from ..io import atomic_write_bytes
 
 DPI = 110
 _RC = {

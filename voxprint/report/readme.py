@@ -147,4 +147,4 @@ def update_results(run: Path, name: str, command: str, root: Path | None = None)
                         code=oldest_code(root, codes))
 
 
-__all__ = ["fill_block", "update_results", "section", "verification_rows"]
+__all__ = ["fill_block", "section", "update_results", "verification_rows"]

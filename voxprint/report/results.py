@@ -27,7 +27,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import VoxprintError
@@ -97,7 +97,7 @@ def write_result(name: str, body: str, *, title: str, command: str, inputs: list
     root = repo_root(root)
     code = code or code_version(root, inputs)
     stamp = Stamp(command, code["commit"], bool(code["dirty"]),
-                  date or datetime.now(timezone.utc).strftime("%Y-%m-%d"), list(inputs), title, headline)
+                  date or datetime.now(UTC).strftime("%Y-%m-%d"), list(inputs), title, headline)
     short = (stamp.commit or "unknown")[:10] + (" (uncommitted changes)" if stamp.dirty else "")
     text = (f"{stamp.line()}\n# {title}\n\nWritten by `{command}` at commit {short} on {stamp.date}; run it again "
             f"to regenerate this file. Depends on: {', '.join(f'`{i}`' for i in inputs)}.\n\n{body.rstrip()}\n")

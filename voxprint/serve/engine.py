@@ -17,9 +17,9 @@ from typing import Any
 import anyio
 import numpy as np
 
+from ..clip_scoring import answered
 from ..decisions import TOP_K as CANDIDATES
 from ..errors import AudioError, VoxprintError
-from ..clip_scoring import answered
 from ..store import MAX_NAME_LENGTH
 from ..stores import is_url
 from .errors import ApiError

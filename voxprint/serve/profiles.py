@@ -72,7 +72,7 @@ class Snapshot:
         cands.sort(key=lambda c: -c[1])
         return [n for n, _ in cands[:k]], np.array([s for _, s in cands[:k]], dtype=np.float32)
 
-    def with_changes(self, version: int, rows, gone) -> "Snapshot":
+    def with_changes(self, version: int, rows, gone) -> Snapshot:
         """A new snapshot: `gone` names removed, `rows` (store rows) written; the base index is shared."""
         changed = [r[0] for r in rows]
         live = dict(self.rows)

@@ -68,7 +68,7 @@ def _silero_dir() -> Path:
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError("vad.backend=silero needs the silero-vad package (pip install silero-vad)")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
 @functools.lru_cache(maxsize=4)
