@@ -26,11 +26,11 @@ from statistics import NormalDist
 import numpy as np
 
 from benchmarks import openset_data as D
-from benchmarks.common import DATA, REPO, command
+from benchmarks.common import DATA, REPO, START_COMMIT, command
 from benchmarks.fit_scoring import dev_trials, fit_logistic
 from voxprint import protocol as P
 from voxprint.io import write_json
-from voxprint.report.results import write_result
+from voxprint.report.results import code_version, write_result
 from voxprint.scoring import Scorer, mean_snr, tail_gaussian
 from voxprint.vectors import unit
 from voxprint.verification import act_dcf, cllr, eer, min_dcf
@@ -239,7 +239,8 @@ def main(argv=None):
     if args.out:
         write_json(args.out.with_suffix(".json"), doc)
         path = write_result("openset", md, title="Open-set decisions in noise", command=command(__spec__.name),
-                            inputs=INPUTS, headline=headline(doc), root=REPO, path=args.out.with_suffix(".md"))
+                            inputs=INPUTS, headline=headline(doc), root=REPO, path=args.out.with_suffix(".md"),
+                            code=code_version(REPO, INPUTS, since=START_COMMIT))
         print(f"wrote {path}")
 
 

@@ -82,3 +82,16 @@ def test_index_links_every_stamped_file_and_check_exits_nonzero_when_stale(repo,
     commit_all(repo)
     assert main(["check"]) == 1
     assert "docs/results/x.md: stale" in capsys.readouterr().out
+
+
+def test_a_long_measurement_is_stamped_with_the_commit_it_started_at(repo):
+    """Commits made while a benchmark runs are not taken for the code it measured (code_version since=)."""
+    from voxprint.report.results import code_version
+
+    start = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (repo / "pkg" / "b.py").write_text("B = 5\n")
+    commit_all(repo, "unrelated change while it ran")
+    assert code_version(repo, ["pkg/a.py"], since=start) == {"commit": start, "dirty": False}
+    (repo / "pkg" / "a.py").write_text("A = 5\n")
+    commit_all(repo, "its own input changed while it ran")
+    assert code_version(repo, ["pkg/a.py"], since=start) == {"commit": start, "dirty": True}

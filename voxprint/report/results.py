@@ -54,13 +54,16 @@ def repo_root(start: Path | None = None) -> Path:
     return Path(out.stdout.strip())
 
 
-def code_version(root: Path, inputs: list[str] | None = None) -> dict:
-    """{"commit": full sha of HEAD, "dirty": whether `inputs` (default: everything) have uncommitted changes}."""
-    head = _git(root, "rev-parse", "HEAD")
+def code_version(root: Path, inputs: list[str] | None = None, since: str | None = None) -> dict:
+    """{"commit": full sha, "dirty": whether `inputs` (default: everything) differ from it in the work tree}.
+    The commit is HEAD, or `since`, the commit a long measurement started at (so that commits made while it
+    ran are not taken for the code it measured: dirty says whether its inputs changed since)."""
+    head = _git(root, "rev-parse", since or "HEAD")
     if head.returncode:
         return {"commit": None, "dirty": True}
-    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *(inputs or ["."]))
-    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    commit = head.stdout.strip()
+    changed = _git(root, "diff", "--quiet", commit, "--", *(inputs or ["."])).returncode != 0
+    return {"commit": commit, "dirty": changed}
 
 
 def oldest_code(root: Path, codes: list[dict | None]) -> dict:
