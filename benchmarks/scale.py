@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DATA, REPO, START_COMMIT
+from benchmarks.common import DATA, REPO
 from benchmarks.serve_load import free_port, load, multipart, request
-from voxprint.report.results import code_version, write_result
+from voxprint.report.results import write_result
 from voxprint.vectors import unit
 
 D = 256
@@ -318,7 +318,7 @@ def main() -> None:
     big = doc["index"][-1]
     headline = (f"{big['profiles']:,} profiles: search p99 {big['index']['p99_ms']} ms, recall@1 "
                 f"{big['index']['recall_at_1']}" + (f"; HTTP 2 replicas p99 {h['p99_ms']} ms" if h else ""))
-    print(f"wrote {write_result('scale', markdown(doc, command), title='Identify at scale', command=command, inputs=INPUTS, headline=headline, path=args.out, code=code_version(REPO, INPUTS, since=START_COMMIT))}")
+    print(f"wrote {write_result('scale', markdown(doc, command), title='Identify at scale', command=command, inputs=INPUTS, headline=headline, path=args.out)}")
 
 
 if __name__ == "__main__":
