@@ -46,7 +46,14 @@ def test_a_result_is_stamped_and_up_to_date_until_an_input_changes(repo):
     (repo / "pkg" / "a.py").write_text("A = 2\n")
     commit_all(repo)
     (problem,) = stale(repo)
-    assert problem.startswith("docs/results/x.md: stale: pkg/a.py changed") and "python -m bench.x" in problem
+    assert problem.startswith("docs/results/x.md: stale: pkg/a.py differs") and "python -m bench.x" in problem
+    # changed back (a revert): the figures hold again
+    (repo / "pkg" / "a.py").write_text("A = 1\n")
+    commit_all(repo, "revert")
+    assert stale(repo) == []
+    (repo / "pkg" / "a.py").write_text("A = 2\n")
+    commit_all(repo, "again")
+    assert len(stale(repo)) == 1
     # regenerated at the new commit: up to date again
     write_result("x", "new", title="X figures", command="python -m bench.x", inputs=["pkg/a.py"], root=repo)
     commit_all(repo, "results again")

@@ -9,7 +9,7 @@ The stamp is the file's first line, an HTML comment holding JSON (invisible when
 
     <!-- voxprint-results {"command": ..., "commit": ..., "dirty": false, "date": ..., "inputs": [...]} -->
 
-A file is stale when a commit that changed one of its declared inputs is not contained in the stamped
+A file is stale when one of its declared inputs differs (in the work tree) from that input at the stamped
 commit, when it was written from a working tree whose inputs had uncommitted changes ("dirty"), or when its
 numbers came from a run folder whose models were trained by code of unknown version. The inputs are the
 code its numbers depend on, declared by the generator (a benchmark's INPUTS, or RUN_INPUTS for the tables
@@ -133,9 +133,10 @@ def why_stale(root: Path, stamp: Stamp) -> str | None:
     if stamp.dirty:
         return "generated from uncommitted changes to its inputs"
     for path in stamp.inputs:
-        last = _git(root, "log", "-1", "--format=%H", "--", path).stdout.strip()
-        if last and _git(root, "merge-base", "--is-ancestor", last, stamp.commit).returncode:
-            return f"{path} changed at {last[:10]}, after it was generated at {stamp.commit[:10]}"
+        # content, not history: an input changed and changed back (a revert) leaves the figures valid
+        if _git(root, "diff", "--quiet", stamp.commit, "--", path).returncode:
+            last = _git(root, "log", "-1", "--format=%h", "--", path).stdout.strip()
+            return f"{path} differs from the code it was generated at ({stamp.commit[:10]}; last changed at {last})"
     return None
 
 
