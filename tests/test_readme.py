@@ -40,3 +40,36 @@ def test_models_without_a_recorded_code_version_make_a_stale_result(tiny_run, gi
     update_results(run, "old", "voxprint report old-run --results old", root=git_work_tree)
     (problem,) = stale(git_work_tree)
     assert "old.md: stale: generated from code of unknown version" in problem
+
+
+def test_the_readme_is_a_short_guide_whose_links_resolve():
+    """README.md stays a guide (at most 350 lines); every relative link in it and in docs/ points at a file."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = root / "README.md"
+    assert len(readme.read_text(encoding="utf-8").splitlines()) <= 350
+    broken = []
+    for md in [readme, *sorted((root / "docs").rglob("*.md"))]:
+        for m in re.finditer(r"\]\(([^)#\s]+)(#[^)]*)?\)", md.read_text(encoding="utf-8")):
+            target = m.group(1)
+            if not target.startswith(("http://", "https://", "mailto:")) and not (md.parent / target).exists():
+                broken.append(f"{md.relative_to(root)} -> {target}")
+    assert not broken, broken
+
+
+def test_the_readme_quotes_figures_only_through_the_generated_index():
+    """Its results index is what `python -m voxprint.report.results index` writes from the stamped files."""
+    from pathlib import Path
+
+    from voxprint.report.results import index_table
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- results:index:start -->\n")[1].split("\n<!-- results:index:end -->")[0]
+    rows = block.splitlines()
+    assert len(rows) <= 15
+    # the same files, titles and headlines (the "code since" column is as of when it was generated)
+    cut = lambda table: [r.rsplit("|", 2)[0] for r in table.splitlines()]
+    assert cut(block) == cut(index_table(root, headlines_only=True))
