@@ -38,3 +38,26 @@ def publish(name: str, body: str, *, title: str, inputs: list[str], module: str,
                         code=code_version(REPO, inputs, since=START_COMMIT))
     print(f"wrote {path}")
     return path
+
+
+# A small, fresh process that starts the measured command and reports that command's own peak: a
+# child started straight from this script would count this script's pages too (vfork shares them).
+LAUNCH = """
+import os, subprocess, sys, time
+
+t = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(p.pid, 0)
+print(f"@@measured {usage.ru_maxrss} {time.perf_counter() - t} {os.waitstatus_to_exitcode(status)}", file=sys.stderr)
+"""
+
+
+def peak_of(cmd: list[str], env: dict | None = None) -> tuple[float, float, int, str, str]:
+    """Run `cmd` -> (peak RSS MB, seconds, exit status, stdout, stderr) of that one process."""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", LAUNCH, *cmd], capture_output=True, text=True, env=env)
+    err, _, report = p.stderr.rpartition("@@measured ")
+    kb, secs, status = report.split()
+    return int(kb) / 1024, float(secs), int(status), p.stdout, err

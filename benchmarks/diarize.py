@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 
 from benchmarks import conversations as conv
 from benchmarks import synth
-from benchmarks.common import REPO, command, publish
+from benchmarks.common import REPO, command, peak_of, publish
 from benchmarks.diarize_score import score_set
 from voxprint.cache import DiskCache
 from voxprint.diarize import DiarizeConfig
@@ -129,13 +128,10 @@ def measure(rec, sets, chosen: dict[str, DiarizeConfig]) -> dict:
 
 
 def _launch(args: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB, status) of `python -m voxprint.cli ARGS` in a fresh process."""
-    import subprocess
-
-    t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "voxprint.cli", *args], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    return time.perf_counter() - t, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    """(wall seconds, peak RSS MB, status) of `python -m voxprint.cli ARGS` in a fresh process, started by a
+    small launcher (benchmarks.common.peak_of): a child of this process would count its pages too."""
+    mb, seconds, status, _, _ = peak_of([sys.executable, "-m", "voxprint.cli", *args])
+    return seconds, mb, status
 
 
 def speed_and_memory(minutes_fast: float, minutes_long: float, tmp: Path) -> dict:

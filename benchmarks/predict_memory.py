@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from benchmarks.common import peak_of
+
 GOAL_MB = 1536
 OLD_READ = """
 import sys, numpy as np, soundfile as sf, soxr
@@ -102,26 +104,6 @@ def limit_files(folder: Path, rate: int) -> tuple[Path, Path]:
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
 INPUTS = ["benchmarks/predict_memory.py", "voxprint/inference.py", "voxprint/audio.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/features"]
 
-# A small, fresh process that starts the measured command and reports that command's own peak: a
-# child started straight from this script would count this script's pages too (vfork shares them).
-LAUNCH = """
-import os, subprocess, sys, time
-
-t = time.perf_counter()
-p = subprocess.Popen(sys.argv[1:])
-_, status, usage = os.wait4(p.pid, 0)
-print(f"@@measured {usage.ru_maxrss} {time.perf_counter() - t} {os.waitstatus_to_exitcode(status)}", file=sys.stderr)
-"""
-
-
-def measure(cmd: list[str], env: dict) -> tuple[float, float, int, str, str]:
-    """Run `cmd` -> (peak RSS MB, seconds, exit status, stdout, stderr) of that one process."""
-    p = subprocess.run([sys.executable, "-c", LAUNCH, *cmd], capture_output=True, text=True, env=env)
-    err, _, report = p.stderr.rpartition("@@measured ")
-    kb, secs, status = report.split()
-    return int(kb) / 1024, float(secs), int(status), p.stdout, err
-
-
 def ensure_model(run: Path, env: dict) -> None:
     if run.exists():
         return
@@ -170,7 +152,7 @@ def main(argv=None):
         print(f"{'measurement':<48} {'peak RSS MB':>11} {'seconds':>8} {'exit':>5} {'answers':>8}")
         worst, table = 0.0, []
         for name, cmd in rows:
-            mb, secs, status, out, err = measure(cmd, env)
+            mb, secs, status, out, err = peak_of(cmd, env)
             answers = len(out.splitlines()) if "predict" in name else "-"
             print(f"{name:<48} {mb:>11.0f} {secs:>8.1f} {status:>5} {answers:>8}", flush=True)
             table.append(f"| {name} | {mb:.0f} | {secs:.1f} | {status} | {answers} |")
