@@ -35,11 +35,15 @@ from ..io import atomic_write_text
 
 STAMP = "<!-- voxprint-results "
 RESULTS_DIR = Path("docs") / "results"
-# What the tables of a `voxprint run` folder depend on (voxprint report --results NAME).
+# What the tables of a `voxprint run` folder depend on (voxprint report --results NAME): the code that reads
+# the data, hears it (speech detection, windows), trains, scores and formats the figures. Not this file:
+# how a results file is stamped and checked changes no figure.
 RUN_INPUTS = ["voxprint/pipeline.py", "voxprint/train.py", "voxprint/models", "voxprint/features",
-              "voxprint/datasets.py", "voxprint/augment.py", "voxprint/clip_scoring.py", "voxprint/metrics.py",
-              "voxprint/robustness.py", "voxprint/configs",
-              "voxprint/resources.py", "voxprint/verification.py", "voxprint/report"]
+              "voxprint/datasets.py", "voxprint/audio.py", "voxprint/vad", "voxprint/augment.py",
+              "voxprint/clip_scoring.py", "voxprint/metrics.py", "voxprint/robustness.py", "voxprint/configs",
+              "voxprint/schema.py", "voxprint/resources.py", "voxprint/verification.py", "voxprint/unseen.py",
+              "voxprint/protocol.py", "voxprint/rundir.py", "voxprint/report/__init__.py",
+              "voxprint/report/data.py", "voxprint/report/readme.py", "voxprint/report/charts.py"]
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
