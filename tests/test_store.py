@@ -204,8 +204,8 @@ def test_simultaneous_first_opening(tmp_path):
 
 _LOOP = """
 import sys, numpy as np
-from voxprint.store import ProfileStore
-st = ProfileStore(sys.argv[1], "m")
+from voxprint.stores import open_store
+st = open_store(sys.argv[1], "m")
 v = np.arange(1, 17, dtype=float)
 while True:
     p = st.enroll("k", np.tile(v, (3, 1)))
@@ -213,10 +213,10 @@ while True:
 """
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-@pytest.mark.parametrize("extra_delay", [0.0, 0.013, 0.037])
-def test_sigkill_mid_enrolment(tmp_path, extra_delay):
-    db = tmp_path / "p.db"
+def enrol_then_kill(db, extra_delay: float) -> tuple[int, int]:
+    """A process enrols 3 clips of profile 'k' into `db` (a SQLite path or a PostgreSQL URL) in a loop,
+    printing the count after each commit; after 15 commits and `extra_delay` s it is killed with SIGKILL
+    -> (its return code, the last count it printed)."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-c", _LOOP, str(db)], stdout=subprocess.PIPE, text=True, env=env)
     seen = []
@@ -228,8 +228,15 @@ def test_sigkill_mid_enrolment(tmp_path, extra_delay):
     time.sleep(extra_delay)  # land the kill at some arbitrary point of a later transaction
     proc.send_signal(signal.SIGKILL)
     rest, _ = proc.communicate(timeout=10)
-    last = int(([str(seen[-1])] + rest.split())[-1])
-    assert proc.returncode == -signal.SIGKILL
+    return proc.returncode, int(([str(seen[-1])] + rest.split())[-1])
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.parametrize("extra_delay", [0.0, 0.013, 0.037])
+def test_sigkill_mid_enrolment(tmp_path, extra_delay):
+    db = tmp_path / "p.db"
+    returncode, last = enrol_then_kill(db, extra_delay)
+    assert returncode == -signal.SIGKILL
 
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from test_store import REPO, _run_all, _unit
+from test_store import REPO, _run_all, _unit, enrol_then_kill
 
 from voxprint.errors import VoxprintError
 from voxprint.store import ProfileStore
@@ -108,31 +106,9 @@ def test_concurrent_enrolment_loses_nothing(db):
         assert all(st.get(f"own{w}").count == 40 for w in range(4))
 
 
-_LOOP = """
-import sys, numpy as np
-from voxprint.stores import open_store
-st = open_store(sys.argv[1], "m")
-v = np.arange(1, 17, dtype=float)
-while True:
-    p = st.enroll("k", np.tile(v, (3, 1)))
-    print(p.count, flush=True)
-"""
-
-
 @pytest.mark.parametrize("extra_delay", [0.0, 0.011, 0.029])
 def test_sigkill_mid_enrolment_loses_no_finished_profile(db, extra_delay):
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-c", _LOOP, db], stdout=subprocess.PIPE, text=True, env=env)
-    seen = []
-    for line in proc.stdout:
-        seen.append(int(line))
-        if len(seen) >= 15:
-            break
-    assert len(seen) >= 15, "enrolment loop died early"
-    time.sleep(extra_delay)
-    proc.send_signal(signal.SIGKILL)
-    rest, _ = proc.communicate(timeout=10)
-    last = int(([str(seen[-1])] + rest.split())[-1])
+    _, last = enrol_then_kill(db, extra_delay)
     with open_store(db, "m") as st:
         p = st.get("k")
         assert p.count in (last, last + 3)  # every reported commit; at most one committed but not printed
