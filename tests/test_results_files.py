@@ -102,3 +102,77 @@ def test_a_long_measurement_is_stamped_with_the_commit_it_started_at(repo):
     (repo / "pkg" / "a.py").write_text("A = 5\n")
     commit_all(repo, "its own input changed while it ran")
     assert code_version(repo, ["pkg/a.py"], since=start) == {"commit": start, "dirty": True}
+
+
+def head(repo):
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def test_a_run_file_checks_its_figures_at_the_training_commit_and_its_formatting_at_the_report_commit(repo):
+    """`voxprint report RUN --results NAME`: the figures' code (here pkg/a.py) is checked against the commit that
+    trained the models, the formatting code (pkg/b.py) against the commit the report was written at."""
+    trained = head(repo)
+    (repo / "pkg" / "c.py").write_text("C = 1\n")
+    commit_all(repo, "unrelated, after training")  # the report is written at a later commit than the training
+
+    def report():
+        return read_stamp(write_result("run", "| 1 |", title="Run", command="voxprint report r --results run",
+                                       inputs=["pkg/a.py"], root=repo, code={"commit": trained, "dirty": False},
+                                       report_inputs=["pkg/b.py"]))
+
+    s = report()
+    assert s.commit == trained and s.report_commit == head(repo) != trained and s.report_inputs == ["pkg/b.py"]
+    assert not s.report_dirty
+    commit_all(repo, "results")
+    assert stale(repo) == []
+    # the formatting changes after the report was written: stale, naming the report commit
+    (repo / "pkg" / "b.py").write_text("B = 2\n")
+    commit_all(repo, "formatting")
+    (problem,) = stale(repo)
+    assert f"run.md: stale: pkg/b.py differs from the report commit {s.report_commit[:10]}" in problem
+    # the report written again at the new commit: up to date, the training commit unchanged
+    again = report()
+    assert again.commit == trained and again.report_commit == head(repo) != s.report_commit
+    commit_all(repo, "results again")
+    assert stale(repo) == []
+    # formatting code with uncommitted changes when the report is written: stale until written again
+    (repo / "pkg" / "b.py").write_text("B = 3\n")
+    assert report().report_dirty
+    commit_all(repo, "results from uncommitted formatting")
+    assert "uncommitted changes to its formatting code" in stale(repo)[0]
+    report()
+    commit_all(repo, "results once more")
+    assert stale(repo) == []
+    # a figure input changes after the training commit: stale, naming it; writing the report again does not help
+    (repo / "pkg" / "a.py").write_text("A = 2\n")
+    commit_all(repo, "training code")
+    report()
+    commit_all(repo, "results, models not trained again")
+    (problem,) = stale(repo)
+    assert f"run.md: stale: pkg/a.py differs from the training commit {trained[:10]}" in problem
+
+
+def test_stamps_without_the_report_fields_are_checked_against_one_commit_as_before(repo):
+    """A run's file written before the split (every input checked against the training commit) and a
+    benchmark's stamp, whose JSON gains no field."""
+    import json
+
+    from voxprint.report.results import STAMP
+
+    trained = head(repo)
+    old = {"command": "voxprint report r --results old", "commit": trained, "dirty": False, "date": "2024-01-01",
+           "inputs": ["pkg/a.py", "pkg/b.py"], "title": "Old", "headline": ""}
+    (repo / "docs" / "results").mkdir(parents=True)
+    (repo / "docs" / "results" / "old.md").write_text(f"{STAMP}{json.dumps(old)} -->\n# Old\n")
+    bench = write_result("bench", "b", title="B", command="python -m bench.b", inputs=["pkg/a.py"], root=repo)
+    assert json.loads(bench.read_text().split("\n", 1)[0][len(STAMP):].rsplit("-->", 1)[0]).keys() == old.keys()
+    s = read_stamp(repo / "docs" / "results" / "old.md")
+    assert s.report_inputs == [] and s.report_commit is None
+    commit_all(repo, "results")
+    assert stale(repo) == []
+    # its formatting input changes: stale against the training commit, as before the split
+    (repo / "pkg" / "b.py").write_text("B = 2\n")
+    commit_all(repo, "formatting")
+    (problem,) = stale(repo)
+    assert problem.startswith(f"docs/results/old.md: stale: pkg/b.py differs from the code it was generated at "
+                              f"({trained[:10]};")

@@ -12,9 +12,21 @@ The stamp is the file's first line, an HTML comment holding JSON (invisible when
 A file is stale when one of its declared inputs differs (in the work tree) from that input at the stamped
 commit, when it was written from a working tree whose inputs had uncommitted changes ("dirty"), or when its
 numbers came from a run folder whose models were trained by code of unknown version. The inputs are the
-code its numbers depend on, declared by the generator (a benchmark's INPUTS, or RUN_INPUTS for the tables
-of a `voxprint run` folder); a refactor of an input makes the file stale too, on purpose: the numbers have
-to be measured again to know they did not move.
+code its numbers depend on, declared by the generator (a benchmark's INPUTS, or RUN_FIGURE_INPUTS for the
+tables of a `voxprint run` folder); a refactor of an input makes the file stale too, on purpose: the numbers
+have to be measured again to know they did not move.
+
+A run folder's file (`voxprint report RUN --results NAME`) is checked in two parts, against two commits:
+
+* its figures: `inputs` (RUN_FIGURE_INPUTS, the code that ran when the models were trained and evaluated)
+  against `commit`, the oldest commit that trained one of its models (oldest_code); only training again
+  makes this part fresh;
+* its formatting: `report_inputs` (REPORT_INPUTS, the code that only runs when the report is written) against
+  `report_commit`, HEAD when the report was written (`report_dirty`: those files had uncommitted changes);
+  writing the report again, at the new commit, makes this part fresh.
+
+A stamp without the report fields (every benchmark's, and a run's file written before the split) is checked
+in one part, against `commit`, as above.
 
     python -m voxprint.report.results check            # exit 1 and one line per stale file
     python -m voxprint.report.results index README.md  # fill the README's results:index block
@@ -26,7 +38,7 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,15 +47,27 @@ from ..io import atomic_write_text
 
 STAMP = "<!-- voxprint-results "
 RESULTS_DIR = Path("docs") / "results"
-# What the tables of a `voxprint run` folder depend on (voxprint report --results NAME): the code that reads
-# the data, hears it (speech detection, windows), trains, scores and formats the figures. Not this file:
-# how a results file is stamped and checked changes no figure.
-RUN_INPUTS = ["voxprint/pipeline.py", "voxprint/train.py", "voxprint/models", "voxprint/features",
-              "voxprint/datasets.py", "voxprint/audio.py", "voxprint/vad", "voxprint/augment.py",
-              "voxprint/clip_scoring.py", "voxprint/metrics.py", "voxprint/robustness.py", "voxprint/configs",
-              "voxprint/schema.py", "voxprint/resources.py", "voxprint/verification.py", "voxprint/unseen.py",
-              "voxprint/protocol.py", "voxprint/rundir.py", "voxprint/report/__init__.py",
-              "voxprint/report/data.py", "voxprint/report/readme.py", "voxprint/report/charts.py"]
+# What the figures of a `voxprint run` folder depend on (voxprint report --results NAME): the code that ran
+# when its models were trained and evaluated: it reads the data, hears it (speech detection, windows), trains,
+# scores, and writes the run folder's files (rundir.py: results.csv; the report's means, stds and choice of the
+# best model are rundir's too). Checked against the oldest commit that trained one of the models. Not this
+# file: how a results file is stamped and checked changes no figure.
+RUN_FIGURE_INPUTS = ["voxprint/pipeline.py", "voxprint/train.py", "voxprint/models", "voxprint/features",
+                     "voxprint/datasets.py", "voxprint/audio.py", "voxprint/vad", "voxprint/augment.py",
+                     "voxprint/clip_scoring.py", "voxprint/metrics.py", "voxprint/robustness.py", "voxprint/configs",
+                     "voxprint/schema.py", "voxprint/resources.py", "voxprint/verification.py", "voxprint/unseen.py",
+                     "voxprint/protocol.py", "voxprint/rundir.py"]
+# The code that only runs when the report is written, from the run folder's files: it reads them (data.py:
+# collect, typed rows and the noise sentences), lays out the tables and sentences (readme.py) and draws the
+# charts (charts.py, __init__.py). None of it runs while a model trains, and all of it runs again when
+# `voxprint report --results` is run again, so it is checked against the commit the report was written at
+# (HEAD then), not the training commit. What data.py hands on as figures (summaries, the best model) is
+# computed by rundir.py, which training uses too: it stays in RUN_FIGURE_INPUTS. html.py only shapes
+# report.html, which no results file shows.
+REPORT_INPUTS = ["voxprint/report/__init__.py", "voxprint/report/data.py", "voxprint/report/readme.py",
+                 "voxprint/report/charts.py"]
+# Everything a `voxprint run` executes, the report it ends with included (benchmarks that time a whole run).
+RUN_INPUTS = RUN_FIGURE_INPUTS + REPORT_INPUTS
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -90,24 +114,50 @@ class Stamp:
     inputs: list[str]
     title: str
     headline: str = ""
+    # a run folder's file only: its formatting code, checked against the commit the report was written at
+    report_commit: str | None = None
+    report_dirty: bool = False
+    report_inputs: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        return STAMP + json.dumps(self.__dict__, ensure_ascii=False) + " -->"
+        fields = dict(self.__dict__)
+        if not self.report_inputs:  # one-part stamps (benchmarks) keep the JSON they always had
+            for k in ("report_commit", "report_dirty", "report_inputs"):
+                del fields[k]
+        return STAMP + json.dumps(fields, ensure_ascii=False) + " -->"
+
+
+def _short(commit: str | None, dirty: bool) -> str:
+    return (commit or "unknown")[:10] + (" (uncommitted changes)" if dirty else "")
+
+
+def _quoted(paths: list[str]) -> str:
+    return ", ".join(f"`{p}`" for p in paths)
 
 
 def write_result(name: str, body: str, *, title: str, command: str, inputs: list[str], headline: str = "",
                  root: Path | None = None, code: dict | None = None, path: Path | None = None,
-                 date: str | None = None) -> Path:
+                 date: str | None = None, report_inputs: list[str] | None = None) -> Path:
     """Write docs/results/NAME.md: the stamp, a title, who made it, then `body` (markdown). `code`
     ({"commit", "dirty"}) replaces HEAD's state when the numbers come from models trained earlier (a run
-    folder's code_version, see oldest_code). `path` writes elsewhere (a trial run), stamped the same."""
+    folder's code_version, see oldest_code). `report_inputs`: the code that formatted those numbers now,
+    stamped with HEAD's state as report_commit/report_dirty (a run folder's file, see the module's
+    docstring). `path` writes elsewhere (a trial run), stamped the same."""
     root = repo_root(root)
     code = code or code_version(root, inputs)
     stamp = Stamp(command, code["commit"], bool(code["dirty"]),
                   date or datetime.now(UTC).strftime("%Y-%m-%d"), list(inputs), title, headline)
-    short = (stamp.commit or "unknown")[:10] + (" (uncommitted changes)" if stamp.dirty else "")
-    text = (f"{stamp.line()}\n# {title}\n\nWritten by `{command}` at commit {short} on {stamp.date}; run it again "
-            f"to regenerate this file. Depends on: {', '.join(f'`{i}`' for i in inputs)}.\n\n{body.rstrip()}\n")
+    if report_inputs:
+        now = code_version(root, report_inputs)
+        stamp.report_commit, stamp.report_dirty, stamp.report_inputs = now["commit"], now["dirty"], list(report_inputs)
+        made = (f"Written by `{command}` on {stamp.date} from models trained at commit "
+                f"{_short(stamp.commit, stamp.dirty)}, formatted at commit {_short(now['commit'], now['dirty'])}; "
+                f"run it again to regenerate this file. Figures depend on: {_quoted(inputs)}; their formatting "
+                f"on: {_quoted(report_inputs)}.")
+    else:
+        made = (f"Written by `{command}` at commit {_short(stamp.commit, stamp.dirty)} on {stamp.date}; run it "
+                f"again to regenerate this file. Depends on: {_quoted(inputs)}.")
+    text = f"{stamp.line()}\n# {title}\n\n{made}\n\n{body.rstrip()}\n"
     path = Path(path or root / RESULTS_DIR / f"{name}.md")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
@@ -130,17 +180,42 @@ def results_files(root: Path) -> list[Path]:
     return sorted(p for p in (Path(root) / RESULTS_DIR).glob("*.md") if p.name != "README.md")
 
 
+def _changed(root: Path, commit: str, paths: list[str]) -> tuple[str, str] | None:
+    """(the first of `paths` that differs in the work tree from `commit`, the commit that last changed it)."""
+    for path in paths:
+        # content, not history: an input changed and changed back (a revert) leaves the figures valid
+        if _git(root, "diff", "--quiet", commit, "--", path).returncode:
+            return path, _git(root, "log", "-1", "--format=%h", "--", path).stdout.strip()
+    return None
+
+
 def why_stale(root: Path, stamp: Stamp) -> str | None:
-    """Why a stamped file is older than its inputs, or None when it is up to date."""
+    """Why a stamped file is older than its inputs, or None when it is up to date. A run folder's file
+    (report_inputs) is checked twice: its figures against the training commit, its formatting against
+    the commit its report was written at; each reason names the commit it compared with."""
+    split = bool(stamp.report_inputs)
     if not stamp.commit:
         return "generated from code of unknown version"
     if stamp.dirty:
-        return "generated from uncommitted changes to its inputs"
-    for path in stamp.inputs:
-        # content, not history: an input changed and changed back (a revert) leaves the figures valid
-        if _git(root, "diff", "--quiet", stamp.commit, "--", path).returncode:
-            last = _git(root, "log", "-1", "--format=%h", "--", path).stdout.strip()
-            return f"{path} differs from the code it was generated at ({stamp.commit[:10]}; last changed at {last})"
+        return ("its models were trained from uncommitted changes to its inputs" if split else
+                "generated from uncommitted changes to its inputs")
+    if changed := _changed(root, stamp.commit, stamp.inputs):
+        path, last = changed
+        if split:
+            return (f"{path} differs from the training commit {stamp.commit[:10]} (the oldest that trained "
+                    f"its models; last changed at {last}): train them again")
+        return f"{path} differs from the code it was generated at ({stamp.commit[:10]}; last changed at {last})"
+    if not split:
+        return None
+    if not stamp.report_commit:
+        return "its report was written from code of unknown version"
+    if stamp.report_dirty:
+        return (f"its report was written from uncommitted changes to its formatting code "
+                f"(report commit {stamp.report_commit[:10]})")
+    if changed := _changed(root, stamp.report_commit, stamp.report_inputs):
+        path, last = changed
+        return (f"{path} differs from the report commit {stamp.report_commit[:10]} (where its report was "
+                f"written; last changed at {last}): write the report again")
     return None
 
 
