@@ -73,3 +73,36 @@ def test_the_readme_quotes_figures_only_through_the_generated_index():
     # the same files, titles and headlines (the "code since" column is as of when it was generated)
     cut = lambda table: [r.rsplit("|", 2)[0] for r in table.splitlines()]
     assert cut(block) == cut(index_table(root, headlines_only=True))
+
+
+def test_report_with_results_collects_the_run_and_draws_its_charts_once(tiny_run, git_work_tree, monkeypatch):
+    """`voxprint report RUN --results NAME` reads the run folder once and draws the charts once, for both report.html
+    and the results file, which is stamped in two parts: figures at the training commit, formatting at HEAD."""
+    import subprocess
+
+    import voxprint.report as report
+    from voxprint.report import data, readme
+    from voxprint.report.results import REPORT_INPUTS, RUN_FIGURE_INPUTS
+
+    calls = {"collect": 0, "draw_charts": 0}
+
+    def counted(name, fn):
+        def wrapper(*a, **kw):
+            calls[name] += 1
+            return fn(*a, **kw)
+        return wrapper
+
+    collect = counted("collect", data.collect)
+    for module in (data, report, readme):
+        monkeypatch.setattr(module, "collect", collect)
+    monkeypatch.setattr(report, "draw_charts", counted("draw_charts", report.draw_charts))
+    monkeypatch.chdir(git_work_tree)
+    assert main(["report", str(tiny_run), "--results", "once"]) == 0
+    assert calls == {"collect": 1, "draw_charts": 1}
+    path = git_work_tree / "docs" / "results" / "once.md"
+    assert "](once/chart_accuracy.png)" in path.read_text() and (tiny_run / "report.html").is_file()
+    head = subprocess.run(["git", "-C", str(git_work_tree), "rev-parse", "HEAD"], capture_output=True, text=True)
+    stamp = read_stamp(path)
+    assert stamp.inputs == RUN_FIGURE_INPUTS and stamp.report_inputs == REPORT_INPUTS
+    assert stamp.report_commit == head.stdout.strip() and not stamp.report_dirty
+    assert stamp.commit != stamp.report_commit  # trained in voxprint's own work tree, reported in this one

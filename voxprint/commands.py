@@ -48,18 +48,20 @@ def run(cfg, out: str | Path | None = None, report: bool = True) -> Path | None:
 
 def report(run_dir: str | Path, results: str | None = None) -> list[Path]:
     """`voxprint report`: report.html (and, with `results`, docs/results/RESULTS.md of the git work tree
-    it runs in, stamped with the commit that trained the models) -> the paths written."""
-    from .report import write_report
+    it runs in, stamped with the commit that trained the models and the one that formatted it) -> the paths
+    written. The run is collected and its charts drawn once, for both."""
+    from .report import collect, write_report
 
     command = f"voxprint report {run_dir} --results {results}"  # the stamp's, with the folder as it was given
     run_dir = Path(run_dir)
     if not (run_dir / "results.csv").exists():
         raise VoxprintError(f"{run_dir}: no results.csv; run `voxprint run --out {run_dir}` first")
-    written = [write_report(run_dir)]
+    data = collect(run_dir)
+    written = [write_report(run_dir, data)]
     if results:
         from .report.readme import update_results
 
-        written.append(update_results(run_dir, results, command))
+        written.append(update_results(run_dir, results, command, data=data))
     return written
 
 

@@ -106,9 +106,10 @@ def anchors_md(d: RunData) -> str:
             + _table(head, rows))
 
 
-def section(run: Path, assets: Path, rel: str) -> str:
-    d = collect(run)
-    write_report(run, d)  # refreshes the charts, report.html and results.json
+def section(d: RunData, assets: Path, rel: str) -> str:
+    """The results file's body from the run's data; the charts, already drawn into the run folder
+    (write_report), are copied into `assets` and linked as `rel`/NAME."""
+    run = d.run
     parts = [accuracy_table(d), best_sentence(d)]
     if d.robustness:
         parts += ["Test accuracy vs SNR (mean ± std over seeds). " + noise_sentence(d), robustness_table(d)]
@@ -128,15 +129,20 @@ def section(run: Path, assets: Path, rel: str) -> str:
     return "\n\n".join(parts)
 
 
-def update_results(run: Path, name: str, command: str, root: Path | None = None) -> Path:
+def update_results(run: Path, name: str, command: str, root: Path | None = None, data: RunData | None = None) -> Path:
     """docs/results/NAME.md from run folder `run` (tables, sentences, charts in docs/results/NAME/), stamped
     with the oldest code that trained one of its models (results.oldest_code, for RUN_FIGURE_INPUTS) and
-    with HEAD's, which formats them now (REPORT_INPUTS)."""
+    with HEAD's, which formats them now (REPORT_INPUTS). `data`: the run's collected data, when its report
+    (charts included) was just written from it (commands.report); without it the run is collected and its
+    report written here, once either way."""
     from .results import REPORT_INPUTS, RESULTS_DIR, RUN_FIGURE_INPUTS, oldest_code, repo_root, write_result
 
     root = repo_root(root)
-    d = collect(Path(run))
-    body = section(Path(run), root / RESULTS_DIR / name, name)
+    d = data
+    if d is None:
+        d = collect(Path(run))
+        write_report(Path(run), d)  # refreshes the charts, report.html and results.json
+    body = section(d, root / RESULTS_DIR / name, name)
     codes = []
     for r in d.rows:
         m = rundir.model_dir(d.run, r) / rundir.METRICS
