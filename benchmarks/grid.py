@@ -24,10 +24,10 @@ from pathlib import Path
 
 import yaml
 
-from voxprint.report.results import RUN_INPUTS
+from voxprint.report.results import REPORT_INPUTS, RUN_INPUTS
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
-INPUTS = RUN_INPUTS + ["benchmarks/grid.py"]
+INPUTS = RUN_INPUTS + REPORT_INPUTS + ["benchmarks/grid.py"]
 
 ROOT = Path(__file__).resolve().parents[1]
 

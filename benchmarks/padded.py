@@ -25,10 +25,11 @@ from benchmarks.padding import RoomBed, default_room_noise, pad_clip
 from voxprint import audio, rundir
 from voxprint.inference import Recognizer
 from voxprint.io import read_csv, read_json, write_json
-from voxprint.report.results import RUN_INPUTS
+from voxprint.report.results import REPORT_INPUTS, RUN_INPUTS
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
-INPUTS = RUN_INPUTS + ["benchmarks/padded.py", "benchmarks/padding.py", "voxprint/vad", "voxprint/inference.py"]
+INPUTS = RUN_INPUTS + REPORT_INPUTS + ["benchmarks/padded.py", "benchmarks/padding.py", "voxprint/vad",
+                                     "voxprint/inference.py"]
 
 
 def padded_waves(waves: list[np.ndarray], sr: int, seconds: float, kind: str) -> list[np.ndarray]:

@@ -82,7 +82,7 @@ def test_report_with_results_collects_the_run_and_draws_its_charts_once(tiny_run
 
     import voxprint.report as report
     from voxprint.report import data, readme
-    from voxprint.report.results import REPORT_INPUTS, RUN_FIGURE_INPUTS
+    from voxprint.report.results import REPORT_INPUTS, RUN_INPUTS
 
     calls = {"collect": 0, "draw_charts": 0}
 
@@ -103,6 +103,6 @@ def test_report_with_results_collects_the_run_and_draws_its_charts_once(tiny_run
     assert "](once/chart_accuracy.png)" in path.read_text() and (tiny_run / "report.html").is_file()
     head = subprocess.run(["git", "-C", str(git_work_tree), "rev-parse", "HEAD"], capture_output=True, text=True)
     stamp = read_stamp(path)
-    assert stamp.inputs == RUN_FIGURE_INPUTS and stamp.report_inputs == REPORT_INPUTS
+    assert stamp.inputs == RUN_INPUTS and stamp.report_inputs == REPORT_INPUTS
     assert stamp.report_commit == head.stdout.strip() and not stamp.report_dirty
     assert stamp.commit != stamp.report_commit  # trained in voxprint's own work tree, reported in this one

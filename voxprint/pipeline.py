@@ -152,7 +152,7 @@ def _scores(net, features, ccfg: C.Config, sr: int, part: Loaded):
 
 def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = False) -> dict:
     """Train and evaluate one cell; metrics.json, written last, marks it finished."""
-    from .report.results import RUN_FIGURE_INPUTS, code_version
+    from .report.results import RUN_INPUTS, code_version
     from .resources import measure
     from .train import train
     from .verification import calibrate, can_calibrate
@@ -193,9 +193,8 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
         write_csv(d / rundir.ROBUSTNESS, rows, COLUMNS)
     write_json(d / rundir.RESOURCE, measure(net, features, n, d, cfg.eval.latency_runs)
                | {"model": cell.model, "feature": cell.feature, "run": cell.name, "train_seconds": info["train_seconds"]})
-    # the code that trained it: a results file built from this run is stale once that code changes (dirty: only
-    # when the figures' code had uncommitted changes; the report's formatting is stamped when it is written)
-    code = {"code": code_version(Path(__file__).resolve().parents[1], RUN_FIGURE_INPUTS)}
+    # the code that trained it: a results file built from this run is stale once that code changes
+    code = {"code": code_version(Path(__file__).resolve().parents[1], RUN_INPUTS)}
     write_metrics(d, metrics, labels, info | val_scores | code | {"model": cell.model, "feature": cell.feature,
                                                                   "head": cell.head, "augmented": cell.augment,
                                                                   "seed": cell.seed})

@@ -131,11 +131,11 @@ def section(d: RunData, assets: Path, rel: str) -> str:
 
 def update_results(run: Path, name: str, command: str, root: Path | None = None, data: RunData | None = None) -> Path:
     """docs/results/NAME.md from run folder `run` (tables, sentences, charts in docs/results/NAME/), stamped
-    with the oldest code that trained one of its models (results.oldest_code, for RUN_FIGURE_INPUTS) and
+    with the oldest code that trained one of its models (results.oldest_code, for RUN_INPUTS) and
     with HEAD's, which formats them now (REPORT_INPUTS). `data`: the run's collected data, when its report
     (charts included) was just written from it (commands.report); without it the run is collected and its
     report written here, once either way."""
-    from .results import REPORT_INPUTS, RESULTS_DIR, RUN_FIGURE_INPUTS, oldest_code, repo_root, write_result
+    from .results import REPORT_INPUTS, RESULTS_DIR, RUN_INPUTS, oldest_code, repo_root, write_result
 
     root = repo_root(root)
     d = data
@@ -150,7 +150,7 @@ def update_results(run: Path, name: str, command: str, root: Path | None = None,
     g = d.best_group
     acc = rundir.format_mean_std([r["accuracy"] for r in g["rows"]], 4)
     return write_result(name, body, title=f"{name}: {d.dataset}, {len(d.rows)} trained models", command=command,
-                        inputs=RUN_FIGURE_INPUTS, headline=f"best {g['group']}: test accuracy {acc}", root=root,
+                        inputs=RUN_INPUTS, headline=f"best {g['group']}: test accuracy {acc}", root=root,
                         code=oldest_code(root, codes), report_inputs=REPORT_INPUTS)
 
 

@@ -12,13 +12,13 @@ The stamp is the file's first line, an HTML comment holding JSON (invisible when
 A file is stale when one of its declared inputs differs (in the work tree) from that input at the stamped
 commit, when it was written from a working tree whose inputs had uncommitted changes ("dirty"), or when its
 numbers came from a run folder whose models were trained by code of unknown version. The inputs are the
-code its numbers depend on, declared by the generator (a benchmark's INPUTS, or RUN_FIGURE_INPUTS for the
+code its numbers depend on, declared by the generator (a benchmark's INPUTS, or RUN_INPUTS for the
 tables of a `voxprint run` folder); a refactor of an input makes the file stale too, on purpose: the numbers
 have to be measured again to know they did not move.
 
 A run folder's file (`voxprint report RUN --results NAME`) is checked in two parts, against two commits:
 
-* its figures: `inputs` (RUN_FIGURE_INPUTS, the code that ran when the models were trained and evaluated)
+* its figures: `inputs` (RUN_INPUTS, the code that ran when the models were trained and evaluated)
   against `commit`, the oldest commit that trained one of its models (oldest_code); only training again
   makes this part fresh;
 * its formatting: `report_inputs` (REPORT_INPUTS, the code that only runs when the report is written) against
@@ -52,22 +52,21 @@ RESULTS_DIR = Path("docs") / "results"
 # scores, and writes the run folder's files (rundir.py: results.csv; the report's means, stds and choice of the
 # best model are rundir's too). Checked against the oldest commit that trained one of the models. Not this
 # file: how a results file is stamped and checked changes no figure.
-RUN_FIGURE_INPUTS = ["voxprint/pipeline.py", "voxprint/train.py", "voxprint/models", "voxprint/features",
-                     "voxprint/datasets.py", "voxprint/audio.py", "voxprint/vad", "voxprint/augment.py",
-                     "voxprint/clip_scoring.py", "voxprint/metrics.py", "voxprint/robustness.py", "voxprint/configs",
-                     "voxprint/schema.py", "voxprint/resources.py", "voxprint/verification.py", "voxprint/unseen.py",
-                     "voxprint/protocol.py", "voxprint/rundir.py"]
+RUN_INPUTS = ["voxprint/pipeline.py", "voxprint/train.py", "voxprint/models", "voxprint/features",
+              "voxprint/datasets.py", "voxprint/audio.py", "voxprint/vad", "voxprint/augment.py",
+              "voxprint/clip_scoring.py", "voxprint/metrics.py", "voxprint/robustness.py", "voxprint/configs",
+              "voxprint/schema.py", "voxprint/resources.py", "voxprint/verification.py", "voxprint/unseen.py",
+              "voxprint/protocol.py", "voxprint/rundir.py"]
 # The code that only runs when the report is written, from the run folder's files: it reads them (data.py:
 # collect, typed rows and the noise sentences), lays out the tables and sentences (readme.py) and draws the
 # charts (charts.py, __init__.py). None of it runs while a model trains, and all of it runs again when
 # `voxprint report --results` is run again, so it is checked against the commit the report was written at
 # (HEAD then), not the training commit. What data.py hands on as figures (summaries, the best model) is
-# computed by rundir.py, which training uses too: it stays in RUN_FIGURE_INPUTS. html.py only shapes
-# report.html, which no results file shows.
+# computed by rundir.py, which training uses too: it stays in RUN_INPUTS (and so in the `dirty` each model
+# records, pipeline.py). html.py only shapes report.html, which no results file shows. Benchmarks that time a
+# whole `voxprint run` (its report included) declare RUN_INPUTS + REPORT_INPUTS.
 REPORT_INPUTS = ["voxprint/report/__init__.py", "voxprint/report/data.py", "voxprint/report/readme.py",
                  "voxprint/report/charts.py"]
-# Everything a `voxprint run` executes, the report it ends with included (benchmarks that time a whole run).
-RUN_INPUTS = RUN_FIGURE_INPUTS + REPORT_INPUTS
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
