@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from voxprint.report.results import REPORT_INPUTS, RUN_INPUTS
+from voxprint.rundir import choose_best, read_results
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
 INPUTS = RUN_INPUTS + REPORT_INPUTS + ["benchmarks/grid.py"]
@@ -46,12 +47,14 @@ def _cell_name(r: dict) -> str:
 
 
 def summarise(out: Path) -> dict[str, dict]:
-    """Per cell: seconds per epoch, epochs, training seconds, clean and white-0-dB accuracy."""
+    """Per cell: seconds per epoch, epochs, training seconds, clean, white-0-dB and recorded-noise-0-dB
+    accuracy, and whether the run's own rule (validation only) chose it as the best model."""
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     n_train = sum(r["split"] == "train" for r in _csv(out / "split.csv"))
     per_epoch = math.ceil(n_train / cfg["train"]["batch_size"])
     rob = {(_cell_name(r), r["noise"], float(r["snr_db"])): float(r["accuracy"])
            for r in _csv(out / "robustness.csv")} if (out / "robustness.csv").exists() else {}
+    best = _cell_name({k: str(v) for k, v in choose_best(read_results(out)).items()})
     cells = {}
     for r in _csv(out / "results.csv"):
         name = _cell_name(r)
@@ -61,7 +64,9 @@ def summarise(out: Path) -> dict[str, dict]:
         epochs = steps / per_epoch
         seconds = float(r["train_seconds"])
         cells[name] = {"s_per_epoch": seconds / epochs, "epochs": epochs, "train_s": seconds,
-                       "acc": float(r["accuracy"]), "white0": rob.get((name, "white", 0.0), math.nan)}
+                       "acc": float(r["accuracy"]), "white0": rob.get((name, "white", 0.0), math.nan),
+                       # the held-out end of the recorded noise bank (augment.py: training never hears it)
+                       "noise0": rob.get((name, "dataset-noise", 0.0), math.nan), "best": name == best}
     return cells
 
 
@@ -83,7 +88,7 @@ def compare(variants: dict[str, tuple[float, dict, str]]) -> list[str]:
     """The side-by-side table and totals, as lines."""
     labels = list(variants)
     cells = list(dict.fromkeys(c for _, cs, _ in variants.values() for c in cs))
-    cols = ["s/epoch", "epochs", "train s", "acc", "white 0dB"]
+    cols = ["s/epoch", "epochs", "train s", "acc", "white 0dB", "noise 0dB"]
     # a column is as wide as its header (labels such as "old 126b39b" are long) plus two spaces
     heads = [f"{c} {v}" for c in cols for v in labels]
     width = [max(12, len(h) + 2) for h in heads]
@@ -91,7 +96,7 @@ def compare(variants: dict[str, tuple[float, dict, str]]) -> list[str]:
     for c in cells:
         vals = []
         for key, fmt in (("s_per_epoch", ".2f"), ("epochs", ".1f"), ("train_s", ".0f"), ("acc", ".4f"),
-                         ("white0", ".3f")):
+                         ("white0", ".3f"), ("noise0", ".3f")):
             vals += [format(variants[v][1].get(c, {}).get(key, math.nan), fmt) for v in labels]
         out.append(f"{c:<18}" + "".join(f"{x:>{w}}" for x, w in zip(vals, width)))
     for v in labels:
@@ -99,6 +104,10 @@ def compare(variants: dict[str, tuple[float, dict, str]]) -> list[str]:
         out.append(f"[{v}] wall {wall / 60:.2f} min; training {sum(x['train_s'] for x in cs.values()) / 60:.2f} min; "
                    f"mean s/epoch {sum(x['s_per_epoch'] for x in cs.values()) / len(cs):.2f}; "
                    f"stderr log {len(log.encode())} bytes")
+        for c, x in cs.items():
+            if x.get("best"):
+                out.append(f"[{v}] best model by validation: {c}: test accuracy {x['acc']:.4f}, white 0 dB "
+                           f"{x['white0']:.3f}, recorded noise 0 dB {x['noise0']:.3f}")
     if len(labels) == 2:
         old, new = (variants[v][0] for v in labels)
         out.append(f"speed-up of the whole `voxprint run` ({labels[1]} vs {labels[0]}): {old / new:.2f}x")
