@@ -39,7 +39,8 @@ from voxprint.io import read_csv, read_json, write_csv, write_json
 from voxprint.vectors import unit
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
-INPUTS = ["benchmarks/fewshot.py", "voxprint/unseen.py", "voxprint/protocol.py", "voxprint/models", "voxprint/features", "voxprint/train.py", "voxprint/configs/fewshot.yaml", "voxprint/pretrained"]
+INPUTS = ["benchmarks/fewshot.py", "voxprint/unseen.py", "voxprint/protocol.py", "voxprint/models", "voxprint/features",
+          "voxprint/train.py", "voxprint/augment.py", "voxprint/schema.py", "voxprint/configs/fewshot.yaml", "voxprint/pretrained"]
 
 
 def build(out: Path) -> Path:
