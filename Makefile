@@ -62,7 +62,7 @@ results: install-dev
 	$(BIN)/python -m benchmarks.encoder_routes --results
 	$(BIN)/python -m benchmarks.serve_load --results
 	$(BIN)/python -m benchmarks.predict_memory --results
-	$(BIN)/python -m benchmarks.grid --baseline 126b39b --results
+	$(BIN)/python -m benchmarks.grid --baseline eb9d998 --results
 	$(BIN)/python -m benchmarks.openset --out docs/results/openset
 	$(BIN)/pip install -q -e '.[diarize]'
 	$(BIN)/python -m benchmarks.diarize --tune 16 --test 30 --long-minutes 60
