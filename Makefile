@@ -68,6 +68,7 @@ results: install-dev
 	$(BIN)/python -m benchmarks.diarize --tune 16 --test 30 --long-minutes 60
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.cold_start --baseline aa1ab99 --results
+	$(BIN)/python -m benchmarks.profiles --results
 	$(BIN)/python -m voxprint.report.results index README.md
 
 clean:
