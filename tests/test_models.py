@@ -121,3 +121,21 @@ def test_stats_hears_the_input_statistics_only_not_the_order_of_frames():
     louder = x.clone()
     louder[:, 3] *= 2.0  # a band's spread changes: the embedding must move
     assert not torch.allclose(net.embed(x), net.embed(louder), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["cnn", "crnn"])
+def test_conv_stack_gives_what_the_relu_first_nchw_blocks_gave(name):
+    """Pooling before the ReLU, in channels-last order, is a speed change only: the same outputs and input
+    gradients as conv, BN, ReLU, max-pool in the default order, and the same parameter names."""
+    net = build_net(ModelConfig(name=name, embed_dim=16), 17, 3).train()
+    old = torch.nn.Sequential(*[torch.nn.Sequential(b[0], b[1], torch.nn.ReLU(), b[2]) for b in net.backbone.blocks])
+    assert [k for k, _ in old.named_parameters()] == [k for k, _ in net.backbone.blocks.named_parameters()]
+    x = torch.randn(4, 1, 17, 40, requires_grad=True)
+    y_old = old(x)
+    x_new = x.detach().clone().requires_grad_(True)
+    y_new = net.backbone.blocks(x_new.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(y_new, y_old, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(y_old)
+    y_old.backward(g)
+    y_new.backward(g)
+    torch.testing.assert_close(x_new.grad, x.grad, rtol=1e-4, atol=1e-5)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .cnn import conv_block
+from .cnn import conv_block, conv_stack, feature_map
 from .pooling import AttentiveStatsPool
 
 
@@ -19,7 +19,7 @@ class CRNN(nn.Module):
         super().__init__()
         chans = [1, *channels]
         pools = [(2, 2)] + [(2, 1)] * (len(channels) - 1)
-        self.blocks = nn.Sequential(*[conv_block(a, b, p) for a, b, p in zip(chans[:-1], chans[1:], pools)])
+        self.blocks = conv_stack([conv_block(a, b, p) for a, b, p in zip(chans[:-1], chans[1:], pools)])
         d = in_dim
         for _ in channels:
             d = -(-d // 2)
@@ -29,7 +29,7 @@ class CRNN(nn.Module):
         self.embedding = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * hidden, embed_dim))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.blocks(x.unsqueeze(1))  # [B, C, D', T']
+        h = self.blocks(feature_map(x))  # [B, C, D', T']
         h = h.flatten(1, 2).transpose(1, 2)  # [B, T', C*D']
         h, _ = self.rnn(h)
         return self.embedding(self.pool(h.transpose(1, 2)))
