@@ -302,7 +302,7 @@ def test_runtime_settings_are_their_own_section():
     run_keys = {f.name for s in dataclasses.fields(C.Config) if s.name != "runtime"
                 for f in dataclasses.fields(getattr(C.Config(), s.name))}
     runtime = {f.name for f in dataclasses.fields(C.RuntimeConfig)}
-    assert runtime == {"threads", "num_workers", "progress", "accelerator", "devices", "precision"}
+    assert runtime == {"threads", "num_workers", "cells", "progress", "accelerator", "devices", "precision"}
     assert not runtime & run_keys, "a runtime setting is also a key of a section that says what a run is"
     cfg = C.load(None, ["runtime.threads=2", "runtime.progress=false", "runtime.accelerator=cpu"])
     assert (cfg.runtime.threads, cfg.runtime.progress, cfg.runtime.accelerator) == (2, False, "cpu")

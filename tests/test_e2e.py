@@ -185,7 +185,8 @@ def test_kill_mid_grid_then_resume(tmp_path):
     args = ["run", "--out", str(out), "--set", "data.speakers=[george,theo]", "--set", "data.max_per_speaker=30",
             "--set", "train.max_steps=4", "--set", "train.min_steps=1", "--set", "train.val_every_steps=2",
             "--set", "eval.robustness=false", "--set", "eval.verification=false", "--set", "eval.latency_runs=3",
-            "--models", "lstm", "cnn", "--features", "mfcc", "--no-progress", "--no-report"]
+            "--models", "lstm", "cnn", "--features", "mfcc", "--no-progress", "--no-report",
+            "--set", "runtime.cells=1"]  # one at a time: the pause is in this process
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen([sys.executable, "-c", _PAUSING_GRID, "cnn-mfcc-s0", str(marker), *args], env=env,
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
@@ -208,6 +209,59 @@ def test_kill_mid_grid_then_resume(tmp_path):
     assert (out / "cnn-mfcc-s0" / "metrics.json").exists()
     with open(out / "results.csv") as f:
         assert [r["model"] for r in csv.DictReader(f)] == ["lstm", "cnn"]
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (Linux /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    """Running or sleeping (a dead process not yet reaped by its new parent is a zombie: not alive)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_kill_during_side_by_side_cells_takes_the_workers_too_and_resumes(tmp_path):
+    """kill -9 of a run training two cells in two worker processes: the workers die with it (no orphan
+    keeps writing a cell folder), and the rerun finishes both cells."""
+    out = tmp_path / "run"
+    args = ["run", "--out", str(out), "--set", "data.speakers=[george,theo]", "--set", "data.max_per_speaker=30",
+            "--set", "train.max_steps=400", "--set", "train.min_steps=400", "--set", "train.val_every_steps=200",
+            "--set", "train.batch_size=8", "--set", "eval.robustness=false", "--set", "eval.verification=false",
+            "--set", "eval.latency_runs=3", "--models", "lstm", "cnn", "--features", "mfcc", "--no-progress",
+            "--no-report", "--set", "runtime.cells=2", "--set", "runtime.threads=1"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "voxprint.cli", *args], env=env, stderr=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    started = [out / c / "config.yaml" for c in ("lstm-mfcc-s0", "cnn-mfcc-s0")]
+    while not all(p.exists() for p in started) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert all(p.exists() for p in started), "both cells never started"
+    workers = [k for k in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "a worker outlived the killed run"
+    done = subprocess.run([sys.executable, "-m", "voxprint.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr
+    with open(out / "results.csv") as f:
+        assert [(r["model"], r["steps"]) for r in csv.DictReader(f)] == [("lstm", "400"), ("cnn", "400")]
 
 
 def test_evaluate_with_noise_at_each_snr(tiny_run, capsys, shared_data):

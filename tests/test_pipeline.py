@@ -119,3 +119,52 @@ def test_an_encoder_cell_trains_from_the_shipped_weights_and_keeps_their_notice(
     assert "Apache License" in (cell / "NOTICE").read_text()
     rec = Recognizer(cell)
     assert rec.sample_rate == 16000 and rec.labels == ["george", "jackson"]
+
+
+def _tiny_run(out, *extra):
+    from voxprint.cli import main
+
+    args = ["run", "--out", str(out), "--models", "cnn", "--features", "mfcc", "mel", "--no-progress", "--no-report",
+            "--set", "data.speakers=[george,jackson]", "--set", "data.max_per_speaker=30",
+            "--set", "train.max_steps=6", "--set", "train.min_steps=6", "--set", "train.val_every_steps=3",
+            "--set", "train.batch_size=8", "--set", "eval.snr_db=[0.0]", "--set", "eval.noise=[white]",
+            "--set", "eval.verification=false", "--set", "eval.latency_runs=2", "--set", "runtime.threads=1", *extra]
+    assert main(args) == 0
+    return out
+
+
+def test_cells_side_by_side_give_what_one_at_a_time_gives(tmp_path, shared_data):
+    """Two worker processes train the two cells with the numbers a one-at-a-time run gets (same seeds, one
+    torch thread each), every cell folder complete, the tables in grid order; resources are measured after."""
+    import csv
+
+    apart = _tiny_run(tmp_path / "apart", "--set", "runtime.cells=1")
+    together = _tiny_run(tmp_path / "together", "--set", "runtime.cells=2")
+
+    def table(run, name, drop=()):
+        with open(run / name, newline="") as f:
+            return [{k: v for k, v in r.items() if k not in drop} for r in csv.DictReader(f)]
+
+    timing = ("train_seconds",)
+    assert [r["feature"] for r in table(together, "results.csv")] == ["mfcc", "mel"]
+    assert table(together, "results.csv", timing) == table(apart, "results.csv", timing)
+    assert table(together, "robustness.csv") == table(apart, "robustness.csv")
+    for cell in ("cnn-mfcc-s0", "cnn-mel-s0"):
+        for f in ("model.pt", "metrics.json", "resources.json", "robustness.csv", "calibration.json"):
+            assert (together / cell / f).is_file(), (cell, f)
+
+
+def test_side_by_side_plan_follows_cores_cells_and_accelerator(monkeypatch):
+    from voxprint import config as C
+    from voxprint import side_by_side as S
+
+    monkeypatch.setattr(S, "cores", lambda: 2)
+    cfg = C.Config()
+    cfg.runtime.accelerator = "cpu"
+    assert S.plan(cfg, 9) == (2, 1) and S.plan(cfg, 1) == (1, None)
+    cfg.runtime.threads = 2
+    assert S.plan(cfg, 9) == (2, 2)
+    cfg.runtime.cells = 1
+    assert S.plan(cfg, 9) == (1, 2)
+    cfg.runtime.cells, cfg.runtime.accelerator = 0, "gpu"
+    assert S.plan(cfg, 9) == (1, 2)

@@ -100,15 +100,16 @@ class GridData:
     a pretrained one (the general encoder) at the rate its weights expect. The split is the same
     at every rate (it depends on the files and the seed only)."""
 
-    def __init__(self, cfg: C.Config, ds):
-        self.cfg, self.ds, self._at = cfg, ds, {}
+    def __init__(self, cfg: C.Config, ds, quiet: bool = False):
+        # quiet: skipped files are not reported again (a worker process of side_by_side; the run said it)
+        self.cfg, self.ds, self._at, self.quiet = cfg, ds, {}, quiet
 
     def at(self, rate: int):
         """(parts, labels, augmenter, evaluation noise, skipped, split) at `rate`."""
         if rate not in self._at:
             c = self.cfg
             parts, labels, skipped, split = prepare(self.ds, c.data, c.train.seed, rate, c.vad)
-            for sk in skipped:  # once per file, though the data may be loaded at a second rate
+            for sk in [] if self.quiet else skipped:  # once per file, though loaded at a second rate
                 skip_once(log, sk.path, sk.reason)
             frac = c.augment.train_fraction
             train_noise = build_sources(c.augment.noise, rate, "train", frac, self.ds.noise_dir)
@@ -153,7 +154,6 @@ def _scores(net, features, ccfg: C.Config, sr: int, part: Loaded):
 def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = False) -> dict:
     """Train and evaluate one cell; metrics.json, written last, marks it finished."""
     from .report.results import RUN_INPUTS, code_version
-    from .resources import measure
     from .train import train
     from .verification import calibrate, can_calibrate
 
@@ -191,8 +191,6 @@ def run_cell(cfg: C.Config, cell: Cell, out: Path, data: GridData, bar: bool = F
         rows = robustness_table(metrics, torch_model(net), features, test.waves, test.labels, n, eval_noise,
                                 cfg.eval.snr_db, labels, speech=test.speech, vad_cfg=cfg.vad)
         write_csv(d / rundir.ROBUSTNESS, rows, COLUMNS)
-    write_json(d / rundir.RESOURCE, measure(net, features, n, d, cfg.eval.latency_runs)
-               | {"model": cell.model, "feature": cell.feature, "run": cell.name, "train_seconds": info["train_seconds"]})
     # the code that trained it: a results file built from this run is stale once that code changes
     code = {"code": code_version(Path(__file__).resolve().parents[1], RUN_INPUTS)}
     write_metrics(d, metrics, labels, info | val_scores | code | {"model": cell.model, "feature": cell.feature,
@@ -235,32 +233,77 @@ def _grid_bar(total: int):
     return tqdm(total=total, desc="grid", position=0, unit="run", dynamic_ncols=True)
 
 
+def worker_data(cfg: C.Config) -> GridData:
+    """A side_by_side worker's grid data: the resolved config's dataset, loaded once per process."""
+    return GridData(cfg, discover(cfg.data.path), quiet=True)
+
+
+def measure_resources(cfg: C.Config, grid: list[Cell], out: Path) -> None:
+    """resources.json of every finished cell that lacks one: measured after training, one cell at a time
+    (never beside a cell still training, whose load would be in the latency figures)."""
+    from .inference import Recognizer
+    from .resources import measure
+
+    for cell in grid:
+        d = out / cell.name
+        if (d / rundir.RESOURCE).exists() or not (d / rundir.METRICS).exists():
+            continue
+        rec = Recognizer(d, engine="torch")
+        m = _finished(d / rundir.METRICS, METRIC_KEYS)
+        write_json(d / rundir.RESOURCE, measure(rec.net, rec.features, rec.window, d, cfg.eval.latency_runs)
+                   | {"model": cell.model, "feature": cell.feature, "run": cell.name,
+                      "train_seconds": m["train_seconds"]})
+
+
+def _train_grid(cfg: C.Config, grid: list[Cell], out: Path, data: GridData) -> dict[str, dict]:
+    """Every cell's metrics by name: finished ones read, the others trained (side by side when
+    side_by_side.plan gives more than one worker)."""
+    from .side_by_side import plan, train_side_by_side
+
+    found = {c.name: _finished(out / c.name / rundir.METRICS, METRIC_KEYS)
+             for c in grid if (out / c.name / rundir.METRICS).exists()}
+    for name in found:
+        log.info(f"{name}: finished earlier, skipped")
+    todo = [c for c in grid if c.name not in found]
+    bar = _grid_bar(len(grid)) if cfg.runtime.progress else None
+    if bar is not None:
+        bar.update(len(found))
+
+    def done(cell: Cell, m: dict) -> None:
+        found[cell.name] = m
+        log.info(f"[{len(found)}/{len(grid)}] {cell.name}: validation accuracy {m['val_accuracy']:.4f}, "
+                 f"test accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
+        if bar is not None:
+            bar.update(1)
+
+    workers, threads = plan(cfg, len(todo))
+    try:
+        if workers > 1:
+            train_side_by_side(cfg, todo, out, workers, threads, worker_data, run_cell, done)
+        else:
+            for cell in todo:
+                log.info(f"[{len(found) + 1}/{len(grid)}] {cell.name}: training")
+                done(cell, run_cell(cfg, cell, out, data, bar=bar is not None))
+    finally:
+        if bar is not None:
+            bar.close()
+    return found
+
+
 def run_grid(cfg: C.Config, out: Path) -> list[dict]:
     if cfg.data.extra_windows:  # the grid scores cached clip_seconds windows: its figures would not be predict's
         raise ConfigError(f"data.extra_windows = {cfg.data.extra_windows}: a grid evaluates in data.clip_seconds "
                           "windows only; give a trained model folder more windows with `voxprint encoder window`")
     cfg, data = setup(cfg, out)
-    rows, rob = [], []
     grid = cells(cfg)
-    bar = _grid_bar(len(grid)) if cfg.runtime.progress else None
-    for i, cell in enumerate(grid, 1):
-        d = out / cell.name
-        if (d / rundir.METRICS).exists():
-            log.info(f"[{i}/{len(grid)}] {cell.name}: finished earlier, skipped")
-            m = _finished(d / rundir.METRICS, METRIC_KEYS)
-        else:
-            log.info(f"[{i}/{len(grid)}] {cell.name}: training")
-            m = run_cell(cfg, cell, out, data, bar=bar is not None)
-        rows.append(result_row(cell, m))
-        log.info(f"[{i}/{len(grid)}] {cell.name}: validation accuracy {m['val_accuracy']:.4f}, "
-                 f"test accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
-        if bar is not None:
-            bar.update(1)
-        if (d / rundir.ROBUSTNESS).exists():
+    metrics = _train_grid(cfg, grid, out, data)
+    measure_resources(cfg, grid, out)
+    rows, rob = [], []
+    for cell in grid:  # the grid's order, whatever order the cells finished in
+        rows.append(result_row(cell, metrics[cell.name]))
+        if (out / cell.name / rundir.ROBUSTNESS).exists():
             rob += [{"model": cell.model, "feature": cell.feature, "seed": cell.seed, "augmented": cell.augment,
-                     "head": cell.head} | r for r in read_csv(d / rundir.ROBUSTNESS)]
-    if bar is not None:
-        bar.close()
+                     "head": cell.head} | r for r in read_csv(out / cell.name / rundir.ROBUSTNESS)]
     write_csv(out / rundir.RESULTS, rows, rundir.RESULT_COLUMNS)
     if rob:
         write_csv(out / rundir.ROBUSTNESS, rob, rundir.ROBUSTNESS_COLUMNS)

@@ -329,6 +329,10 @@ class RuntimeConfig:
 
     threads: Threads = None  # torch threads; None leaves torch's default
     num_workers: Workers = 0
+    # grid cells trained side by side, each in its own process (voxprint/side_by_side.py); 0 = auto: one
+    # per CPU core (one torch thread each unless `threads` says), one at a time with a GPU. Each process
+    # holds the dataset once: on a big corpus with many cores, a smaller number saves memory.
+    cells: number(int, 0, 256, "grid cells trained side by side (0: one per CPU core)") = 0
     progress: bool = True  # progress bars on a terminal
     accelerator: str = "auto"  # Lightning's: cpu, gpu, auto, ...
     devices: str = "auto"  # Lightning's: auto, 1, "0,1", ...
