@@ -56,7 +56,7 @@ RUN_INPUTS = ["voxprint/pipeline.py", "voxprint/train.py", "voxprint/models", "v
               "voxprint/datasets.py", "voxprint/audio.py", "voxprint/vad", "voxprint/augment.py",
               "voxprint/clip_scoring.py", "voxprint/metrics.py", "voxprint/robustness.py", "voxprint/configs",
               "voxprint/schema.py", "voxprint/resources.py", "voxprint/verification.py", "voxprint/unseen.py",
-              "voxprint/protocol.py", "voxprint/rundir.py"]
+              "voxprint/protocol.py", "voxprint/rundir.py", "voxprint/side_by_side.py"]
 # The code that only runs when the report is written, from the run folder's files: it reads them (data.py:
 # collect, typed rows and the noise sentences), lays out the tables and sentences (readme.py) and draws the
 # charts (charts.py, __init__.py). None of it runs while a model trains, and all of it runs again when
