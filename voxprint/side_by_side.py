@@ -13,7 +13,6 @@ by the parent, one cell at a time, so that no timing is taken beside another cel
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -21,18 +20,11 @@ from pathlib import Path
 from . import config as C
 from .errors import VoxprintError
 from .rundir import Cell
+from .schema import _cores as cores  # the CPU cores this process may run on: the count the server's limits use
 
 log = logging.getLogger(__name__)
 
 _GRID: dict = {}  # a worker's loaded grid data, built once by _start_worker
-
-
-def cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _uses_accelerator(rt: C.RuntimeConfig) -> bool:
