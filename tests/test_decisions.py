@@ -107,55 +107,6 @@ def test_two_voices_and_silence_are_refused_with_their_reason(rec, tmp_path):
     assert rec.enroll("solo", [one], db=tmp_path / "p.db").count == 1
 
 
-def test_short_clips_of_two_voices_taking_turns_are_refused_and_single_voices_pass(rec, tmp_path):
-    """6 s, the length of an ordinary enrolment recording: too short for the window split (8 s of speech), so
-    the turn cut decides. Ten libri-dev TEST speakers (they chose nothing): each one's first 6 s, and 3 s of
-    each with 3 s of the next. docs/results/enrol-voices.md measured 0.04 of single voices refused and 0.93
-    of such pairs caught on all 30; here at most 1 of 10 singles and at least 8 of 10 pairs."""
-    from voxprint.decisions import enrol_limits
-    from voxprint.enrol_check import check_clip
-
-    root, limits = shared_file("libri-dev"), enrol_limits(rec)
-    speakers = P.load_split()["test"][:10]
-    waves = [sf.read(P.utterance(root, s))[0].astype(np.float32) for s in speakers]
-    one = [check_clip(rec, y[: 6 * SR], f"{s}.wav", limits) for s, y in zip(speakers, waves)]
-    pairs = [check_clip(rec, np.concatenate([y[: 3 * SR], waves[(i + 1) % 10][: 3 * SR]]), f"pair{i}.wav", limits)
-             for i, y in enumerate(waves)]
-    assert all(c.split_cos is None and c.turn_cos is not None for c in one + pairs)  # the turn cut decided
-    assert sum(bool(c.problems) for c in one) <= 1
-    assert sum(bool(c.problems) for c in pairs) >= 8
-    k = next(i for i, c in enumerate(pairs) if c.problems)  # through enroll: refused, with the reason
-    two = _write(tmp_path / "turns.wav", np.concatenate([waves[k][: 3 * SR], waves[(k + 1) % 10][: 3 * SR]]))
-    with pytest.raises(VoxprintError, match=r"turns\.wav: more than one voice \(cut in two"):
-        rec.enroll("pair", [two], db=tmp_path / "p.db")
-
-
-def test_the_turn_threshold_in_the_code_is_the_one_its_benchmark_chose(rec):
-    """voxprint/enrol_turn.json holds, for the shipped encoder, what benchmarks/enrol_voices.py chose on dev
-    speakers and wrote to docs/results/enrol-voices.md (a changed encoder or benchmark shows up here)."""
-    import re
-
-    from voxprint.enrol_check import turn_thresholds
-
-    text = (SHIPPED.parents[2] / "docs" / "results" / "enrol-voices.md").read_text()
-    chosen = float(re.search(r"Turn threshold chosen on DEV speakers: \*\*([0-9.]+)\*\*", text).group(1))
-    assert turn_thresholds()[rec.model_id] == pytest.approx(chosen, abs=5e-5)
-
-
-def test_the_turn_cut_leaves_each_side_its_minimum_and_judge_names_the_reason():
-    from voxprint.enrol_check import TURN_MIN_PART_S, ClipCheck, EnrolLimits, cut_points, judge
-    from voxprint.quality import Quality
-
-    cuts = cut_points(5 * SR, SR)
-    assert cuts and min(cuts) >= TURN_MIN_PART_S * SR and 5 * SR - max(cuts) >= TURN_MIN_PART_S * SR
-    assert cut_points(int(2.9 * SR), SR) == []  # under 2 x 1.5 s: nothing to cut
-    q = Quality(speech_s=5.0, snr_db=30.0)
-    assert judge(ClipCheck("a.wav", q, None, turn_cos=0.5), EnrolLimits(), 0.7, 6.0) == [
-        "more than one voice (cut in two, its sides agree at cosine 0.50; one voice gives over 0.70)"]
-    assert judge(ClipCheck("a.wav", q, None, turn_cos=0.9), EnrolLimits(), 0.7, 6.0) == []
-    assert judge(ClipCheck("a.wav", q, None, turn_cos=0.5), EnrolLimits(), None, 6.0) == []  # no threshold, no check
-
-
 def test_cli_warns_when_a_voice_is_enrolled_under_a_second_name(test_segments, tmp_path, capsys):
     spk = test_segments[0].speaker
     segs = [s for s in test_segments if s.speaker == spk]
