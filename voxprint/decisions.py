@@ -13,7 +13,7 @@ import numpy as np
 from .clip_scoring import NoClips
 from .enrol_check import ClipCheck, EnrolLimits, check_clip, duplicate_of
 from .errors import AudioError, NothingAnswered, VoxprintError
-from .quality import measure
+from .quality import measure, require_speech
 from .scoring import Candidate, Decision, decide
 from .store import Profile, normalise_name
 from .vectors import unit
@@ -29,20 +29,22 @@ class EnrolResult:
 
 
 def measured(rec, paths, on_error=None) -> tuple[list[str], np.ndarray, list[dict]]:
-    """(paths answered, unit embeddings [N, E], quality sums per file), files read one at a time."""
+    """(paths answered, unit embeddings [N, E], quality sums per file), files read one at a time. A file
+    that cannot be read, or holds no speech (vad.min_speech_seconds), goes to on_error (or raises)."""
     ok, quals = [], []
 
     def waves():
         for p in paths:
             try:
                 y = rec.load(p)
-            except AudioError as e:
+                q = require_speech(measure(y, rec.sample_rate, rec.cfg.vad), rec.cfg.vad.min_speech_seconds, p)
+            except AudioError as e:  # unreadable, or no speech: no voice to score
                 if on_error is None:
                     raise
                 on_error(e)
                 continue
             ok.append(str(p))
-            quals.append(measure(y, rec.sample_rate, rec.cfg.vad).as_sums())
+            quals.append(q.as_sums())
             yield y
 
     try:
@@ -118,8 +120,8 @@ def verify_claim(rec, name, path, db=None, far=None, threshold=None, on_error=No
 def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store,
                 limits: EnrolLimits | None = None, nearby=None) -> EnrolResult:
     """Check every clip [T] (speech, SNR, one voice), then enrol them all or none. Refused: a
-    VoxprintError naming each refused file and its reason. Warns when the voice already matches
-    another profile, and reports the profile's consistency. nearby(mean [E]) -> the profiles to check
+    VoxprintError naming each refused file and its reason. Warns when a short clip may hold two voices
+    taking turns, when the voice already matches another profile, and reports the profile's consistency. nearby(mean [E]) -> the profiles to check
     for a duplicate voice (default: every profile in the store; a server passes its index's nearest,
     so enrolling among a million profiles does not read them all)."""
     limits = limits or enrol_limits(rec)
@@ -144,8 +146,10 @@ def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store
         threshold, others = None, []
     dup = duplicate_of(rec.scorer, mean, quality, others, limits.duplicate_far, threshold) if others else None
     prof = store.enroll(name, emb, quality)
-    warnings = [] if dup is None else [f"this voice already matches enrolled speaker '{dup[0]}' (score {dup[1]:.3f}); "
-                                       f"one person enrolled under two names makes identify ambiguous"]
+    warnings = [f"{c.name}: {d}" for c in checks for d in c.doubts]
+    if dup is not None:
+        warnings.append(f"this voice already matches enrolled speaker '{dup[0]}' (score {dup[1]:.3f}); "
+                        f"one person enrolled under two names makes identify ambiguous")
     low = limits.min_consistency
     if prof.consistency is not None and low is not None and prof.consistency < low:
         warnings.append(f"the clips of '{prof.name}' agree poorly (consistency {prof.consistency:.2f}); "

@@ -1,21 +1,30 @@
 """Enrolment that checks itself: each clip's speech, SNR and number of voices before it joins a
 profile, and the new profile against the others.
 
-    checks = check_clips(rec, waves, names, limits)   # [ClipCheck]: quality, voices split, problems
-    warn = duplicate_of(scorer, emb_mean, others, far) # the enrolled name this voice already matches
+    c = check_clip(rec, y, name, limits)  # ClipCheck: quality, two-voice statistics, problems (refuse), doubts (warn)
+    warn = duplicate_of(scorer, mean, quality, others, far)  # the enrolled name this voice already matches
 
 A clip is refused (its reason in the one-line error) when it holds less than `min_speech_s` of
-speech, when its SNR estimate is below `min_snr_db`, or when its windows split into two groups of
-different voices (the cosine between the two groups' means under `split_max_cos`, chosen on dev
-speakers' two-voice concatenations and single-voice clips by benchmarks/fit_scoring.py).
+speech, when its SNR estimate is below `min_snr_db`, or, from 8 s of speech (MIN_SPLIT_SPEECH_S), when
+its windows split into two groups of different voices (the cosine between the two groups' means under
+`split_max_cos`, chosen on dev speakers' two-voice concatenations and single-voice clips by
+benchmarks/fit_scoring.py).
+
+A clip of 3 to 8 s of speech (the length of most enrolment recordings) is enrolled with a WARNING when
+its speech cut in two at some point gives two sides less alike than `turn_min_cos` (`turn_cos`; chosen
+on dev speakers by benchmarks/enrol_voices.py). A warning, not a refusal: two sides of 1.5-4 s are
+short, and about 3 in 100 single voices fall under the threshold (a libri-dev clip enrolled by the
+tests cut at 0.62); refusing them would turn away real users, while the warning names the file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from .io import read_json
 from .quality import Quality, measure
 
 WINDOW_S, HOP_S = 2.0, 1.0  # windows for the two-voice check: the encoder's own segment length
@@ -26,7 +35,19 @@ MIN_SNR_CLIP_S = 1.5
 # a few overlapping windows disagrees by chance: a 5-s single-voice clip of a libri-dev test speaker split
 # at cosine 0.72 against 0.84 and was refused. Below this much speech the clip is not split at all.
 MIN_SPLIT_SPEECH_S = 8.0
+# Shorter clips (the usual enrolment recording) are checked for two voices taking turns: the speech is cut in
+# two at every TURN_STEP_S, each side at least TURN_MIN_PART_S, and both sides are embedded whole. One voice
+# keeps every cut's two sides alike; when two take turns, the cut nearest the change leaves two voices. On
+# libri-dev DEV speakers (4-10 s clips) one voice's lowest cut cosine was 0.73-0.91, two voices' 0.43-0.76.
+TURN_MIN_PART_S, TURN_STEP_S = 1.5, 0.5
+# The turn threshold per embedding (Recognizer.model_id -> cosine), written by `python -m benchmarks.enrol_voices
+# --results --write` from LIBRI-DEV and ocean-train DEV speakers (docs/results/enrol-voices.md; a test compares the
+# two). A model without an entry (a run folder, a retrained encoder) is not cut until it is fitted for it.
+TURN_FILE = Path(__file__).parent / "enrol_turn.json"
 
+
+def turn_thresholds() -> dict[str, float]:
+    return {k: float(v["turn_min_cos"]) for k, v in read_json(TURN_FILE).items()} if TURN_FILE.exists() else {}
 
 @dataclass
 class EnrolLimits:
@@ -37,6 +58,9 @@ class EnrolLimits:
     split_max_cos: float | None = None
     duplicate_far: float = 0.01  # a new voice matching another profile at this FAR is warned about
     min_consistency: float | None = None  # clips agreeing less (mean pairwise cosine) are warned about
+    # a clip cut in two with sides less alike than this holds two voices taking turns; None: the value
+    # fitted for the model (TURN_FILE), and no turn check for a model without one
+    turn_min_cos: float | None = None
 
 
 @dataclass
@@ -45,6 +69,8 @@ class ClipCheck:
     quality: Quality
     split_cos: float | None  # cosine between the two window groups' means (None: too short to split)
     problems: list[str] = field(default_factory=list)  # reasons to refuse; empty: the clip is usable
+    turn_cos: float | None = None  # lowest cosine between the two sides of a cut (None: not checked)
+    doubts: list[str] = field(default_factory=list)  # reasons to warn: enrolled, but maybe not one voice
 
 
 def window_starts(n: int, sr: int) -> list[int]:
@@ -86,17 +112,66 @@ def voices_split(rec, y: np.ndarray) -> float | None:
     return split_cos(emb.astype(np.float64))
 
 
-def check_clip(rec, y: np.ndarray, name: str, limits: EnrolLimits) -> ClipCheck:
-    q = measure(y, rec.sample_rate, rec.cfg.vad)
-    cos = voices_split(rec, y) if limits.split_max_cos is not None else None
-    c = ClipCheck(name, q, cos)
+def cut_points(n: int, sr: int) -> list[int]:
+    """Where a clip of n samples of speech is cut in two: every TURN_STEP_S, each side >= TURN_MIN_PART_S."""
+    side, step = int(TURN_MIN_PART_S * sr), int(TURN_STEP_S * sr)
+    return list(range(side, n - side + 1, step))
+
+
+def turn_cos(rec, y: np.ndarray) -> float | None:
+    """The lowest cosine between the two sides of a cut of y's speech (sides embedded whole): near 1 for one
+    voice, low when two voices take turns. None when the speech is too short to cut (under 2 x
+    TURN_MIN_PART_S) or long enough for the window split (MIN_SPLIT_SPEECH_S)."""
+    from . import vad
+
+    speech = vad.detect(y, rec.sample_rate, rec.cfg.vad)
+    if speech.seconds >= MIN_SPLIT_SPEECH_S:
+        return None
+    part = speech.part(y)
+    cuts = cut_points(len(part), rec.sample_rate)
+    if not cuts:
+        return None
+    _, emb = rec.score_waves([part[:c] for c in cuts] + [part[c:] for c in cuts])  # unit rows
+    return float(np.min(np.sum(emb[: len(cuts)] * emb[len(cuts):], axis=1)))
+
+
+def turn_limit(rec, limits: EnrolLimits) -> float | None:
+    """The turn threshold in force: the one given, else the one fitted for rec's embedding, else None."""
+    return limits.turn_min_cos if limits.turn_min_cos is not None else turn_thresholds().get(rec.model_id)
+
+
+def measure_clip(rec, y: np.ndarray, name: str, split: bool = True, turn: bool = True) -> ClipCheck:
+    """A clip's quality and its two-voice statistics (`split`: the window split, `turn`: the turn cut), no verdict."""
+    return ClipCheck(name, measure(y, rec.sample_rate, rec.cfg.vad), voices_split(rec, y) if split else None,
+                     turn_cos=turn_cos(rec, y) if turn else None)
+
+
+def judge(c: ClipCheck, limits: EnrolLimits, clip_s: float) -> list[str]:
+    """The reasons to refuse a measured clip of `clip_s` seconds (empty: usable)."""
+    q, out = c.quality, []
     if q.speech_s < limits.min_speech_s:
-        c.problems.append(f"too little speech ({q.speech_s:.1f} s; at least {limits.min_speech_s:g} s needed)")
-    elif q.snr_db < limits.min_snr_db and len(y) >= MIN_SNR_CLIP_S * rec.sample_rate:
-        c.problems.append(f"too noisy (SNR about {q.snr_db:.0f} dB; at least {limits.min_snr_db:g} dB needed)")
-    if cos is not None and limits.split_max_cos is not None and cos < limits.split_max_cos:
-        c.problems.append(f"more than one voice (its parts agree at cosine {cos:.2f}, "
-                          f"one voice gives over {limits.split_max_cos:.2f})")
+        out.append(f"too little speech ({q.speech_s:.1f} s; at least {limits.min_speech_s:g} s needed)")
+    elif q.snr_db < limits.min_snr_db and clip_s >= MIN_SNR_CLIP_S:
+        out.append(f"too noisy (SNR about {q.snr_db:.0f} dB; at least {limits.min_snr_db:g} dB needed)")
+    if c.split_cos is not None and limits.split_max_cos is not None and c.split_cos < limits.split_max_cos:
+        out.append(f"more than one voice (its parts agree at cosine {c.split_cos:.2f}, "
+                   f"one voice gives over {limits.split_max_cos:.2f})")
+    return out
+
+
+def doubt(c: ClipCheck, turn_max: float | None) -> list[str]:
+    """The reasons to warn about a measured clip (enrolled all the same): two voices taking turns, maybe."""
+    if c.turn_cos is None or turn_max is None or c.turn_cos >= turn_max:
+        return []
+    return [f"maybe more than one voice (cut in two, its sides agree at cosine {c.turn_cos:.2f}; one voice "
+            f"usually gives over {turn_max:.2f}); enrol a recording of this person alone"]
+
+
+def check_clip(rec, y: np.ndarray, name: str, limits: EnrolLimits) -> ClipCheck:
+    turn_max = turn_limit(rec, limits)
+    c = measure_clip(rec, y, name, split=limits.split_max_cos is not None, turn=turn_max is not None)
+    c.problems = judge(c, limits, len(y) / rec.sample_rate)
+    c.doubts = [] if c.problems else doubt(c, turn_max)
     return c
 
 

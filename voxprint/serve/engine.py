@@ -109,35 +109,48 @@ class Engine:
         return snap
 
     def _measured(self, files) -> tuple[np.ndarray, dict, float]:
-        """One clip -> (unit embedding [E], quality sums, seconds)."""
-        from ..quality import measure
+        """One clip -> (unit embedding [E], quality sums, seconds); 400 no_speech for a clip without a voice."""
+        from ..quality import measure, require_speech
 
         (y,) = self._waves(files)
+        q = measure(y, self.rec.sample_rate, self.rec.cfg.vad)
+        try:
+            require_speech(q, self.rec.cfg.vad.min_speech_seconds, files[0][1])
+        except AudioError as e:
+            raise ApiError(400, "no_speech", str(e)) from None
         _, emb = self.rec.score_waves([y])
         if not answered(None, emb).all():
             raise ApiError(400, "bad_audio", "the model's scores are not finite (absurd sample values?)")
-        return emb[0], measure(y, self.rec.sample_rate, self.rec.cfg.vad).as_sums(), len(y) / self.rec.sample_rate
+        return emb[0], q.as_sums(), len(y) / self.rec.sample_rate
+
+    def _decision_rule(self) -> dict:
+        """What decides: {"far": target rate, or None when the raw cosine threshold does; "threshold": it}."""
+        return {"far": None if self.raw_threshold is not None else self.far, "threshold": self.threshold}
 
     def _decision(self, d) -> dict:
         """The decision's fields every answer shares (scoring.Decision)."""
-        far = None if self.raw_threshold is not None else self.far
-        return {"score": d.score, "norm": d.norm, "llr": d.llr, "far": far, "threshold": self.threshold}
+        return {"score": d.score, "norm": d.norm, "llr": d.llr, **self._decision_rule()}
 
     def _nearby(self, mean: np.ndarray) -> list:
         """The stored profiles nearest a voice (unit mean [E]) by the index: a new enrolment's duplicate check."""
         snap = self.cache.snapshot()
         return self.cache.named(snap.nearest(mean.astype(np.float32), 10)[0]) if snap.count else []
 
-    def identify(self, files) -> dict:
+    def decide(self, emb: np.ndarray, quality: dict, snap):
+        """(candidates, scoring.Decision) of a unit embedding [E] with its quality sums: the index's
+        candidates by raw cosine, best first (as many as the CLI's decisions.identify weighs), decided by
+        the one rule. identify and the conversation card's clusters come here."""
         from ..scoring import Candidate, decide
 
+        names, _ = snap.nearest(emb, CANDIDATES)
+        cands = [Candidate(p.name, p.mean, p.count, p.quality) for p in self.cache.named(names)]
+        return cands, decide(self.rec.scorer, emb, quality, cands, self.far, snap.count, self.raw_threshold)
+
+    def identify(self, files) -> dict:
         self._snapshot()  # fail before decoding when nobody is enrolled
         emb, quality, seconds = self._measured(files)
         snap = self._snapshot()  # re-read: an enrolment may have landed while we decoded
-        # the index's candidates by raw cosine, best first: as many as the CLI's decisions.identify weighs
-        names, _ = snap.nearest(emb, CANDIDATES)
-        cands = [Candidate(p.name, p.mean, p.count, p.quality) for p in self.cache.named(names)]
-        d = decide(self.rec.scorer, emb, quality, cands, self.far, snap.count, self.raw_threshold)
+        cands, d = self.decide(emb, quality, snap)
         # the raw scores as scoring.decide computes them (one float32 product), so `score` is one of them
         raw = np.stack([c.mean for c in cands]).astype(np.float32) @ np.asarray(emb, dtype=np.float32)
         return {
