@@ -189,6 +189,25 @@ def test_identify_labels_an_enrolled_speakers_turns_by_name(tmp_path, capsys):
     assert [t["label"] for t in doc["turns"]] == [t.label for t in hyp]
     alice = next(s for s in doc["speakers"] if s["label"] == "alice")
     assert alice["enrolled"] and alice["best"] == "alice" and alice["score"] > 0.5
+    # decided by the identify rule (AS-norm, target FAR), so a calibrated LLR backs each answer
+    stranger = next(s for s in doc["speakers"] if s["label"] == "speaker-1")
+    assert alice["llr"] > 0 > stranger["llr"] and not stranger["enrolled"]
+
+
+def test_cluster_quality_reads_each_speakers_own_speech_and_loudness():
+    """Two clusters of one recording over the same noise floor: the louder voice has the higher SNR, and each
+    cluster's speech seconds are its own (the decision's test-side quality)."""
+    from voxprint.diarize import Diarization, cluster_quality
+
+    rng = np.random.default_rng(0)
+    y = 0.001 * rng.standard_normal(10 * SR).astype(np.float32)  # the room
+    y[1 * SR : 4 * SR] += 0.3 * np.sin(2 * np.pi * 200 * np.arange(3 * SR) / SR).astype(np.float32)
+    y[5 * SR : 7 * SR] += 0.03 * np.sin(2 * np.pi * 300 * np.arange(2 * SR) / SR).astype(np.float32)
+    turns = [Turn(1.0, 4.0, "speaker-1"), Turn(5.0, 7.0, "speaker-2")]
+    result = Diarization(turns, np.zeros((2, 4)), [3.0, 2.0], 10.0, ["speaker-1", "speaker-2"])
+    loud, quiet = cluster_quality(y, SR, result)
+    assert (loud["speech_s"], quiet["speech_s"], loud["clips"]) == (3.0, 2.0, 1)
+    assert loud["snr_db"] - quiet["snr_db"] == pytest.approx(20, abs=1.5)  # 0.3 vs 0.03: 20 dB apart
 
 
 def test_bad_file_is_one_skip_line(tmp_path, capsys):

@@ -59,7 +59,9 @@ def test_diarize_over_http_before_and_after_enrolling(conversation):
     assert r.status_code == 200, r.text
     body = c.http.post("/v1/diarize", files=audio, data={"speakers": "2"}).json()  # naming, with the count known
     alice = next(s for s in body["speakers"] if s["label"] == "alice")
-    assert alice["enrolled"] and alice["score"] >= body["threshold"]
+    # decided as identify decides a clip: AS-norm at the target false-accept rate, with an LLR per speaker
+    assert body["far"] == 0.01 and alice["enrolled"] and alice["llr"] > 0
+    assert all(s["llr"] < 0 and not s["enrolled"] for s in body["speakers"] if s["label"] != "alice")
     hyp = _turns(body)
     cov = _coverage(c.conv.turns, hyp, c.enrolled)
     assert cov.get("alice", 0) / sum(cov.values()) > 0.85

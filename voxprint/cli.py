@@ -215,7 +215,7 @@ def cmd_diarize(args) -> int:
                         max_speakers=args.max_speakers).check()
     skips, answered, docs = _Skips(), 0, []
     for path, result in diarize(Recognizer(args.run), args.files, cfg, args.identify, args.db, args.threshold,
-                                args.rttm, on_error=skips):
+                                args.rttm, on_error=skips, far=args.far):
         answered += 1
         if args.json:
             docs.append(as_dict(path, result))
@@ -403,7 +403,10 @@ def _speaker_commands(sub) -> None:
     di.add_argument("--json", action="store_true",
                     help="print one JSON document (each file's turns and speakers in a list) instead of lines")
     di.add_argument("--identify", action="store_true", help="label clusters matching an enrolled speaker by name")
-    di.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"), help="override the calibrated threshold")
+    di.add_argument("--far", type=_number(0, 1, "false-accept rate", open_lo=True),
+                    help="with --identify: share of strangers' clusters accepted as someone (default: the config's)")
+    di.add_argument("--threshold", type=_number(-1, 1, "cosine threshold"),
+                    help="with --identify: a plain cosine threshold instead of the --far rule")
     model_args(di)
     di.set_defaults(func=cmd_diarize)
 

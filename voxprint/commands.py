@@ -175,7 +175,7 @@ def verify(run_dir, files: list[str], claim: str | None = None, db=None, far: fl
 
 
 def diarize(rec, paths, cfg, identify: bool = False, db=None, threshold: float | None = None,
-            rttm: str | Path | None = None, on_error=None, bar=None):
+            rttm: str | Path | None = None, on_error=None, bar=None, far: float | None = None):
     """`voxprint diarize`: (path, diarize.Diarization) per readable file, one at a time (a generator,
     so each file's answer can be shown before the next is read); with `rttm`, each file's turns are
     also written to rttm/<stem>.rttm. An unreadable file goes to on_error (raises without one).
@@ -188,7 +188,7 @@ def diarize(rec, paths, cfg, identify: bool = False, db=None, threshold: float |
     for path in paths:
         try:
             with bar(path) as (on_windows, progress):
-                result = diarize_file(rec, path, cfg, identify, db, threshold, progress, on_windows)
+                result = diarize_file(rec, path, cfg, identify, db, threshold, progress, on_windows, far)
         except AudioError as e:
             if on_error is None:
                 raise

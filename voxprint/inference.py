@@ -392,11 +392,12 @@ class Recognizer:
     # diarization ---------------------------------------------------------
 
     def diarize(self, path, speakers: int | None = None, min_speakers: int = 1, max_speakers: int | None = None,
-                identify: bool = False, db=None, threshold: float | None = None, progress=None):
+                identify: bool = False, db=None, threshold: float | None = None, progress=None,
+                far: float | None = None):
         """Who spoke when in the file at `path` -> list of Turn (start s, end s, label); labels are
         speaker-1, speaker-2, ... or, with `identify`, the enrolled name of a matching cluster.
         voxprint.diarize.diarize_file gives the clusters' scores as well."""
         from .diarize import DiarizeConfig, diarize_file
 
         cfg = DiarizeConfig(speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers)
-        return diarize_file(self, path, cfg, identify, db, threshold, progress).turns
+        return diarize_file(self, path, cfg, identify, db, threshold, progress, far=far).turns

@@ -14,23 +14,26 @@ Synthetic conversations with reference turns for tuning and measuring: benchmark
 from __future__ import annotations
 
 from .config import DiarizeConfig
-from .naming import ClusterMatch, cluster_names, match_clusters
+from .naming import ClusterMatch, cluster_names, cluster_quality, match_clusters
 from .pipeline import Diarization, diarize_wave
 from .rttm import read_rttm, to_rttm, write_rttm
 from .turns import Turn
 
 
 def diarize_file(rec, path, cfg: DiarizeConfig | None = None, identify: bool = False, db=None,
-                 threshold: float | None = None, progress=None, on_windows=None) -> Diarization:
+                 threshold: float | None = None, progress=None, on_windows=None,
+                 far: float | None = None) -> Diarization:
     """Diarize the file at `path` (read in blocks and resampled as a stream by audio.load); with
-    `identify`, clusters that match an enrolled speaker take that name (naming.match_clusters)."""
+    `identify`, clusters accepted as an enrolled speaker take that name (naming.match_clusters: the
+    identify rule, at target false-accept rate `far`, or a raw cosine `threshold` when one is given)."""
     from .. import audio
 
     y = audio.load(path, rec.sample_rate)[0]
     result = diarize_wave(rec, y, cfg, progress, on_windows)
+    qualities = cluster_quality(y, rec.sample_rate, result) if identify else []
     del y
     if identify and len(result.centroids):
-        matches = match_clusters(rec, result.centroids, db, threshold)
+        matches = match_clusters(rec, result.centroids, qualities, db, far, threshold)
         result = result.relabelled(cluster_names(matches), matches)
     return result
 
@@ -41,6 +44,7 @@ __all__ = [
     "DiarizeConfig",
     "Turn",
     "cluster_names",
+    "cluster_quality",
     "diarize_file",
     "diarize_wave",
     "match_clusters",

@@ -17,13 +17,14 @@ def tsv_lines(path: str, result: Diarization) -> list[str]:
 
 def as_dict(path: str, result: Diarization) -> dict:
     """JSON-ready: the turns, and per cluster its label, speech seconds and (with --identify) the
-    best enrolled profile's name and score."""
+    best enrolled profile's name, raw score and calibrated LLR."""
     clusters = []
     for i, label in enumerate(result.labels):
         c = {"label": label, "seconds": round(result.seconds[i], 2)}
         if result.matches:
             m = result.matches[i]
-            c.update(enrolled=m.name is not None, best=m.best, score=round(m.score, 4))
+            c.update(enrolled=m.name is not None, best=m.best, score=round(m.score, 4),
+                     llr=None if m.llr is None else round(m.llr, 3))
         clusters.append(c)
     return {"path": path, "duration": round(result.duration, 3),
             "turns": [{"start": t.start, "end": t.end, "label": t.label} for t in result.turns],

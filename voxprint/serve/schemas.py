@@ -116,11 +116,13 @@ class DiarizedSpeaker(BaseModel):
     enrolled: bool | None = None  # None when nobody is enrolled
     best: str | None = None  # best-scoring profile, passing or not
     score: float | None = None  # its cosine score
+    llr: float | None = None  # calibrated log-likelihood ratio (None when a raw threshold decides)
 
 
 class Diarize(BaseModel):
     path: str  # the uploaded file's name
     seconds: float  # audio length
-    threshold: float
+    far: float | None = None  # target false-accept rate that decided each cluster (None: the raw threshold did)
+    threshold: float  # raw cosine threshold (used only when far is None)
     turns: list[DiarizedTurn]
     speakers: list[DiarizedSpeaker]
