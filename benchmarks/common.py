@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -19,6 +20,27 @@ def _head() -> str | None:
 
 # the commit a benchmark started at: what it measured, whatever is committed while it runs
 START_COMMIT = _head()
+
+
+def code_key(paths: list[str]) -> str:
+    """16 hex digits of SHA-256 over the contents of `paths` (files, or every file under a folder; relative to
+    the repository), read once per process. A benchmark's cache of embeddings keyed by the code and weights
+    that computed them is never read once one of those changes (a key by name alone could serve entries of
+    an encoder or VAD since replaced)."""
+    return _code_key(tuple(sorted(paths)))
+
+
+@functools.cache
+def _code_key(paths: tuple[str, ...]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel in paths:
+        p = REPO / rel
+        for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
+            if f.is_file() and "__pycache__" not in f.parts:
+                h.update(f.relative_to(REPO).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def command(module: str) -> str:

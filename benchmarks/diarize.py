@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks import conversations as conv
 from benchmarks import synth
-from benchmarks.common import REPO, command, peak_of, publish
+from benchmarks.common import REPO, code_key, command, peak_of, publish
 from benchmarks.diarize_score import score_set
 from voxprint.cache import DiskCache
 from voxprint.diarize import DiarizeConfig
@@ -47,6 +47,11 @@ GRID = {"voxprint": ("keep", (0.1, 0.15, 0.2, 0.25, 0.3)),
 METHOD = {"voxprint": "spectral", "mfcc": "ahc"}
 SNR = 10.0
 CACHE = "diarize-bench"  # the DiskCache of window embeddings
+# what a cached entry (a conversation's regions, windows and embeddings) is computed by: its key hashes them
+EMBED_INPUTS = ["voxprint/diarize/pipeline.py", "voxprint/diarize/embed.py", "voxprint/diarize/windows.py",
+                "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained",
+                "voxprint/features", "voxprint/melspec.py", "voxprint/schema.py", "voxprint/audio.py",
+                "benchmarks/synth.py", "benchmarks/conversations.py", "benchmarks/diarize.py"]
 
 
 def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
@@ -68,13 +73,14 @@ def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
 
 
 def windows_of(rec, system: str, key: str, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
-    """Cached per (system, window, hop, conversation)."""
+    """Cached per (the code that computes them, system, window, hop, conversation)."""
 
     def compute() -> dict[str, np.ndarray]:
         w = embed_recording(rec, y, cfg) if system == "voxprint" else mfcc_windows(rec, y, cfg)
         return {"regions": w.regions, "starts": w.starts, "emb": w.emb, "n": w.n_samples}
 
-    z = DiskCache.named(CACHE).get_or_compute(f"{system}-{cfg.window_s}-{cfg.hop_s}-{key}", compute)
+    z = DiskCache.named(CACHE).get_or_compute(f"{system}-{code_key(EMBED_INPUTS)}-{cfg.window_s}-{cfg.hop_s}-{key}",
+                                                     compute)
     return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]))
 
 

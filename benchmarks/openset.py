@@ -78,11 +78,11 @@ def rules_for(system, noise_dir) -> list[Rule]:
     _, raw, _, y, _ = dev_trials(system, dev, noise_dir, None)
     w, b = fit_logistic(raw[:, None], y)
     imp_raw = tail_gaussian(raw[~y])  # the same impostor model as the library's (scoring.tail_gaussian)
-    out = [Rule(f"{system.key} raw cosine, FAR rule", system, imp=imp_raw, calib=(float(w[0]), b))]
-    if system.key != "voxprint":  # the rule the shipped threshold was chosen by: dev EER point, pooled
+    out = [Rule(f"{system.label} raw cosine, FAR rule", system, imp=imp_raw, calib=(float(w[0]), b))]
+    if system.label != "voxprint":  # the rule the shipped threshold was chosen by: dev EER point, pooled
         t = float(eer(raw, y)[1])
-        out.append(Rule(f"{system.key} raw cosine, dev EER threshold {t:.3f}", system, fixed=t, calib=(float(w[0]), b)))
-    if system.key == "voxprint":
+        out.append(Rule(f"{system.label} raw cosine, dev EER threshold {t:.3f}", system, fixed=t, calib=(float(w[0]), b)))
+    if system.label == "voxprint":
         thr = float(P.read_json(SHIPPED / "calibration.json")["threshold"])
         out.insert(0, Rule(f"voxprint raw cosine, shipped threshold {thr:.3f}", system, fixed=thr,
                            calib=(float(w[0]), b)))

@@ -17,11 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import code_key
 from voxprint import protocol as P
 from voxprint.cache import DiskCache
 from voxprint.quality import snr_db, speech_seconds
 
 CACHE = "openset"  # the DiskCache these entries live in
+# what a cached entry (embeddings, speech seconds, SNR of noisy segments) is computed by: its key hashes them
+EMBED_INPUTS = ["voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained",
+                "voxprint/features", "voxprint/melspec.py", "voxprint/quality.py", "voxprint/protocol.py",
+                "voxprint/augment.py", "voxprint/schema.py", "benchmarks/anchors.py", "benchmarks/openset_data.py"]
 
 # Fitting conditions (train/dev speakers): white, pink and the recorded noises other than running_tap.
 FIT_NOISES = ("white", "pink_noise", "doing_the_dishes", "exercise_bike", "dude_miaowing")
@@ -58,7 +63,7 @@ def cached(system, group: str, segs: list[P.Segment], cond: P.Condition, seed: i
 class Voxprint:
     """The shipped encoder through Recognizer.score_waves (the path enrol/identify use)."""
 
-    key = "voxprint"
+    label = "voxprint"
 
     def __init__(self):
         from voxprint.inference import Recognizer
@@ -66,6 +71,7 @@ class Voxprint:
         self.rec = Recognizer()
         self.vad = self.rec.cfg.vad
         self.name = "voxprint encoder (shipped)"
+        self.key = f"voxprint-{code_key(EMBED_INPUTS)}"  # another encoder or VAD never reads these entries
 
     def embed(self, waves):
         return self.rec.score_waves(waves)[1]
@@ -74,15 +80,18 @@ class Voxprint:
 class Resemblyzer:
     """resemblyzer's standard use (benchmarks/anchors.py)."""
 
-    key = "resemblyzer"
+    label = "resemblyzer"
 
     def __init__(self):
+        from importlib.metadata import version
+
         from benchmarks.anchors import Resemblyzer as R
         from voxprint.config import VadConfig
 
         self.r = R(P.SAMPLE_RATE)
         self.vad = VadConfig()
-        self.name = "resemblyzer 0.1.4"
+        self.name = f"resemblyzer {version('resemblyzer')}"
+        self.key = f"resemblyzer-{version('resemblyzer')}-{code_key(EMBED_INPUTS)}"
 
     def embed(self, waves):
         return self.r.embed(waves)
@@ -95,7 +104,7 @@ def warm(system, group: str, segs, noises, noise_dir: Path, seed: int) -> None:
     for c in conditions(noises, noise_dir):
         t = time.perf_counter()
         cached(system, group, segs, c, seed)
-        print(f"{system.key} {group} {c.name}: {time.perf_counter() - t:.0f} s", flush=True)
+        print(f"{system.label} {group} {c.name}: {time.perf_counter() - t:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
