@@ -64,3 +64,29 @@ def test_a_benchmark_runs_as_a_module_from_the_repository_root():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "--split" in r.stdout
+
+
+def test_code_key_changes_with_any_file_it_covers_and_only_then(tmp_path, monkeypatch):
+    """The benchmarks' embedding caches are keyed by code_key: an edit to a covered file (or one added under a
+    covered folder) gives a new key, so a stale entry is never read; a file outside leaves the key alone."""
+    from benchmarks import common
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "model.pt").write_bytes(b"\x00weights")
+    (tmp_path / "other.py").write_text("y = 2\n")
+    monkeypatch.setattr(common, "REPO", tmp_path)
+
+    def key() -> str:
+        common._code_key.cache_clear()
+        return common.code_key(["pkg", "model.pt"])
+
+    first = key()
+    assert len(first) == 16 and key() == first
+    (tmp_path / "other.py").write_text("y = 3\n")
+    assert key() == first
+    (tmp_path / "model.pt").write_bytes(b"\x00weightz")
+    second = key()
+    assert second != first
+    (tmp_path / "pkg" / "b.py").write_text("")
+    assert key() not in (first, second)
