@@ -149,9 +149,11 @@ def start_server(args, db: Path, port: int, log: Path) -> subprocess.Popen:
 def clips(run: str | None = None) -> tuple[dict[str, list[Path]], list[Path]]:
     """speeches5: enrolment clips per speaker (those of 0-19 that enrolment's own checks accept: a fifth of
     speeches5's clips are crowd noise or applause in which the detector hears no speech, and enrolment
-    refuses them) and query clips (100-139) of every speaker."""
+    refuses them) and query clips (those of 100-139 of every speaker that hold speech: identify skips the
+    others, and the server answers them 400 no_speech)."""
     from voxprint.enrol_check import EnrolLimits, check_clip
     from voxprint.inference import Recognizer
+    from voxprint.quality import measure
 
     root = DATA / "speeches5" / "audio"
     if not root.is_dir():
@@ -160,7 +162,8 @@ def clips(run: str | None = None) -> tuple[dict[str, list[Path]], list[Path]]:
     rec = Recognizer(run)
     usable = lambda p: not check_clip(rec, rec.load(p), p.name, EnrolLimits()).problems
     enrol = {s: [p for p in (root / s / f"{i}.wav" for i in range(20)) if usable(p)] for s in speakers}
-    query = [root / s / f"{i}.wav" for i in range(100, 140) for s in speakers]
+    heard = lambda p: measure(rec.load(p), rec.sample_rate, rec.cfg.vad).speech_s >= rec.cfg.vad.min_speech_seconds
+    query = [p for p in (root / s / f"{i}.wav" for i in range(100, 140) for s in speakers) if heard(p)]
     return enrol, query
 
 
