@@ -153,7 +153,6 @@ def clips(run: str | None = None) -> tuple[dict[str, list[Path]], list[Path]]:
     others, and the server answers them 400 no_speech)."""
     from voxprint.enrol_check import EnrolLimits, check_clip
     from voxprint.inference import Recognizer
-    from voxprint.quality import measure
 
     root = DATA / "speeches5" / "audio"
     if not root.is_dir():
@@ -162,9 +161,18 @@ def clips(run: str | None = None) -> tuple[dict[str, list[Path]], list[Path]]:
     rec = Recognizer(run)
     usable = lambda p: not check_clip(rec, rec.load(p), p.name, EnrolLimits()).problems
     enrol = {s: [p for p in (root / s / f"{i}.wav" for i in range(20)) if usable(p)] for s in speakers}
+    return enrol, query_clips(rec)
+
+
+def query_clips(rec) -> list[Path]:
+    """speeches5 clips 100-139 of every speaker that hold speech by rec's detector (identify skips the others,
+    and the server answers them 400 no_speech): the queries of this benchmark and of benchmarks/scale.py."""
+    from voxprint.quality import measure
+
+    root = DATA / "speeches5" / "audio"
+    speakers = sorted(p.name for p in root.iterdir() if p.is_dir())
     heard = lambda p: measure(rec.load(p), rec.sample_rate, rec.cfg.vad).speech_s >= rec.cfg.vad.min_speech_seconds
-    query = [p for p in (root / s / f"{i}.wav" for i in range(100, 140) for s in speakers) if heard(p)]
-    return enrol, query
+    return [p for p in (root / s / f"{i}.wav" for i in range(100, 140) for s in speakers) if heard(p)]
 
 
 def row(profiles: int, clients: int, latencies: list[float], errors: int, seconds: float) -> str:
