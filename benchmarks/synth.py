@@ -14,11 +14,16 @@ of either turn (so at most that share of turns overlap: 0-20 %); each speaker's 
 +-level_db. A turn is a random stretch of its speaker's recording (a new offset each time: with one
 ~12-s utterance per speaker, a long conversation hears the same words again). Noise, when given, is a
 random stretch of a noise recording mixed at `snr_db` against the conversation's speech power.
+
+Two references: `turns` spans each turn from its first to its last sample, pauses included, and `voiced`
+keeps only where the speaker is heard (VOICED_* below: a stretch's 10-ms frames within 35 dB of the
+speaker's loud frames, pauses under 0.3 s bridged), the way a person annotating a meeting marks speech
+and not the silence before a sentence or a long breath inside it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +53,7 @@ class Conversation:
     audio: np.ndarray  # [T] float32
     turns: list[Turn]  # reference, sorted by start; labels are the speakers' folder names
     sample_rate: int
+    voiced: list[Turn] = field(default_factory=list)  # the turns' heard parts (pauses of 0.3 s or more cut)
 
     @property
     def speakers(self) -> list[str]:
@@ -97,16 +103,49 @@ def conversation(voices: dict[str, np.ndarray], cfg: ConversationConfig, seed: i
     names = [str(n) for n in rng.choice(sorted(voices), size=k, replace=False)]
     gains = {n: 10 ** (rng.uniform(-cfg.level_db, cfg.level_db) / 20) for n in names}
     turns = _schedule(rng, cfg, names, {n: len(voices[n]) / sr for n in names})
+    floors = {n: loud_floor(voices[n], sr) for n in names}
     y = np.zeros(int(np.ceil(max(t.end for t in turns) * sr)) + sr // 2, np.float32)
+    voiced = []
     for t in turns:
         v = voices[t.label]
         n = min(round((t.end - t.start) * sr), len(v))  # millisecond rounding can pass its length
         off = int(rng.integers(0, len(v) - n + 1))
         a = round(t.start * sr)
         y[a : a + n] += gains[t.label] * v[off : off + n]
+        voiced += [Turn(round(t.start + p, 3), round(t.start + q, 3), t.label)
+                   for p, q in heard(v[off : off + n], sr, floors[t.label])]
     if noise is not None and snr_db is not None:
         y = add_noise(y, noise, snr_db, rng)
-    return Conversation(y, sorted(turns, key=lambda t: t.start), sr)
+    return Conversation(y, sorted(turns, key=lambda t: t.start), sr, sorted(voiced, key=lambda t: t.start))
+
+
+VOICED_FRAME_S = 0.01
+VOICED_BELOW_DB = 35.0  # a frame is heard within this many dB of the speaker's loud frames (95th percentile)
+VOICED_GAP_S = 0.3  # shorter pauses stay inside a piece of speech
+
+
+def _frame_db(x: np.ndarray, sr: int) -> np.ndarray:
+    f = max(round(VOICED_FRAME_S * sr), 1)
+    n = len(x) // f
+    return 10 * np.log10((x[: n * f].astype(np.float64).reshape(n, f) ** 2).mean(axis=1) + 1e-12)
+
+
+def loud_floor(x: np.ndarray, sr: int) -> float:
+    """dB level below which a frame of this speaker's recording `x` is not heard."""
+    return float(np.percentile(_frame_db(x, sr), 95)) - VOICED_BELOW_DB
+
+
+def heard(x: np.ndarray, sr: int, floor_db: float) -> list[tuple[float, float]]:
+    """(start, end) seconds of the heard pieces of stretch `x` [T]: frames above `floor_db`, pauses
+    under VOICED_GAP_S bridged."""
+    on = _frame_db(x, sr) > floor_db
+    idx = np.flatnonzero(on)
+    if len(idx) == 0:
+        return []
+    gap = round(VOICED_GAP_S / VOICED_FRAME_S)
+    cuts = np.flatnonzero(np.diff(idx) > gap)
+    firsts, lasts = np.r_[idx[0], idx[cuts + 1]], np.r_[idx[cuts], idx[-1]]
+    return [(a * VOICED_FRAME_S, (b + 1) * VOICED_FRAME_S) for a, b in zip(firsts, lasts)]
 
 
 def add_noise(y: np.ndarray, noise: np.ndarray, snr_db: float, rng) -> np.ndarray:
