@@ -65,7 +65,7 @@ results: install-dev
 	$(BIN)/python -m benchmarks.grid --baseline eb9d998 --results
 	$(BIN)/python -m benchmarks.openset --out docs/results/openset
 	$(BIN)/pip install -q -e '.[diarize]'
-	$(BIN)/python -m benchmarks.diarize --tune 16 --test 30 --long-minutes 60
+	$(BIN)/python -m benchmarks.diarize --tune 80 --test 30 --long-minutes 60
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.cold_start --baseline aa1ab99 --results
 	$(BIN)/python -m benchmarks.profiles --results

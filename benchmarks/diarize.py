@@ -1,25 +1,29 @@
 """Diarization error on synthetic conversations of libri-dev speakers, against a baseline (issue 23).
 
-    python -m benchmarks.diarize [--tune 16] [--test 30] [--long-minutes 60]
+    python -m benchmarks.diarize [--tune 80] [--test 30] [--long-minutes 60]
 
-Tuning (window length and clustering threshold, for voxprint and for the baseline alike) uses
-conversations of libri-dev train + dev speakers, clean and with four noises at 10 dB (never running_tap);
-the figures are measured on `--test` conversations of its test speakers only, clean and with running_tap
-at 10 dB (benchmarks/conversations.py documents the sets). Scored with pyannote.metrics: DER with a
-collar of 0 and of 0.25 s on each side of each reference boundary, overlapped speech scored, its
-missed / false-alarm / confusion parts, JER, and the share of conversations whose speaker count is right
-(no --speakers). The baseline hears the same windows as MFCC mean and std (standardised per recording),
-clustered and resegmented the same way. Speed: `voxprint diarize` of a 10-minute conversation as times
-real time on this machine's 2 cores; memory: peak resident memory of `voxprint diarize` on a
-`--long-minutes` recording in a fresh process. Writes docs/results/diarize.md (stamped: voxprint.report.results) and .json beside it.
-Window embeddings are kept in the disk cache `diarize-bench` (voxprint.cache: $VOXPRINT_CACHE/diarize-bench),
-so a rerun only clusters again.
+Tuning (window length and clustering setting, then the overlap detector's threshold, for voxprint and
+for the baseline alike) uses conversations of libri-dev train + dev speakers, clean and with four noises
+at 10 dB (never running_tap); the figures are measured on `--test` conversations of its test speakers
+only, clean and with running_tap at 10 dB (benchmarks/conversations.py documents the sets). Scored with
+pyannote.metrics against the speech each speaker is heard in (benchmarks/synth.py's `voiced` reference)
+and, for comparison, against whole turns: DER with a collar of 0 and of 0.25 s on each side of each
+reference boundary, overlapped speech scored, its missed / false-alarm / confusion parts, JER, and the
+share of conversations whose speaker count is right (no --speakers); the overlap detector's frame
+precision and recall. The baseline hears the same windows as MFCC mean and std (standardised per
+recording; benchmarks/diarize_baseline.py), clustered, resegmented and given second speakers the same
+way. Speed: `voxprint diarize` of a 10-minute conversation as times real time on this machine's 2 cores;
+memory: peak resident memory of `voxprint diarize` on a `--long-minutes` recording in a fresh process.
+Writes docs/results/diarize.md (stamped: voxprint.report.results) and .json beside it. Window embeddings
+and overlap probabilities are kept in the disk cache `diarize-bench` (voxprint.cache:
+$VOXPRINT_CACHE/diarize-bench), keyed by the code that computes them, so a rerun only clusters again.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -29,59 +33,50 @@ import numpy as np
 from benchmarks import conversations as conv
 from benchmarks import synth
 from benchmarks.common import REPO, code_key, command, peak_of, publish
-from benchmarks.diarize_score import score_set
+from benchmarks.diarize_baseline import mfcc_windows
+from benchmarks.diarize_score import COLLAR, score_set
 from voxprint.cache import DiskCache
 from voxprint.diarize import DiarizeConfig
-from voxprint.diarize.pipeline import Windows, embed_recording, speech_regions, turns_of
-from voxprint.diarize.windows import window_starts
-from voxprint.vectors import unit
+from voxprint.diarize.embed import Windows, embed_recording, overlap_of
+from voxprint.diarize.pipeline import turns_of
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
 INPUTS = ["benchmarks/diarize.py", "benchmarks/conversations.py", "benchmarks/diarize_score.py", "benchmarks/synth.py",
-          "voxprint/diarize", "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
+          "benchmarks/diarize_baseline.py", "voxprint/diarize", "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
 
 WINDOWS = (1.5, 2.0)
-# voxprint: spectral clustering's affinity share `keep`; the baseline: agglomerative clustering's threshold
-GRID = {"voxprint": ("keep", (0.1, 0.15, 0.2, 0.25, 0.3)),
-        "mfcc": ("threshold", tuple(np.round(np.arange(0.2, 1.41, 0.05), 3)))}
+# voxprint: spectral clustering's affinity share `keep` and the share of the recording's mean embedding
+# taken away (`centre`); the baseline: agglomerative clustering's threshold (its MFCC statistics are
+# already standardised per recording)
+GRID = {"voxprint": {"keep": (0.1, 0.15, 0.2, 0.25, 0.3), "centre": (0.0, 0.5, 1.0)},
+        "mfcc": {"threshold": tuple(np.round(np.arange(0.2, 1.41, 0.05), 3)), "centre": (0.0,)}}
 METHOD = {"voxprint": "spectral", "mfcc": "ahc"}
 SNR = 10.0
 CACHE = "diarize-bench"  # the DiskCache of window embeddings
 # what a cached entry (a conversation's regions, windows and embeddings) is computed by: its key hashes them
-EMBED_INPUTS = ["voxprint/diarize/pipeline.py", "voxprint/diarize/embed.py", "voxprint/diarize/windows.py",
-                "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained",
-                "voxprint/features", "voxprint/melspec.py", "voxprint/schema.py", "voxprint/audio.py",
-                "benchmarks/synth.py", "benchmarks/conversations.py", "benchmarks/diarize.py"]
-
-
-def mfcc_windows(rec, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
-    """The baseline: the same regions and windows as voxprint, each heard as MFCC mean and std [W, 40],
-    standardised over the recording's windows and L2-normalised."""
-    import librosa
-
-    sr = rec.sample_rate
-    window, hop = (round(s * sr) for s in (cfg.window_s, cfg.hop_s))
-    regions = speech_regions(rec, y)
-    starts = window_starts(regions, len(y), window, hop)
-    feats = []
-    for s in starts:
-        m = librosa.feature.mfcc(y=np.resize(y[s : s + window], window), sr=sr, n_mfcc=20, n_fft=400, hop_length=160)
-        feats.append(np.concatenate([m.mean(axis=1), m.std(axis=1)]))
-    f = np.asarray(feats, np.float64)
-    f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-9)
-    return Windows(regions, starts, unit(f).astype(np.float32), len(y))
+EMBED_INPUTS = ["voxprint/diarize/embed.py", "voxprint/diarize/windows.py", "voxprint/inference.py",
+                "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained", "voxprint/features", "voxprint/melspec.py", "voxprint/schema.py", "voxprint/audio.py",
+                "benchmarks/synth.py", "benchmarks/conversations.py", "benchmarks/diarize_baseline.py"]
+# ... and the overlap detector's probabilities, kept apart (a new detector leaves the embeddings valid)
+OVERLAP_INPUTS = ["voxprint/diarize/overlap.py", "voxprint/diarize/overlap.onnx", "voxprint/melspec.py",
+                  "benchmarks/synth.py", "benchmarks/conversations.py"]
+OVERLAP_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # 1: no detector
+MIN_OVERLAP = (0.1, 0.3, 0.5)  # seconds: shorter runs of frames the detector marks get no second speaker
 
 
 def windows_of(rec, system: str, key: str, y: np.ndarray, cfg: DiarizeConfig) -> Windows:
-    """Cached per (the code that computes them, system, window, hop, conversation)."""
+    """Cached per (the code that computes them, system, window, hop, conversation); the overlap
+    probabilities (the same for both systems) cached per (detector, conversation)."""
+    base = dataclasses.replace(cfg, overlap_threshold=1.0)
 
     def compute() -> dict[str, np.ndarray]:
-        w = embed_recording(rec, y, cfg) if system == "voxprint" else mfcc_windows(rec, y, cfg)
+        w = embed_recording(rec, y, base) if system == "voxprint" else mfcc_windows(rec, y, base)
         return {"regions": w.regions, "starts": w.starts, "emb": w.emb, "n": w.n_samples}
 
-    z = DiskCache.named(CACHE).get_or_compute(f"{system}-{code_key(EMBED_INPUTS)}-{cfg.window_s}-{cfg.hop_s}-{key}",
-                                                     compute)
-    return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]))
+    cache = DiskCache.named(CACHE)
+    z = cache.get_or_compute(f"{system}-{code_key(EMBED_INPUTS)}-{cfg.window_s}-{cfg.hop_s}-{key}", compute)
+    ov = cache.array(f"overlap-{code_key(OVERLAP_INPUTS)}-{key}", lambda: overlap_of(y, rec.sample_rate, DiarizeConfig()))
+    return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]), ov)
 
 
 def conversation_sets(n_tune: int, n_test: int) -> dict[str, list[tuple[str, synth.Conversation]]]:
@@ -98,37 +93,66 @@ def conversation_sets(n_tune: int, n_test: int) -> dict[str, list[tuple[str, syn
     return {"tune": tune, "test-clean": clean, "test-tap": tap}
 
 
-def run_system(rec, system: str, items, cfg: DiarizeConfig) -> list:
-    """(reference, hypothesis turns, speaker count right) per conversation."""
-    out = []
-    for key, c in items:
-        w = windows_of(rec, system, key, c.audio, cfg)
-        d = turns_of(w, cfg, rec.sample_rate)
-        out.append((c.turns, d.turns, len(d.labels) == len(c.speakers)))
-    return out
+def hypotheses(rec, system: str, items, cfg: DiarizeConfig) -> list:
+    """(conversation, its Diarization) per conversation."""
+    return [(c, turns_of(windows_of(rec, system, key, c.audio, cfg), cfg, rec.sample_rate)) for key, c in items]
+
+
+def scored(pairs, reference: str = "voiced", collars=(COLLAR,)) -> dict:
+    """score_set against the conversations' `voiced` (heard speech) or `turns` (whole turns) reference."""
+    return score_set([(getattr(c, reference), d.turns, len(d.labels) == len(c.speakers)) for c, d in pairs], collars)
 
 
 def tune(rec, system: str, items) -> tuple[DiarizeConfig, list[dict]]:
-    """The window and clustering setting (GRID) with the lowest DER (0.25-s collar) on the tuning set."""
+    """The window and clustering setting (GRID), then the overlap threshold and shortest overlap
+    (OVERLAP_GRID, MIN_OVERLAP), with the lowest DER (0.25-s collar, heard-speech reference) on the
+    tuning set."""
     rows = []
-    field, values = GRID[system]
+
+    def run(**settings) -> None:
+        cfg = DiarizeConfig(method=METHOD[system], **settings)
+        s = scored(hypotheses(rec, system, items, cfg))
+        rows.append({**settings, "der": s["der_collar"], "count_right": s["count_right"]})
+
+    grid = GRID[system]
     for win in WINDOWS:
-        for v in values:
-            cfg = DiarizeConfig(window_s=win, method=METHOD[system], **{field: float(v)})
-            s = score_set(run_system(rec, system, items, cfg))
-            rows.append({"window_s": win, field: float(v), "der": s["der_collar"], "count_right": s["count_right"]})
+        for values in itertools.product(*grid.values()):
+            run(window_s=win, overlap_threshold=1.0, **dict(zip(grid, map(float, values))))
     best = min(rows, key=lambda r: (r["der"], -r["count_right"]))
-    return DiarizeConfig(window_s=best["window_s"], method=METHOD[system], **{field: best[field]}), rows
+    settings = {k: v for k, v in best.items() if k not in ("der", "count_right", "overlap_threshold")}
+    for thr in OVERLAP_GRID[:-1]:
+        for shortest in MIN_OVERLAP:
+            run(**settings, overlap_threshold=thr, min_overlap_s=shortest)
+    best = min(rows, key=lambda r: (r["der"], -r["count_right"]))
+    return DiarizeConfig(method=METHOD[system], **{k: v for k, v in best.items() if k not in ("der", "count_right")}), rows
+
+
+def detector_figures(rec, items, threshold: float) -> dict:
+    """Frame precision and recall (10-ms frames, heard-speech reference) of the overlap detector at
+    `threshold` on a set of conversations."""
+    from benchmarks.overlap import f1, labels
+
+    probs, truth = [], []
+    for key, c in items:
+        p = windows_of(rec, "voxprint", key, c.audio, DiarizeConfig()).overlap
+        probs.append(p)
+        truth.append(labels(c.voiced, len(p)))
+    return f1(np.concatenate(probs), np.concatenate(truth), threshold)
 
 
 def measure(rec, sets, chosen: dict[str, DiarizeConfig]) -> dict:
-    """Test figures of each system with its tuned settings, clean and with running_tap, plus the
-    overlap share of the test conversations."""
+    """Test figures of each system with its tuned settings, clean and with running_tap (heard-speech
+    reference, and DER against whole turns), the overlap detector's, and the overlap share of the test
+    conversations."""
     out = {}
     for name in ("test-clean", "test-tap"):
         for system, cfg in chosen.items():
-            out[f"{system}/{name}"] = score_set(run_system(rec, system, sets[name], cfg), collars=(0.25, 0.0))
-    out["overlap_share"] = float(np.mean([synth.overlap_share(c.turns) for _, c in sets["test-clean"]]))
+            pairs = hypotheses(rec, system, sets[name], cfg)
+            out[f"{system}/{name}"] = {**scored(pairs, collars=(0.25, 0.0)),
+                                       "der_turns": scored(pairs, "turns")["der_collar"]}
+        out[f"detector/{name}"] = detector_figures(rec, sets[name], chosen["voxprint"].overlap_threshold)
+    out["overlap_share"] = float(np.mean([synth.overlap_share(c.voiced) for _, c in sets["test-clean"]]))
+    out["overlap_share_turns"] = float(np.mean([synth.overlap_share(c.turns) for _, c in sets["test-clean"]]))
     out["seconds"] = float(sum(len(c.audio) for _, c in sets["test-clean"]) / conv.SR)
     return out
 
@@ -164,22 +188,31 @@ def _pct(x: float) -> str:
 
 def report(res: dict) -> str:
     """The body of docs/results/diarize.md."""
-    m, sp = res["measured"], res["speed"]
+    m, sp, cv, cm = res["measured"], res["speed"], res["chosen"]["voxprint"], res["chosen"]["mfcc"]
     lines = [f"{res['n_test']} conversations of libri-dev test speakers ({m['seconds'] / 60:.0f} min, "
-             f"{_pct(m['overlap_share'])} of speech overlapped on average); settings tuned on "
-             f"{res['n_tune']} conversations of train + dev speakers (voxprint: spectral clustering, window "
-             f"{res['chosen']['voxprint']['window_s']} s, affinity share {res['chosen']['voxprint']['keep']}; "
-             f"MFCC baseline: agglomerative clustering, window "
-             f"{res['chosen']['mfcc']['window_s']} s, threshold {res['chosen']['mfcc']['threshold']}).", "",
+             f"{_pct(m['overlap_share'])} of heard speech overlapped on average, {_pct(m['overlap_share_turns'])} "
+             f"of whole turns); settings tuned on {res['n_tune']} conversations of train + dev speakers "
+             f"(voxprint: spectral clustering, window {cv['window_s']} s, affinity share {cv['keep']}, mean "
+             f"embedding taken away {cv['centre']}, overlap threshold {cv['overlap_threshold']} in runs of "
+             f"{cv['min_overlap_s']} s; MFCC baseline: agglomerative clustering, window {cm['window_s']} s, "
+             f"threshold {cm['threshold']}, overlap threshold {cm['overlap_threshold']} in runs of "
+             f"{cm['min_overlap_s']} s; an overlap threshold of 1 means no second speaker).", "",
+             "The reference is the speech each speaker is heard in (benchmarks/synth.py: pauses of 0.3 s or more "
+             "and the silence at a turn's edges are not speech), as a person annotating a meeting marks it; the "
+             "last DER column scores the same output against whole turns, pauses included.", "",
              "| system | audio | DER (0.25-s collar) | missed | false alarm | confusion | JER | DER (no collar) "
-             "| speaker count right |", "|---|---|---|---|---|---|---|---|---|"]
+             "| speaker count right | DER, whole-turn reference |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, label in (("test-clean", "clean"), ("test-tap", "running_tap 10 dB")):
         for system in ("voxprint", "mfcc"):
             s = m[f"{system}/{name}"]
             lines.append(f"| {system if system == 'voxprint' else 'MFCC mean/std baseline'} | {label} | "
                          f"{s['der_0.25']:.3f} | {s['missed_0.25']:.3f} | {s['false_alarm_0.25']:.3f} | "
                          f"{s['confusion_0.25']:.3f} | {s['jer_0.25']:.3f} | {s['der_0.0']:.3f} | "
-                         f"{_pct(s['count_right'])} |")
+                         f"{_pct(s['count_right'])} | {s['der_turns']:.3f} |")
+    dc, dt = m["detector/test-clean"], m["detector/test-tap"]
+    lines += ["", f"Overlap detector (voxprint/diarize/overlap.onnx) at threshold {cv['overlap_threshold']}, 10-ms "
+              f"frames: precision {dc['precision']:.2f} / recall {dc['recall']:.2f} clean, {dt['precision']:.2f} / "
+              f"{dt['recall']:.2f} with running_tap 10 dB."]
     f, lg = sp["fast"], sp["long"]
     lines += ["", f"`voxprint diarize` of a {f['audio_s'] / 60:.0f}-minute recording: {f['wall_s']:.1f} s "
               f"({f['x_real_time']:.0f}x real time, process start and model load included, on this machine's "
@@ -207,7 +240,7 @@ def main() -> None:
     from voxprint.io import write_json
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tune", type=int, default=16, help="tuning conversations (train + dev speakers)")
+    ap.add_argument("--tune", type=int, default=80, help="tuning conversations (train + dev speakers)")
     ap.add_argument("--test", type=int, default=30, help="test conversations (test speakers)")
     ap.add_argument("--fast-minutes", type=float, default=10.0)
     ap.add_argument("--long-minutes", type=float, default=60.0)

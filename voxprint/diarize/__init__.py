@@ -6,8 +6,9 @@
     turns = rec.diarize("call.wav", speakers=2, identify=True)  # enrolled names where they match
 
 Stages, each in its own module: speech regions (voxprint.vad) -> windows (windows.py) -> one embedding
-per window by the model's own features and weights (embed.py) -> agglomerative clustering (cluster.py)
--> frame-level resegmentation (reseg.py) -> turns (turns.py), RTTM (rttm.py), names (naming.py).
+per window by the model's own features and weights (embed.py) -> spectral or agglomerative clustering
+(cluster.py) -> frame-level resegmentation (reseg.py), with a second speaker where the overlap detector
+(overlap.py) hears two voices -> turns (turns.py), RTTM (rttm.py), names (naming.py).
 Synthetic conversations with reference turns for tuning and measuring: benchmarks/synth.py.
 """
 

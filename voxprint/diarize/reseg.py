@@ -94,19 +94,25 @@ def frame_labels(scores: np.ndarray, speech: np.ndarray) -> np.ndarray:
     return np.where(speech, scores.argmax(axis=1), NONE) if scores.shape[1] else np.full(len(speech), NONE)
 
 
-def second_voice(scores: np.ndarray, labels: np.ndarray, margin: float, min_frames: int) -> np.ndarray:
-    """[n_frames] a second speaker per frame where two voices are heard at once, else NONE: the
-    runner-up centroid scores within `margin` of the frame's own speaker (the windows there sound like
-    both), kept only in runs of at least `min_frames` (a turn change blurs a few frames the same way)."""
+def second_voice(labels: np.ndarray, overlapped: np.ndarray, min_frames: int) -> np.ndarray:
+    """[n_frames] a second speaker for the frames an overlap detector marks (`overlapped` [n_frames]
+    bool), else NONE: the other speaker nearest in time (the turn before or after, whichever is
+    closer). Two voices at once are mostly a turn change where one starts before the other ends, and
+    there the frames' own label is one of the two. Kept only in runs of at least `min_frames`; a
+    recording of one speaker gets none."""
     out = np.full(len(labels), NONE)
-    if scores.shape[1] < 2 or margin <= 0:
-        return out
-    order = np.argsort(-scores, axis=1)
-    rows = np.arange(len(scores))
-    best = np.where(labels == NONE, order[:, 0], labels)
-    other = np.where(order[:, 0] == best, order[:, 1], order[:, 0])
-    close = (labels != NONE) & (scores[rows, best] - scores[rows, other] < margin)
-    out[close] = other[close]
+    rs = [r for r in runs(labels) if r[2] != NONE]
+    for i, (a, b, lab) in enumerate(rs):
+        marked = np.flatnonzero(overlapped[a:b]) + a
+        if len(marked) == 0:
+            continue
+        prev = next(((e, lb) for _, e, lb in reversed(rs[:i]) if lb != lab), None)
+        nxt = next(((s, lb) for s, _, lb in rs[i + 1 :] if lb != lab), None)
+        if prev is None and nxt is None:
+            continue
+        before = marked - prev[0] if prev else np.full(len(marked), np.inf)
+        after = nxt[0] - marked if nxt else np.full(len(marked), np.inf)
+        out[marked] = np.where(before <= after, prev[1] if prev else NONE, nxt[1] if nxt else NONE)
     for a, b, lab in runs(out):
         if lab != NONE and b - a < min_frames:
             out[a:b] = NONE
