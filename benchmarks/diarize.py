@@ -42,7 +42,7 @@ from voxprint.diarize.pipeline import turns_of
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
 INPUTS = ["benchmarks/diarize.py", "benchmarks/conversations.py", "benchmarks/diarize_score.py", "benchmarks/synth.py",
-          "benchmarks/diarize_baseline.py", "voxprint/diarize", "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
+          "benchmarks/diarize_baseline.py", "benchmarks/overlap.py", "voxprint/diarize", "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
 
 WINDOWS = (1.5, 2.0)
 # voxprint: spectral clustering's affinity share `keep` and the share of the recording's mean embedding
