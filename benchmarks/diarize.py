@@ -42,7 +42,8 @@ from voxprint.diarize.pipeline import turns_of
 
 # the code these figures depend on: docs/results/ says they are stale once one of these changes
 INPUTS = ["benchmarks/diarize.py", "benchmarks/conversations.py", "benchmarks/diarize_score.py", "benchmarks/synth.py",
-          "benchmarks/diarize_baseline.py", "benchmarks/overlap.py", "voxprint/diarize", "voxprint/inference.py", "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
+          "benchmarks/diarize_baseline.py", "benchmarks/overlap.py", "voxprint/diarize", "voxprint/inference.py",
+          "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
 
 WINDOWS = (1.5, 2.0)
 # voxprint: spectral clustering's affinity share `keep` and the share of the recording's mean embedding
@@ -55,7 +56,8 @@ SNR = 10.0
 CACHE = "diarize-bench"  # the DiskCache of window embeddings
 # what a cached entry (a conversation's regions, windows and embeddings) is computed by: its key hashes them
 EMBED_INPUTS = ["voxprint/diarize/embed.py", "voxprint/diarize/windows.py", "voxprint/inference.py",
-                "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained", "voxprint/features", "voxprint/melspec.py", "voxprint/schema.py", "voxprint/audio.py",
+                "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained", "voxprint/features",
+                "voxprint/melspec.py", "voxprint/schema.py", "voxprint/audio.py",
                 "benchmarks/synth.py", "benchmarks/conversations.py", "benchmarks/diarize_baseline.py"]
 # ... and the overlap detector's probabilities, kept apart (a new detector leaves the embeddings valid)
 OVERLAP_INPUTS = ["voxprint/diarize/overlap.py", "voxprint/diarize/overlap.onnx", "voxprint/melspec.py",
@@ -75,7 +77,8 @@ def windows_of(rec, system: str, key: str, y: np.ndarray, cfg: DiarizeConfig) ->
 
     cache = DiskCache.named(CACHE)
     z = cache.get_or_compute(f"{system}-{code_key(EMBED_INPUTS)}-{cfg.window_s}-{cfg.hop_s}-{key}", compute)
-    ov = cache.array(f"overlap-{code_key(OVERLAP_INPUTS)}-{key}", lambda: overlap_of(y, rec.sample_rate, DiarizeConfig()))
+    ov = cache.array(f"overlap-{code_key(OVERLAP_INPUTS)}-{key}",
+                     lambda: overlap_of(y, rec.sample_rate, DiarizeConfig()))
     return Windows(z["regions"], z["starts"], z["emb"], int(z["n"]), ov)
 
 
@@ -124,7 +127,8 @@ def tune(rec, system: str, items) -> tuple[DiarizeConfig, list[dict]]:
         for shortest in MIN_OVERLAP:
             run(**settings, overlap_threshold=thr, min_overlap_s=shortest)
     best = min(rows, key=lambda r: (r["der"], -r["count_right"]))
-    return DiarizeConfig(method=METHOD[system], **{k: v for k, v in best.items() if k not in ("der", "count_right")}), rows
+    chosen = {k: v for k, v in best.items() if k not in ("der", "count_right")}
+    return DiarizeConfig(method=METHOD[system], **chosen), rows
 
 
 def detector_figures(rec, items, threshold: float) -> dict:

@@ -34,7 +34,7 @@ DEV_MIXTURES = 256
 
 def build_net(channels: int = 64, dilations=(1, 2, 4, 8, 16, 32)):
     """Log-mel [B, N_MELS, T] -> overlap logits [B, T]: a 5-frame convolution, then residual dilated
-    convolutions (receptive field about +-1.3 s: an overlap is heard against the voices around it)."""
+    convolutions (each frame hears 0.65 s either side: an overlap is heard against the voices around it)."""
     import torch
     from torch import nn
 

@@ -317,7 +317,8 @@ def test_a_frame_the_overlap_detector_marks_gets_the_neighbouring_speaker_too():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(16), rng.standard_normal(16)
     starts = np.arange(0, 19 * SR, SR // 2)  # 1.5-s windows every 0.5 s over 20 s: speaker a, then b
-    emb = np.stack([a if s + 0.75 * SR < 10 * SR else b for s in starts]) + 0.05 * rng.standard_normal((len(starts), 16))
+    emb = np.stack([a if s + 0.75 * SR < 10 * SR else b for s in starts])
+    emb += 0.05 * rng.standard_normal((len(starts), 16))
     emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
     probs = np.zeros(20 * 100, np.float32)
     probs[900:1100] = 0.9  # 9-11 s: two voices
