@@ -10,9 +10,10 @@ pyannote.metrics against the speech each speaker is heard in (benchmarks/synth.p
 and, for comparison, against whole turns: DER with a collar of 0 and of 0.25 s on each side of each
 reference boundary, overlapped speech scored, its missed / false-alarm / confusion parts, JER, and the
 share of conversations whose speaker count is right (no --speakers); the overlap detector's frame
-precision and recall. The baseline hears the same windows as MFCC mean and std (standardised per
-recording; benchmarks/diarize_baseline.py), clustered, resegmented and given second speakers the same
-way. Speed: `voxprint diarize` of a 10-minute conversation as times real time on this machine's 2 cores;
+precision and recall; the share of test speakers' own (one-voice) recordings heard as one speaker. The
+baseline hears the same windows as MFCC mean and std (standardised per recording;
+benchmarks/diarize_baseline.py), clustered, resegmented and given second speakers the same way.
+Speed: `voxprint diarize` of a 10-minute conversation as times real time on this machine's 2 cores;
 memory: peak resident memory of `voxprint diarize` on a `--long-minutes` recording in a fresh process.
 Writes docs/results/diarize.md (stamped: voxprint.report.results) and .json beside it. Window embeddings
 and overlap probabilities are kept in the disk cache `diarize-bench` (voxprint.cache:
@@ -46,10 +47,12 @@ INPUTS = ["benchmarks/diarize.py", "benchmarks/conversations.py", "benchmarks/di
           "voxprint/clip_scoring.py", "voxprint/vad", "voxprint/pretrained"]
 
 WINDOWS = (1.5, 2.0)
-# voxprint: spectral clustering's affinity share `keep` and the share of the recording's mean embedding
-# taken away (`centre`); the baseline: agglomerative clustering's threshold (its MFCC statistics are
-# already standardised per recording)
-GRID = {"voxprint": {"keep": (0.1, 0.15, 0.2, 0.25, 0.3), "centre": (0.0, 0.5, 1.0)},
+# voxprint: spectral clustering's largest neighbour share searched `keep`, the share of the recording's
+# mean embedding taken away (`centre`; 0 lost on every earlier tuning run) and the similarity at which two
+# clusters are one voice after it (`merge_heard`); the baseline: agglomerative clustering's threshold (its
+# MFCC statistics are already standardised per recording)
+GRID = {"voxprint": {"keep": (0.15, 0.25, 0.4), "centre": (0.5, 1.0),
+                     "merge_heard": (0.5, 0.6, 0.65, 0.7, 0.75, 0.8)},
         "mfcc": {"threshold": tuple(np.round(np.arange(0.2, 1.41, 0.05), 3)), "centre": (0.0,)}}
 METHOD = {"voxprint": "spectral", "mfcc": "ahc"}
 SNR = 10.0
@@ -144,6 +147,17 @@ def detector_figures(rec, items, threshold: float) -> dict:
     return f1(np.concatenate(probs), np.concatenate(truth), threshold)
 
 
+def one_voice(rec, chosen: dict[str, DiarizeConfig]) -> dict:
+    """Share of libri-dev test speakers' own recordings (one voice each, about 12 s) diarized as one
+    speaker, per system: a voicemail or a dictation must not come out as two people."""
+    out = {}
+    for name, y in conv.voices("test").items():
+        for system, cfg in chosen.items():
+            d = turns_of(windows_of(rec, system, f"voice-{name}", y, cfg), cfg, rec.sample_rate)
+            out.setdefault(system, []).append(len(d.labels) == 1)
+    return {system: float(np.mean(ok)) for system, ok in out.items()}
+
+
 def measure(rec, sets, chosen: dict[str, DiarizeConfig]) -> dict:
     """Test figures of each system with its tuned settings, clean and with running_tap (heard-speech
     reference, and DER against whole turns), the overlap detector's, and the overlap share of the test
@@ -155,6 +169,7 @@ def measure(rec, sets, chosen: dict[str, DiarizeConfig]) -> dict:
             out[f"{system}/{name}"] = {**scored(pairs, collars=(0.25, 0.0)),
                                        "der_turns": scored(pairs, "turns")["der_collar"]}
         out[f"detector/{name}"] = detector_figures(rec, sets[name], chosen["voxprint"].overlap_threshold)
+    out["one_voice"] = one_voice(rec, chosen)
     out["overlap_share"] = float(np.mean([synth.overlap_share(c.voiced) for _, c in sets["test-clean"]]))
     out["overlap_share_turns"] = float(np.mean([synth.overlap_share(c.turns) for _, c in sets["test-clean"]]))
     out["seconds"] = float(sum(len(c.audio) for _, c in sets["test-clean"]) / conv.SR)
@@ -196,8 +211,9 @@ def report(res: dict) -> str:
     lines = [f"{res['n_test']} conversations of libri-dev test speakers ({m['seconds'] / 60:.0f} min, "
              f"{_pct(m['overlap_share'])} of heard speech overlapped on average, {_pct(m['overlap_share_turns'])} "
              f"of whole turns); settings tuned on {res['n_tune']} conversations of train + dev speakers "
-             f"(voxprint: spectral clustering, window {cv['window_s']} s, affinity share {cv['keep']}, mean "
-             f"embedding taken away {cv['centre']}, overlap threshold {cv['overlap_threshold']} in runs of "
+             f"(voxprint: spectral clustering, window {cv['window_s']} s, neighbours chosen per recording up to "
+             f"{cv['keep']} of the windows, mean embedding taken away {cv['centre']}, clusters merged above "
+             f"{cv['merge_heard']} after it, overlap threshold {cv['overlap_threshold']} in runs of "
              f"{cv['min_overlap_s']} s; MFCC baseline: agglomerative clustering, window {cm['window_s']} s, "
              f"threshold {cm['threshold']}, overlap threshold {cm['overlap_threshold']} in runs of "
              f"{cm['min_overlap_s']} s; an overlap threshold of 1 means no second speaker).", "",
@@ -216,7 +232,9 @@ def report(res: dict) -> str:
     dc, dt = m["detector/test-clean"], m["detector/test-tap"]
     lines += ["", f"Overlap detector (voxprint/diarize/overlap.onnx) at threshold {cv['overlap_threshold']}, 10-ms "
               f"frames: precision {dc['precision']:.2f} / recall {dc['recall']:.2f} clean, {dt['precision']:.2f} / "
-              f"{dt['recall']:.2f} with running_tap 10 dB."]
+              f"{dt['recall']:.2f} with running_tap 10 dB.", "",
+              f"One voice heard as one speaker (each libri-dev test speaker's own recording, about 12 s): voxprint "
+              f"{_pct(m['one_voice']['voxprint'])}, MFCC baseline {_pct(m['one_voice']['mfcc'])}."]
     f, lg = sp["fast"], sp["long"]
     lines += ["", f"`voxprint diarize` of a {f['audio_s'] / 60:.0f}-minute recording: {f['wall_s']:.1f} s "
               f"({f['x_real_time']:.0f}x real time, process start and model load included, on this machine's "

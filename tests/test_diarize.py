@@ -87,6 +87,23 @@ def test_spectral_finds_the_speaker_count_by_its_eigengap():
     assert len(cluster.spectral(big, keep=0.2)) == len(big)
 
 
+def test_spectral_finds_a_speaker_with_few_windows_by_choosing_its_graph_per_recording():
+    """Four talkative speakers and one with 6 windows: the neighbour count chosen per recording
+    (cluster.choose_neighbours) keeps the quiet one apart; a graph of each window's 25 % nearest
+    windows (the largest tried) links it to everybody and miscounts."""
+    rng = np.random.default_rng(0)
+    sizes = [60, 50, 40, 40, 6]
+    emb = np.concatenate([c + 0.35 * rng.normal(size=(s, 64)) for c, s in zip(rng.normal(size=(5, 64)), sizes)])
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    labels = cluster.spectral(emb, keep=0.25)
+    assert len(set(labels)) == 5
+    assert len(set(labels[-6:])) == 1 and not set(labels[-6:]) & set(labels[:-6])
+    neighbours, count = cluster.choose_neighbours(emb, 0.25, 10)
+    assert count == 5 and neighbours < 0.25 * len(emb)
+    fixed = np.linalg.eigvalsh(cluster._laplacian(emb, int(0.25 * len(emb))))[:11]
+    assert int(np.argmax(np.diff(fixed))) + 1 != 5
+
+
 def test_merge_close_joins_near_identical_clusters_only():
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(2, 32))

@@ -1,5 +1,7 @@
-"""Window embeddings -> speaker clusters (stage 3): agglomerative clustering, average linkage on
-cosine distance, stopped at a distance threshold or at a given speaker count."""
+"""Window embeddings -> speaker clusters (stage 3): spectral clustering whose graph and speaker count are
+chosen per recording (NME-SC), or agglomerative clustering (average linkage on cosine distance, stopped at
+a distance threshold or at a given speaker count; the baseline's method); then small clusters folded and
+clusters of one voice merged."""
 
 from __future__ import annotations
 
@@ -69,36 +71,55 @@ def fold_small(emb: np.ndarray, labels: np.ndarray, min_windows: int, keep: int 
         labels = relabel(np.where(labels == j, int(np.argmax(sims)), labels))
 
 
-def _pruned_affinity(emb: np.ndarray, keep: float) -> np.ndarray:
-    """Cosine affinity [W, W] with each row's weakest links zeroed (only its `keep` share of neighbours
-    kept), symmetrised: a window links to the windows most like it, not to every other voice a little."""
+def _pruned_affinity(emb: np.ndarray, neighbours: int) -> np.ndarray:
+    """Cosine affinity [W, W] with each row's weakest links zeroed (only its `neighbours` most similar
+    windows kept), symmetrised: a window links to the windows most like it, not to every other voice a
+    little."""
     a = np.clip(emb @ emb.T, 0, None)
-    n = len(a)
-    k = max(int(np.ceil(keep * n)), 2)
-    cut_at = -np.partition(-a, k - 1, axis=1)[:, k - 1 : k]
+    cut_at = -np.partition(-a, neighbours - 1, axis=1)[:, neighbours - 1 : neighbours]
     a = np.where(a >= cut_at, a, 0.0)
     return (a + a.T) / 2
 
 
+def _laplacian(emb: np.ndarray, neighbours: int) -> np.ndarray:
+    """The (unnormalised) graph Laplacian D - A [W, W] of the pruned affinity. On the tuning
+    conversations it counted speakers better than the normalised one (benchmarks/diarize.py)."""
+    a = _pruned_affinity(emb, neighbours)
+    return np.diag(a.sum(axis=1)) - a
+
+
 MOST_WINDOWS = 1500  # spectral clustering of more windows clusters an even subsample (memory ~ W^2)
+SEARCH_STEPS = 20  # neighbour counts tried per recording (10 did nearly as well on the tuning set)
 
 
-def _eigen(emb: np.ndarray, keep: float, top: int) -> tuple[np.ndarray, np.ndarray]:
-    """The normalised Laplacian's smallest top + 1 eigenvalues and their eigenvectors."""
-    a = _pruned_affinity(emb, keep)
-    d = 1.0 / np.sqrt(a.sum(axis=1) + 1e-9)
-    lap = np.eye(len(a)) - d[:, None] * a * d[None, :]
-    vals, vecs = np.linalg.eigh(lap)
-    return vals[: top + 1], vecs[:, : top + 1]
+def choose_neighbours(emb: np.ndarray, keep: float, top: int) -> tuple[int, int]:
+    """(neighbours per window, speaker count) for one recording by the normalised maximum eigengap
+    (NME-SC, Park et al. 2019): for each neighbour count p up to the `keep` share of the windows, the
+    largest gap g among the Laplacian's smallest `top` + 1 eigenvalues over its largest; the p with the
+    smallest (p / W) / g wins (the sparsest graph whose clusters stand out most), and the count is the
+    position of that gap. A fixed share suits one number of speakers and turn length, not every
+    recording: a speaker with few windows needs few neighbours to stay apart."""
+    n = len(emb)
+    best = (np.inf, 2, 1)
+    for p in np.unique(np.linspace(2, max(keep * n, 3), SEARCH_STEPS).astype(int)):
+        p = int(min(p, n - 1))
+        vals = np.linalg.eigvalsh(_laplacian(emb, p))
+        gaps = np.diff(vals[: top + 1])
+        k = int(np.argmax(gaps)) + 1
+        ratio = (p / n) / (gaps[k - 1] / (vals[-1] + 1e-10) + 1e-10)
+        if ratio < best[0]:
+            best = (ratio, p, k)
+    return best[1], best[2]
 
 
-def spectral(emb: np.ndarray, keep: float = 0.2, speakers: int | None = None, min_speakers: int = 1,
+def spectral(emb: np.ndarray, keep: float = 0.25, speakers: int | None = None, min_speakers: int = 1,
              max_speakers: int | None = None, most: int = 10) -> np.ndarray:
-    """Cluster labels [W] by spectral clustering of the pruned affinity (each window linked to its `keep`
-    share of most similar windows): the speaker count at the
-    largest gap among the normalised Laplacian's smallest eigenvalues (unless `speakers` is given;
-    clamped to [min_speakers, max_speakers or `most`]), then k-means on the first K eigenvectors."""
+    """Cluster labels [W] by spectral clustering of the pruned affinity: the neighbours each window
+    keeps and the speaker count (unless `speakers` is given; clamped to [min_speakers, max_speakers or
+    `most`]) chosen per recording by choose_neighbours, then k-means on the first K eigenvectors of the
+    Laplacian."""
     from scipy.cluster.vq import kmeans2
+    from scipy.linalg import eigh
 
     n = len(emb)
     if n < 3:
@@ -109,13 +130,13 @@ def spectral(emb: np.ndarray, keep: float = 0.2, speakers: int | None = None, mi
         return relabel(np.argmax(emb @ centroids(emb[sub], labels).T, axis=1))
     emb = emb.astype(np.float64)
     top = min(max_speakers or most, most, n - 1)
-    vals, vecs = _eigen(emb, keep, top)
-    k = speakers if speakers is not None else max(int(np.argmax(np.diff(vals))) + 1, min_speakers)
+    p, k = choose_neighbours(emb, keep, top)
+    k = speakers if speakers is not None else max(k, min_speakers)
     k = min(max(k, 1), n)
     if k == 1:
         return np.zeros(n, np.int64)
-    v = unit(vecs[:, :k])
-    _, labels = kmeans2(v, k, minit="++", seed=0)
+    _, vecs = eigh(_laplacian(emb, p), subset_by_index=[0, k - 1])
+    _, labels = kmeans2(unit(vecs), k, minit="++", seed=0)
     return relabel(labels)
 
 

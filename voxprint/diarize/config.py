@@ -11,20 +11,25 @@ from dataclasses import dataclass
 class DiarizeConfig:
     window_s: float = 1.5  # each window is embedded once by the speaker encoder
     hop_s: float = 0.75  # windows start this far apart inside a speech region
-    # spectral: the speaker count at the largest eigengap of the window affinity, each window linked
-    # to its `keep` share of most similar windows; ahc: average linkage stopped at cosine distance
-    # `threshold` (the baseline's method)
+    # spectral: windows linked to their nearest neighbours, how many (up to the `keep` share of the
+    # windows) and the speaker count chosen per recording by the normalised maximum eigengap (cluster.py);
+    # ahc: average linkage stopped at cosine distance `threshold` (the baseline's method)
     method: str = "spectral"
-    keep: float = 0.15
+    keep: float = 0.25
     threshold: float = 0.3
     # share of the recording's mean embedding taken from every window before clustering: what all
     # windows share (the room, the line, a steady noise) pulls different voices together. On the 80
     # tuning conversations (keep 0.15, no overlap detector) DER 0.109 with 0, 0.105 with 0.5 or 1;
-    # folding and merging below see the embeddings as they are
+    # folding below sees the embeddings as they are
     centre: float = 0.5
-    # spectral: clusters whose centroids are this similar are one voice (1: never). 0.9: one train
-    # speaker's lone utterance was split into 2-4 clusters at 0.88-0.95, and merging at 0.9 leaves the
-    # tuning conversations' DER as it was (0.88 merged different people)
+    # spectral: clusters are one voice when their centroids are this similar after `centre` (1: never):
+    # the eigengap splits one voice into two (its loud and soft passages), which then sit far closer to
+    # each other than two people do. Halves of one speaker's windows in a tuning conversation: 0.7 %
+    # below 0.7 (centre 0.5); two speakers: 0.4 % above
+    merge_heard: float = 0.7
+    # ... or this similar as they are (1: never). A recording of one voice has no other voice to
+    # set it apart from, so `centre` takes most of what its windows share; 0.9 keeps its passages one
+    # speaker (0.88 merged different people)
     merge_sim: float = 0.9
     frame_s: float = 0.1  # resegmentation step: turn edges are placed to this resolution
     min_cluster_s: float = 2.0  # a cluster with less speech than this is folded into its nearest one
@@ -53,6 +58,10 @@ class DiarizeConfig:
                                 f"{self.max_speakers}")
         if self.method not in ("spectral", "ahc"):
             raise VoxprintError(f"unknown clustering method '{self.method}'; valid: ahc, spectral")
+        if not (-1 <= self.merge_heard <= 1 and -1 <= self.merge_sim <= 1):
+            raise VoxprintError(f"merge similarities must be in [-1, 1], got {self.merge_heard}, {self.merge_sim}")
+        if not 0 < self.keep <= 1:
+            raise VoxprintError(f"keep must be in (0, 1], got {self.keep}")
         if not 0 <= self.centre <= 1:
             raise VoxprintError(f"centre must be in [0, 1], got {self.centre}")
         if not 0 < self.overlap_threshold <= 1:

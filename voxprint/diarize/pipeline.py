@@ -41,8 +41,9 @@ def frames_to_turns(labels: np.ndarray, frame_s: float, names: list[str]) -> lis
 
 def cluster_windows(emb: np.ndarray, cfg: DiarizeConfig, hop_s: float) -> np.ndarray:
     """Window labels [W]: spectral or agglomerative clustering of the embeddings less cfg.centre times
-    their mean, then clusters with under cfg.min_cluster_s of windows folded into their nearest (only
-    when the speaker count is not given)."""
+    their mean; then (only when the speaker count is not given) clusters with under cfg.min_cluster_s of
+    windows folded into their nearest, and clusters of one voice merged (cfg.merge_heard on the
+    clustered embeddings, cfg.merge_sim on the embeddings as they are)."""
     heard = unit(emb - cfg.centre * emb.mean(axis=0)) if cfg.centre and len(emb) > 1 else emb
     if cfg.method == "spectral":
         labels = cluster.spectral(heard, cfg.keep, cfg.speakers, cfg.min_speakers, cfg.max_speakers)
@@ -51,8 +52,10 @@ def cluster_windows(emb: np.ndarray, cfg: DiarizeConfig, hop_s: float) -> np.nda
     if cfg.speakers is None and len(labels):
         keep = max(cfg.min_speakers, 1)
         labels = cluster.fold_small(emb, labels, max(round(cfg.min_cluster_s / hop_s), 1), keep)
-        if cfg.method == "spectral" and cfg.merge_sim < 1:
-            labels = cluster.merge_close(emb, labels, cfg.merge_sim, keep)
+        if cfg.method == "spectral":
+            for space, min_sim in ((heard, cfg.merge_heard), (emb, cfg.merge_sim)):
+                if min_sim < 1:
+                    labels = cluster.merge_close(space, labels, min_sim, keep)
     return labels
 
 
