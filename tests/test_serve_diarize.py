@@ -98,6 +98,14 @@ def test_conversation_card_draws_named_turns_in_chromium(conversation, tmp_path)
                                                                   "#conv-legend li:nth-child(2)"]}
         assert labels == {"alice", "speaker-1"}
         turns = page.query_selector_all("#conv-timeline .turn")
+        # one lane per speaker, in legend order, so turns that overlap in time are both in sight
+        order = [li.get_attribute("data-label") for li in page.query_selector_all("#conv-legend li")]
+        tops = {}
+        for t in turns:
+            label, box = t.get_attribute("data-label"), t.bounding_box()
+            assert t.get_attribute("data-lane") == str(order.index(label))
+            tops.setdefault(label, set()).add(round(box["y"]))
+        assert all(len(y) == 1 for y in tops.values()) and len({y.pop() for y in tops.values()}) == len(tops)
         same = c.http.post("/v1/diarize", files={"audio": ("m.wav", c.path.read_bytes())}, data={"speakers": "2"})
         assert len(turns) == len(same.json()["turns"])
         assert page.text_content("#conv-status") == f"2 speakers in {len(c.conv.audio) / SR:.1f} s"

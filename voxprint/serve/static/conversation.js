@@ -5,18 +5,24 @@
 const CONVERSATION_SECONDS = 60;
 const COLOURS = ["#1f6feb", "#cf222e", "#1a7f37", "#bf8700", "#8250df", "#0598bc", "#e16f24", "#6e7781"];
 
+// One lane per speaker, in legend order: where two people talk at once both turns stay in sight
+// (on one shared row the later turn covered the earlier).
 function showConversation(r) {
-  const colour = {};
-  r.speakers.forEach((s, i) => { colour[s.label] = COLOURS[i % COLOURS.length]; });
+  const colour = {}, lane = {};
+  r.speakers.forEach((s, i) => { colour[s.label] = COLOURS[i % COLOURS.length]; lane[s.label] = i; });
+  const lanes = Math.max(1, r.speakers.length);
   const line = $("conv-timeline");
   line.hidden = false;
+  line.style.height = (1.1 * lanes + 0.2) + "rem";
   line.replaceChildren(...r.turns.map((t) => {
     const d = document.createElement("div");
     d.className = "turn";
     d.style.left = (100 * t.start / r.seconds) + "%";
     d.style.width = Math.max(0.3, 100 * (t.end - t.start) / r.seconds) + "%";
+    d.style.top = (0.1 + 1.1 * lane[t.label]) + "rem";
     d.style.background = colour[t.label];
     d.dataset.label = t.label;
+    d.dataset.lane = lane[t.label];
     d.title = `${t.label}: ${t.start.toFixed(1)}–${t.end.toFixed(1)} s`;
     return d;
   }));
