@@ -100,7 +100,7 @@ def test_spectral_finds_a_speaker_with_few_windows_by_choosing_its_graph_per_rec
     assert len(set(labels[-6:])) == 1 and not set(labels[-6:]) & set(labels[:-6])
     neighbours, count = cluster.choose_neighbours(emb, 0.25, 10)
     assert count == 5 and neighbours < 0.25 * len(emb)
-    fixed = np.linalg.eigvalsh(cluster._laplacian(emb, int(0.25 * len(emb))))[:11]
+    fixed = np.linalg.eigvalsh(cluster._Graph(emb).laplacian(int(0.25 * len(emb))))[:11]
     assert int(np.argmax(np.diff(fixed))) + 1 != 5
 
 

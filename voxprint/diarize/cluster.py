@@ -71,39 +71,41 @@ def fold_small(emb: np.ndarray, labels: np.ndarray, min_windows: int, keep: int 
         labels = relabel(np.where(labels == j, int(np.argmax(sims)), labels))
 
 
-def _pruned_affinity(emb: np.ndarray, neighbours: int) -> np.ndarray:
-    """Cosine affinity [W, W] with each row's weakest links zeroed (only its `neighbours` most similar
-    windows kept), symmetrised: a window links to the windows most like it, not to every other voice a
-    little."""
-    a = np.clip(emb @ emb.T, 0, None)
-    cut_at = -np.partition(-a, neighbours - 1, axis=1)[:, neighbours - 1 : neighbours]
-    a = np.where(a >= cut_at, a, 0.0)
-    return (a + a.T) / 2
+class _Graph:
+    """The cosine affinity of a recording's windows [W, W] (negative links cut to 0) and each row
+    sorted, computed once: the neighbour search prunes it at many neighbour counts."""
 
+    def __init__(self, emb: np.ndarray):
+        self.a = np.clip(emb @ emb.T, 0, None)
+        self.ranked = -np.sort(-self.a, axis=1)  # each row, most similar first
 
-def _laplacian(emb: np.ndarray, neighbours: int) -> np.ndarray:
-    """The (unnormalised) graph Laplacian D - A [W, W] of the pruned affinity. On the tuning
-    conversations it counted speakers better than the normalised one (benchmarks/diarize.py)."""
-    a = _pruned_affinity(emb, neighbours)
-    return np.diag(a.sum(axis=1)) - a
+    def laplacian(self, neighbours: int) -> np.ndarray:
+        """The (unnormalised) graph Laplacian D - A [W, W] of the affinity with each row's weakest
+        links zeroed (only its `neighbours` most similar windows kept), symmetrised: a window links to
+        the windows most like it, not to every other voice a little. On the tuning conversations the
+        unnormalised Laplacian counted speakers better than the normalised one (benchmarks/diarize.py)."""
+        a = np.where(self.a >= self.ranked[:, neighbours - 1 : neighbours], self.a, 0.0)
+        a = (a + a.T) / 2
+        return np.diag(a.sum(axis=1)) - a
 
 
 MOST_WINDOWS = 1500  # spectral clustering of more windows clusters an even subsample (memory ~ W^2)
 SEARCH_STEPS = 20  # neighbour counts tried per recording (10 did nearly as well on the tuning set)
 
 
-def choose_neighbours(emb: np.ndarray, keep: float, top: int) -> tuple[int, int]:
+def choose_neighbours(emb: np.ndarray, keep: float, top: int, graph: _Graph | None = None) -> tuple[int, int]:
     """(neighbours per window, speaker count) for one recording by the normalised maximum eigengap
     (NME-SC, Park et al. 2019): for each neighbour count p up to the `keep` share of the windows, the
     largest gap g among the Laplacian's smallest `top` + 1 eigenvalues over its largest; the p with the
     smallest (p / W) / g wins (the sparsest graph whose clusters stand out most), and the count is the
     position of that gap. A fixed share suits one number of speakers and turn length, not every
-    recording: a speaker with few windows needs few neighbours to stay apart."""
-    n = len(emb)
+    recording: a speaker with few windows needs few neighbours to stay apart. `graph`: emb's, when
+    already built."""
+    n, graph = len(emb), graph or _Graph(emb)
     best = (np.inf, 2, 1)
     for p in np.unique(np.linspace(2, max(keep * n, 3), SEARCH_STEPS).astype(int)):
         p = int(min(p, n - 1))
-        vals = np.linalg.eigvalsh(_laplacian(emb, p))
+        vals = np.linalg.eigvalsh(graph.laplacian(p))
         gaps = np.diff(vals[: top + 1])
         k = int(np.argmax(gaps)) + 1
         ratio = (p / n) / (gaps[k - 1] / (vals[-1] + 1e-10) + 1e-10)
@@ -130,12 +132,13 @@ def spectral(emb: np.ndarray, keep: float = 0.25, speakers: int | None = None, m
         return relabel(np.argmax(emb @ centroids(emb[sub], labels).T, axis=1))
     emb = emb.astype(np.float64)
     top = min(max_speakers or most, most, n - 1)
-    p, k = choose_neighbours(emb, keep, top)
+    graph = _Graph(emb)
+    p, k = choose_neighbours(emb, keep, top, graph)
     k = speakers if speakers is not None else max(k, min_speakers)
     k = min(max(k, 1), n)
     if k == 1:
         return np.zeros(n, np.int64)
-    _, vecs = eigh(_laplacian(emb, p), subset_by_index=[0, k - 1])
+    _, vecs = eigh(graph.laplacian(p), subset_by_index=[0, k - 1])
     _, labels = kmeans2(unit(vecs), k, minit="++", seed=0)
     return relabel(labels)
 
