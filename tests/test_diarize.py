@@ -104,6 +104,20 @@ def test_spectral_finds_a_speaker_with_few_windows_by_choosing_its_graph_per_rec
     assert int(np.argmax(np.diff(fixed))) + 1 != 5
 
 
+def test_a_short_recording_with_a_given_count_is_clustered_not_refused(rec):
+    """Libri-dev speaker 3807's 12-s recording with three speakers given: the graph chosen for its
+    18 windows falls apart into six pieces (repeated zero eigenvalues), where scipy's subset
+    eigensolver raised 'Internal Error' (a traceback for `voxprint diarize --speakers 3`)."""
+    from voxprint.diarize import DiarizeConfig
+    from voxprint.diarize.embed import embed_recording
+    from voxprint.diarize.pipeline import cluster_windows
+
+    y = synth.load_voices([shared_file("libri-dev", "3807")], SR)["3807"]
+    cfg = DiarizeConfig(speakers=3, overlap_threshold=1.0)
+    w = embed_recording(rec, y, cfg)
+    assert len(set(cluster_windows(w.emb, cfg, cfg.hop_s))) == 3
+
+
 def test_merge_close_joins_near_identical_clusters_only():
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(2, 32))

@@ -121,7 +121,6 @@ def spectral(emb: np.ndarray, keep: float = 0.25, speakers: int | None = None, m
     `most`]) chosen per recording by choose_neighbours, then k-means on the first K eigenvectors of the
     Laplacian."""
     from scipy.cluster.vq import kmeans2
-    from scipy.linalg import eigh
 
     n = len(emb)
     if n < 3:
@@ -138,8 +137,10 @@ def spectral(emb: np.ndarray, keep: float = 0.25, speakers: int | None = None, m
     k = min(max(k, 1), n)
     if k == 1:
         return np.zeros(n, np.int64)
-    _, vecs = eigh(graph.laplacian(p), subset_by_index=[0, k - 1])
-    _, labels = kmeans2(unit(vecs), k, minit="++", seed=0)
+    # all eigenvectors (LAPACK's divide and conquer): the subset drivers fail on a graph of several
+    # disconnected parts (repeated zero eigenvalues), as a short recording with a given count makes
+    _, vecs = np.linalg.eigh(graph.laplacian(p))
+    _, labels = kmeans2(unit(vecs[:, :k]), k, minit="++", seed=0)
     return relabel(labels)
 
 
