@@ -102,17 +102,17 @@ def conversation_sets(n_tune: int, n_test: int) -> dict[str, list[tuple[str, syn
         tune.append((f"tune{i}-{nz}", conv.make(tune_v, 1000 + i, cfg, nz, SNR if nz else None)))
     clean = [(f"test{i}-clean", conv.make(test_v, i, cfg)) for i in range(n_test)]
     tap = [(f"test{i}-tap", conv.make(test_v, i, cfg, conv.TEST_NOISE, SNR)) for i in range(n_test)]
-    return {"tune": tune + one_voice_set("tune"), "test-clean": clean, "test-tap": tap,
-            "test-voices": one_voice_set("test")}
+    return {"tune": tune + one_voice_set(tune_v), "test-clean": clean, "test-tap": tap,
+            "test-voices": one_voice_set(test_v)}
 
 
-def one_voice_set(split: str) -> list[tuple[str, synth.Conversation]]:
-    """(cache key, recording) per libri-dev speaker of a split: their own recording (one voice, about
-    12 s), referenced as one speaker heard where synth.heard hears them. A voicemail or a dictation
-    must come out as one person: these join the tuning set (train + dev speakers) and give the
-    one-voice figure (test speakers)."""
+def one_voice_set(voices: dict[str, np.ndarray]) -> list[tuple[str, synth.Conversation]]:
+    """(cache key, recording) per speaker of `voices` (conversations.voices): their own recording (one
+    voice, about 12 s), referenced as one speaker heard where synth.heard hears them. A voicemail or a
+    dictation must come out as one person: these join the tuning set (train + dev speakers) and give
+    the one-voice figure (test speakers)."""
     out = []
-    for name, y in conv.voices(split).items():
+    for name, y in voices.items():
         heard = synth.heard(y, conv.SR, synth.loud_floor(y, conv.SR))
         voiced = [Turn(round(a, 3), round(b, 3), name) for a, b in heard]
         out.append((f"voice-{name}", synth.Conversation(y, [Turn(0.0, len(y) / conv.SR, name)], conv.SR, voiced)))
