@@ -43,16 +43,22 @@ def _test_voices(n: int) -> list[np.ndarray]:
 
 
 def test_the_shipped_detector_hears_two_test_speakers_at_once_and_not_one():
-    """Speaker A from 0 to 6 s, speaker B from 3 to 9 s: the overlap (3-6 s) scores high, the stretches
-    of one voice low."""
+    """Speaker A from 0 to 6 s, speaker B from 3 to 9 s: the overlap (3-6 s) scores higher than the
+    stretches of one voice. The detector is cautious (it would rather miss an overlap than invent one):
+    it marks part of the overlap, not all of it."""
     a, b = _test_voices(2)
     y = np.zeros(10 * SR, np.float32)
     y[: 6 * SR] += a[SR : 7 * SR]
     y[3 * SR : 9 * SR] += b[SR : 7 * SR]
+    from voxprint.diarize import DiarizeConfig
+
     p = overlap.probabilities(y, SR)
     assert len(p) == 10 * SR // overlap.HOP
-    both, one = p[350:550].mean(), np.r_[p[50:250], p[650:850]].mean()
-    assert both > 0.5 > one + 0.2, (both, one)
+    both, one = p[350:550], np.r_[p[50:250], p[650:850]]
+    assert both.mean() > 3 * one.mean(), (both.mean(), one.mean())
+    # at the threshold diarization uses, a share of the overlap is marked and next to none of one voice
+    marked = [float((x >= DiarizeConfig().overlap_threshold).mean()) for x in (both, one)]
+    assert marked[0] > 0.15 and marked[1] < 0.02, marked
     # the same recording at 8 kHz is resampled, not refused
     assert len(overlap.probabilities(y[::2], SR // 2)) == len(p)
 
@@ -62,3 +68,57 @@ def test_the_shipped_detector_records_how_it_was_made():
     assert "benchmarks.overlap --train" in meta["command"] and "train speakers" in meta["data"]
     assert "running_tap" not in meta["data"]
     assert overlap.WEIGHTS.stat().st_size < 5 * 2**20
+
+
+def test_a_simulated_room_keeps_the_direct_sound_and_adds_a_decaying_tail():
+    from benchmarks.overlap import room
+
+    y = np.zeros(SR, np.float32)
+    y[100] = 1.0
+    out = room(y, np.random.default_rng(0))
+    assert out.shape == y.shape and out.dtype == np.float32
+    assert abs(out[100] - 1) < 1e-5 and np.abs(out[:100]).max() < 1e-6  # the direct path as it was, nothing before it
+    early, late = np.abs(out[200:1800]).mean(), np.abs(out[-2000:]).mean()
+    assert early > 0 and late < early  # a tail, and it dies away
+
+
+def test_a_random_channel_cuts_rumble_and_passes_speech_frequencies():
+    from benchmarks.overlap import channel
+
+    t = np.arange(2 * SR) / SR
+    rumble, voice = np.sin(2 * np.pi * 20 * t), np.sin(2 * np.pi * 1000 * t)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        low, mid = channel(rumble, rng)[SR:], channel(voice, np.random.default_rng(seed))[SR:]
+        assert np.abs(low).max() < 0.2 < np.abs(mid).max()
+
+
+def test_the_detectors_training_speakers_are_apart_from_every_speaker_measured_on():
+    from benchmarks import conversations as conv
+    from benchmarks.overlap import split_speakers
+
+    parts = split_speakers()
+    trained = {(root, s) for part in parts.values() for root, names in part.items() for s in names}
+    measured = {("libri-dev", s) for s in conv.speakers("test")} | {("ocean-train", s) for s in conv.speakers("ocean-test")}
+    assert parts["train"]["ocean-train"] and parts["dev"]["ocean-train"] and not trained & measured
+    assert not set(parts["train"]["ocean-train"]) & set(parts["dev"]["ocean-train"])
+
+
+def test_the_shipped_detector_rarely_hears_two_voices_in_one_from_recordings_it_never_trained_on():
+    """At the threshold diarization uses, the detector trained on LibriSpeech alone marked 15 % of the
+    speech of these ocean-train test speakers and 26 % of these public speeches (speeches5) as two
+    voices: a phantom second speaker on real recordings (0.3 % of libri-dev's). Four recordings of each
+    kind here; the retrained one marks 2 % and 5 %."""
+    from benchmarks import conversations as conv
+    from benchmarks.overlap import heard_mask, speeches
+    from voxprint.diarize import DiarizeConfig
+
+    threshold = DiarizeConfig().overlap_threshold
+    ocean = list(conv.voices("ocean-test").values())[::15]
+    for name, recordings in (("ocean-train", ocean), ("speeches5", list(speeches(60).values())[:4])):
+        marked = heard = 0
+        for y in recordings:
+            p = overlap.probabilities(y, SR)
+            on = heard_mask(y, len(p))
+            marked, heard = marked + int((on & (p >= threshold)).sum()), heard + int(on.sum())
+        assert marked / heard < 0.08, (name, marked / heard)
