@@ -208,7 +208,9 @@ def test_two_speaker_conversation_of_test_speakers_finds_both_speakers_turns(rec
 def test_where_two_test_speakers_talk_at_once_both_are_heard(rec, tmp_path):
     """A conversation of two test speakers where most turns start before the last one ends: the output
     has stretches where both speakers hold a turn, and most of that time is real overlap (the heard-speech
-    reference)."""
+    reference). The detector is cautious since it was retrained to stop hearing two voices in one on
+    recordings unlike LibriSpeech (benchmarks/overlap.py): it marks about a quarter of this overlap
+    (0.74 with the LibriSpeech-only detector at 0.6), and what it marks is real."""
     from benchmarks.overlap import labels
 
     cfg = synth.ConversationConfig(min_speakers=2, max_speakers=2, min_seconds=60, max_seconds=60, overlap=0.8)
@@ -219,8 +221,8 @@ def test_where_two_test_speakers_talk_at_once_both_are_heard(rec, tmp_path):
     n = len(conv.audio) // 160
     said = labels(turns, n) > 0  # 10-ms frames where the output has two speakers
     truth = labels(conv.voiced, n) > 0
-    assert said.sum() > 0.4 * truth.sum(), (said.sum(), truth.sum())  # 0.74 when written
-    assert (said & truth).sum() > 0.7 * said.sum()  # 0.86 when written
+    assert said.sum() > 0.15 * truth.sum(), (said.sum(), truth.sum())  # 0.25 at 0.5
+    assert (said & truth).sum() > 0.7 * said.sum(), ((said & truth).sum(), said.sum())
 
 
 def test_identify_labels_an_enrolled_speakers_turns_by_name(tmp_path, capsys):
