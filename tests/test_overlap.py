@@ -105,10 +105,10 @@ def test_the_detectors_training_speakers_are_apart_from_every_speaker_measured_o
 
 
 def test_the_shipped_detector_rarely_hears_two_voices_in_one_from_recordings_it_never_trained_on():
-    """At the threshold diarization uses, the detector trained on LibriSpeech alone marked 15 % of the
-    speech of these ocean-train test speakers and 26 % of these public speeches (speeches5) as two
-    voices: a phantom second speaker on real recordings (0.3 % of libri-dev's). Four recordings of each
-    kind here; the retrained one marks 2 % and 5 %."""
+    """At the threshold diarization uses (0.5), the detector trained on LibriSpeech alone marked 10 % of
+    the speech of these ocean-train test speakers and 20 % of these public speeches (speeches5) as two
+    voices: a phantom second speaker on real recordings. Four recordings of each kind here; the retrained
+    one marks 0.9 % and 3.2 %."""
     from benchmarks import conversations as conv
     from benchmarks.overlap import heard_mask, speeches
     from voxprint.diarize import DiarizeConfig
@@ -121,4 +121,4 @@ def test_the_shipped_detector_rarely_hears_two_voices_in_one_from_recordings_it_
             p = overlap.probabilities(y, SR)
             on = heard_mask(y, len(p))
             marked, heard = marked + int((on & (p >= threshold)).sum()), heard + int(on.sum())
-        assert marked / heard < 0.08, (name, marked / heard)
+        assert marked / heard < 0.06, (name, marked / heard)
