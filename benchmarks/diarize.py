@@ -120,11 +120,9 @@ def ocean_tuning_set(cfg: synth.ConversationConfig) -> list[tuple[str, synth.Con
     choose its step (benchmarks/overlap.py; never trained on, never measured on): tuned on LibriSpeech
     alone, the settings suit LibriSpeech (the overlap threshold chosen there added DER on other
     recordings), so the tuning set holds voices and recordings of another kind too."""
-    from benchmarks.common import DATA
-    from benchmarks.overlap import split_speakers
+    from benchmarks.overlap import split_speakers, voices_of
 
-    names = split_speakers()["dev"]["ocean-train"]
-    voices = synth.load_voices([DATA / "ocean-train" / n for n in names], conv.SR)
+    voices = voices_of({"ocean-train": split_speakers()["dev"]["ocean-train"]})
     return [(f"oceandev{i}-clean", conv.make(voices, 2000 + i, cfg)) for i in range(OCEAN_TUNE)]
 
 

@@ -160,16 +160,18 @@ def split_speakers() -> dict[str, dict[str, list[str]]]:
             "dev": {"libri-dev": s["dev"], "ocean-train": sorted(held)}}
 
 
-def split_voices() -> tuple[dict, dict]:
-    """({speaker: recording} to train on, {speaker: recording} to choose the step on): split_speakers."""
+def voices_of(part: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """{speaker: their recordings joined} of {corpus folder under the data home: speakers}."""
     from benchmarks.common import DATA
 
-    def load(part):
-        return {k: v for root, names in part.items()
-                for k, v in synth.load_voices([DATA / root / n for n in names], overlap.SAMPLE_RATE).items()}
+    return {k: v for root, names in part.items()
+            for k, v in synth.load_voices([DATA / root / n for n in names], overlap.SAMPLE_RATE).items()}
 
+
+def split_voices() -> tuple[dict, dict]:
+    """({speaker: recording} to train on, {speaker: recording} to choose the step on): split_speakers."""
     parts = split_speakers()
-    return load(parts["train"]), load(parts["dev"])
+    return voices_of(parts["train"]), voices_of(parts["dev"])
 
 
 def speeches(clips: int = 120) -> dict[str, np.ndarray]:
@@ -200,11 +202,12 @@ def heard_mask(y: np.ndarray, n_frames: int) -> np.ndarray:
     return on
 
 
-def false_alarms(thresholds=(0.3, 0.4, 0.5, 0.6, 0.7), path=overlap.WEIGHTS) -> dict[str, dict[float, float]]:
-    """{source: {threshold: share of heard 10-ms frames marked as two voices}} on one_voice_sources:
-    every mark there is a false alarm."""
+def false_alarms(thresholds=(0.3, 0.4, 0.5, 0.6, 0.7), path=overlap.WEIGHTS,
+                 sources: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, dict[float, float]]:
+    """{source: {threshold: share of heard 10-ms frames marked as two voices}} on `sources` of one voice
+    per recording (default one_voice_sources): every mark there is a false alarm."""
     out = {}
-    for source, voices in one_voice_sources().items():
+    for source, voices in (sources or one_voice_sources()).items():
         marked, heard_frames = np.zeros(len(thresholds)), 0
         for y in voices.values():
             p = overlap.probabilities(y, overlap.SAMPLE_RATE, path)
@@ -218,7 +221,7 @@ def false_alarms(thresholds=(0.3, 0.4, 0.5, 0.6, 0.7), path=overlap.WEIGHTS) -> 
 def train(steps: int, seed: int, batch_size: int = 24, lr: float = 2e-3) -> None:
     import torch
 
-    from voxprint.io import read_json, write_json
+    from voxprint.io import write_json
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -254,7 +257,9 @@ def train(steps: int, seed: int, batch_size: int = 24, lr: float = 2e-3) -> None
                       output_names=["logits"], dynamic_axes={"logmel": {0: "batch", 2: "frames"},
                                                              "logits": {0: "batch", 1: "frames"}},
                       opset_version=17, dynamo=False)
-    write_json(overlap.WEIGHTS.with_suffix(".json"), {
+    seconds = round(time.time() - t0)
+    overlap._session.cache_clear()  # a session opened on the old weights is not reused
+    report = {
         "command": command(__spec__.name),
         "data": "libri-dev train speakers (voxprint/encoder/libri_split.json) and ocean-train's dev half "
                 "(benchmarks/profiles.py) less a fifth, mixed by benchmarks/synth.py; simulated rooms and channels; "
@@ -262,11 +267,10 @@ def train(steps: int, seed: int, batch_size: int = 24, lr: float = 2e-3) -> None
         "steps": steps, "seed": seed, "batch": batch_size, "lr": lr, "crop_s": CROP_S,
         "mixtures": {**dataclasses.asdict(MIX), "overlap": list(OVERLAP_CHANCE), "room_chance": ROOM_CHANCE,
                      "channel_chance": CHANNEL_CHANCE}, "dev": best,
-        "params": int(sum(p.numel() for p in net.parameters())), "train_seconds": round(time.time() - t0)})
-    print(f"wrote {overlap.WEIGHTS}: dev {best}")
-    overlap._session.cache_clear()  # a session opened on the old weights is not reused
-    report = {**read_json(overlap.WEIGHTS.with_suffix(".json")), "one_voice_false_alarms": false_alarms()}
+        "params": int(sum(p.numel() for p in net.parameters())), "train_seconds": seconds,
+        "one_voice_false_alarms": false_alarms()}
     write_json(overlap.WEIGHTS.with_suffix(".json"), report)
+    print(f"wrote {overlap.WEIGHTS}: dev {best}")
     print(f"one voice marked as two (never trained on): {report['one_voice_false_alarms']}")
 
 
