@@ -186,6 +186,30 @@ def test_the_heard_speech_reference_leaves_out_pauses_and_silent_edges():
     assert synth.heard(short, SR, synth.loud_floor(short, SR)) == [(0.0, 4.2)]
 
 
+def test_the_count_breakdown_tells_too_few_from_too_many_and_sets_aside_speakers_under_the_floor():
+    """benchmarks/diarize.py's count_breakdown: a conversation whose quietest speaker is heard for less
+    than the floor is counted under/over like any other, but left out of the share of findable ones."""
+    from types import SimpleNamespace
+
+    from benchmarks.diarize import count_breakdown
+
+    def conv(seconds: dict[str, float]) -> synth.Conversation:
+        turns, t = [], 0.0
+        for name, s in seconds.items():
+            turns.append(Turn(t, t + s, name))
+            t += s
+        return synth.Conversation(np.zeros(1, np.float32), turns, SR, turns)
+
+    pairs = [(conv({"a": 20, "b": 30}), SimpleNamespace(labels=["s1", "s2"])),  # right
+             (conv({"a": 20, "b": 30, "c": 8}), SimpleNamespace(labels=["s1", "s2"])),  # too few, findable
+             (conv({"a": 20, "b": 2}), SimpleNamespace(labels=["s1"])),  # too few: b under the floor
+             (conv({"a": 40}), SimpleNamespace(labels=["s1", "s2"]))]  # too many
+    k = count_breakdown(pairs, 5.0)
+    assert (k["under"], k["over"], k["findable"]) == (2, 1, 3)
+    assert k["findable_right"] == pytest.approx(1 / 3)
+    assert k["counts"][2] == (2, 1, 2.0)
+
+
 # ---------------------------------------------------------------- end to end
 
 def test_two_speaker_conversation_of_test_speakers_finds_both_speakers_turns(rec, tmp_path):
