@@ -139,3 +139,23 @@ def test_conv_stack_gives_what_the_relu_first_nchw_blocks_gave(name):
     y_old.backward(g)
     y_new.backward(g)
     torch.testing.assert_close(x_new.grad, x.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_lstm_steps_over_stacked_frame_pairs_and_stride_1_is_the_plain_lstm():
+    from voxprint.models.lstm import LSTM
+
+    seen = []
+    for stride, frames, steps in ((2, 101, 50), (2, 100, 50), (1, 101, 101), (3, 30, 10)):
+        net = LSTM(20, stride=stride).eval()
+        hook = net.rnn.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape))
+        with torch.no_grad():
+            emb = net.embed(torch.randn(2, 20, frames))
+        hook.remove()
+        assert seen[-1] == (2, steps, 20 * stride) and emb.shape == (2, 128)
+    # the stacking is learned: a change in either frame of a pair changes the embedding
+    net = LSTM(20).eval()
+    x = torch.randn(1, 20, 40)
+    y = x.clone()
+    y[0, :, 1] += 1.0  # the second frame of the first pair
+    with torch.no_grad():
+        assert not torch.allclose(net.embed(x), net.embed(y))
