@@ -248,7 +248,7 @@ def test_defaults_lie_inside_their_ranges():
     ("data.min_clips=1", "data.min_clips = 1 is out of range; valid: 2 ≤ min_clips (usable clips a speaker needs"),
     ("train.max_steps=20", "train.max_steps 20 is not a multiple of val_every_steps 50"),
     ("train.max_steps=130", "train.max_steps 130 is not a multiple of val_every_steps 50"),
-    ("train.min_steps=700", "train.min_steps 700 > max_steps 600"),
+    ("train.min_steps=900", "train.min_steps 900 > max_steps 800"),
     ("train.max_steps=-5", "train.max_steps = -5 is out of range; valid: 1 ≤ max_steps ≤ 10000000"),
     ("train.max_steps=true", "train.max_steps: expected an integer, got true"),
 ])
