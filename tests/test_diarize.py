@@ -341,6 +341,31 @@ def test_speech_is_found_in_blocks_and_joined_across_a_block_edge(rec):
     assert abs(int(np.diff(inside(blocks)).sum()) - int(np.diff(inside(whole)).sum())) < 0.3 * SR
 
 
+def test_noise_is_nobodys_turn(rec, tmp_path, capsys, monkeypatch):
+    """A block of a recording in which the detector hears no voice adds no turn (it once fell back to the
+    block's audible part: noise became a speaker), and a file of noise alone is one skip line, as
+    `identify` answers it."""
+    from voxprint.diarize import embed
+    from voxprint.vad.regions import NoSpeechError
+
+    rng = np.random.default_rng(0)
+    hiss = tmp_path / "hiss.wav"
+    sf.write(hiss, rng.normal(0, 0.1, 10 * SR).astype(np.float32), SR)
+    with pytest.raises(NoSpeechError, match="no speech"):
+        rec.diarize(hiss)
+    assert main(["diarize", str(hiss)]) == 3
+    err = capsys.readouterr().err
+    assert f"skip: {hiss}: no speech" in err and "Traceback" not in err
+
+    voice = next(iter(_test_voices(1).values()))[: 8 * SR]
+    y = np.concatenate([voice, rng.normal(0, 0.02, 20 * SR)]).astype(np.float32)
+    monkeypatch.setattr(embed, "VAD_BLOCK_S", 10.0)  # the noise fills blocks of its own
+    path = tmp_path / "voice-then-noise.wav"
+    sf.write(path, y, SR)
+    turns = rec.diarize(path)
+    assert turns and max(t.end for t in turns) < 9.0
+
+
 def test_one_voice_is_one_speaker(rec, tmp_path):
     """A recording of one person (libri-dev test speakers' own utterances) is one speaker, not their
     loud and soft passages as two: the merge of near-identical clusters (DiarizeConfig.merge_sim)

@@ -77,6 +77,11 @@ def test_diarize_refuses_bad_audio_like_identify(conversation):
     buf = io.BytesIO()
     sf.write(buf, np.zeros(SR, np.float32), SR, format="WAV", subtype="PCM_16")
     assert "silent" in error(http.post("/v1/diarize", files={"audio": ("s.wav", buf.getvalue())}), 400, "bad_audio")
+    # noise with no voice in it: refused as identify refuses it, not diarized into a speaker
+    buf = io.BytesIO()
+    sf.write(buf, np.random.default_rng(0).normal(0, 0.1, 10 * SR).astype(np.float32), SR, format="WAV")
+    msg = error(http.post("/v1/diarize", files={"audio": ("hiss.wav", buf.getvalue())}), 400, "no_speech")
+    assert "hiss.wav" in msg and "no speech" in msg
 
 
 def test_conversation_card_draws_named_turns_in_chromium(conversation, tmp_path):

@@ -30,7 +30,7 @@ def diarize_file(rec, path, cfg: DiarizeConfig | None = None, identify: bool = F
     from .. import audio
 
     y = audio.load(path, rec.sample_rate)[0]
-    result = diarize_wave(rec, y, cfg, progress, on_windows)
+    result = diarize_wave(rec, y, cfg, progress, on_windows, name=str(path))
     qualities = cluster_quality(y, rec.sample_rate, result) if identify else []
     del y
     if identify and len(result.centroids):

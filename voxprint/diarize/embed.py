@@ -21,8 +21,9 @@ VAD_BLOCK_S = 300.0  # speech is found 5 minutes at a time: the detector's memor
 def speech_regions(rec, y: np.ndarray) -> np.ndarray:
     """[R, 2] speech sample ranges of `y` by the Recognizer's own voice activity settings, found block
     by block (VAD_BLOCK_S; a 60-minute file at once took 1.3 GB in the detector) and joined where a
-    region runs across a block edge. A block where the detector hears too little speech falls back to
-    its audible part, as `predict` does with a file."""
+    region runs across a block edge. Only what the detector hears as a voice: a block of noise, music or
+    a quiet room adds no region. (It used to fall back to the block's audible part, as `predict` does
+    with a file it must answer; ten seconds of white noise then came out as a turn of speaker-1.)"""
     from ..vad.regions import merge
 
     sr, cfg = rec.sample_rate, rec.cfg.vad
@@ -33,7 +34,7 @@ def speech_regions(rec, y: np.ndarray) -> np.ndarray:
     parts = []
     for i, a in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(y)
-        parts.append(vad.detect(y[a:end], sr, cfg).or_all(cfg.min_speech_seconds).regions + a)
+        parts.append(vad.detect(y[a:end], sr, cfg).regions + a)
     return merge(np.concatenate(parts), round(cfg.min_silence_ms * sr / 1000))
 
 

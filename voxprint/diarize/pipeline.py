@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..vad.regions import NoSpeechError
 from ..vectors import unit
 from . import cluster, overlap, reseg
 from .config import DiarizeConfig
@@ -61,11 +62,18 @@ def cluster_windows(emb: np.ndarray, cfg: DiarizeConfig, hop_s: float) -> np.nda
 
 def diarize_wave(rec, y: np.ndarray, cfg: DiarizeConfig | None = None,
                  progress: Callable[[int], None] | None = None, on_windows: Callable[[int], None] | None = None,
-                 ) -> Diarization:
+                 name: str = "<clip>") -> Diarization:
     """Who spoke when in clip `y` [T] at rec.sample_rate. `on_windows(W)` is told the window count
-    before embedding starts and `progress(n)` after each batch (a progress bar)."""
+    before embedding starts and `progress(n)` after each batch (a progress bar). A clip in which the
+    voice activity detector hears less than vad.min_speech_seconds raises NoSpeechError naming `name`,
+    as `identify` refuses it: nobody spoke, and noise is nobody's turn."""
     cfg = (cfg or DiarizeConfig()).check()
-    return turns_of(embed_recording(rec, y, cfg, progress, on_windows), cfg, rec.sample_rate)
+    w = embed_recording(rec, y, cfg, progress, on_windows)
+    least = rec.cfg.vad.min_speech_seconds
+    if float(np.diff(w.regions, axis=1).sum()) < least * rec.sample_rate:
+        raise NoSpeechError(name, f"no speech found by the voice activity detector (needs {least:g} s); "
+                                  "nothing to diarize")
+    return turns_of(w, cfg, rec.sample_rate)
 
 
 def turns_of(w: Windows, cfg: DiarizeConfig, sample_rate: int) -> Diarization:
