@@ -1,20 +1,22 @@
 """Does training the encoder on another kind of voice help on that kind of voice? (issue 24, item 1)
 
-    python -m benchmarks.encoder_sources [--out runs/encoder-sources] [--steps 250] [--results]
+    python -m benchmarks.encoder_sources [--out runs/encoder-sources] [--steps 400] [--results]
+    python -m benchmarks.encoder_sources --write-split   # voxprint/encoder/ocean_split.json, once
 
 The shipped encoder was fine-tuned on LibriSpeech readers, public speeches and spoken digits (its
-provenance.json holds the command). Here the same recipe, seed and budget is trained once more with
-ocean-train speakers (speechocean762: non-native English, about half of them children) added as a
-source through `voxprint encoder train`'s `corpus:PATH` (a folder of speaker folders, as a user would
-point it at their own recordings), and both are measured side by side on DEV speakers of each source:
+provenance.json holds the command). Here the same recipe and seed is trained once more with ocean-train
+speakers (speechocean762: non-native English, about half of them children) added as a source
+(`sources={..., ocean: W}`), and both are measured side by side on DEV speakers of each source:
 
-- ocean-train is split here three ways. Its TEST half (benchmarks/profiles.py's `ocean_split`, the
-  speakers every other benchmark reports on) is never read. Its DEV half is split again, children and
-  adults apart and seeded: two thirds TRAIN this candidate, one third (ENC-DEV) measures it;
-- libri-dev DEV speakers (voxprint/encoder/libri_split.json), as the trainer's own check uses them.
+- ocean-train is split three ways (voxprint/encoder/ocean_split.json, written by `--write-split`). Its
+  TEST half (benchmarks/profiles.py's `ocean_split`, the speakers every other benchmark reports on) is
+  never read here. Its DEV half is split again, children and adults apart and seeded: two thirds TRAIN
+  the encoder, one third (DEV) checks it;
+- libri-dev DEV speakers (voxprint/encoder/libri_split.json).
 
-The candidate picks its checkpoint the way the shipped one did (the trainer's libri-dev DEV check), then
-listens through the shipped folder's windows (`voxprint encoder window`, 2 + 1.6 s); both are scored through
+The candidate picks its checkpoint by the trainer's check on both sources' DEV speakers (the mean EER over
+sources and conditions; the shipped encoder was picked on libri-dev's alone), then listens through the
+shipped folder's windows (`voxprint encoder window`, 2 + 1.6 s); both are scored through
 Recognizer, the path `enroll` / `identify` use. Each speaker's recordings are joined in name order and cut
 into 2-s segments; the first half enrol, the rest are tested (voxprint/protocol.py's trials), clean and with
 white noise at 5 and 0 dB (the dev noise seed). running_tap and every TEST speaker are left for the report
@@ -36,8 +38,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import DATA, REPO, publish  # noqa: E402
 from benchmarks.profiles import CHILD_MAX_AGE, ocean_rows, ocean_split  # noqa: E402
-from voxprint import audio  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
+from voxprint.encoder import data as D  # noqa: E402
 from voxprint.io import read_json, write_json  # noqa: E402
 from voxprint.pretrained import ENCODER_DIR  # noqa: E402
 
@@ -66,30 +68,15 @@ def enc_split(rows: list[dict], seed: int = SPLIT_SEED) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def linked(root: Path, speakers: list[str], where: Path) -> Path:
-    """A folder holding links to the listed speakers' recordings (where/SPEAKER/FILE): what `corpus:PATH`
-    reads (every audio file below it). Files are linked one by one: a folder walk does not follow linked
-    folders."""
-    import shutil
-
-    shutil.rmtree(where, ignore_errors=True)
-    for s in speakers:
-        (where / s).mkdir(parents=True)
-        for f in sorted((root / s).iterdir()):
-            (where / s / f.name).symlink_to(f.resolve())
-    return where
-
-
-def ocean_segments(root: Path, speakers: list[str]) -> list[P.Segment]:
-    """Each speaker's recordings joined in name order, cut into 2-s segments; the first half enrol."""
-    out = []
-    for spk in speakers:
-        y = np.concatenate([audio.load(f, P.SAMPLE_RATE)[0] for f in sorted((root / spk).glob("*.flac"))])
-        pieces = P.cut(y)
-        k = P.enrol_count(len(pieces))
-        out += [P.Segment(f"{spk}/{i}", spk, i, i < k, p, str(root / spk), i * P.SEGMENT_S,
-                          i * P.SEGMENT_S + len(p) / P.SAMPLE_RATE) for i, p in enumerate(pieces)]
-    return out
+def write_split(rows: list[dict]) -> dict:
+    """voxprint/encoder/ocean_split.json: ENC-TRAIN / ENC-DEV of the DEV half, and the TEST half as it is."""
+    split = {"about": f"ocean-train speakers for the encoder: test = benchmarks/profiles.py ocean_split's test half; "
+                      f"its dev half split again (children and adults apart, seed {SPLIT_SEED}): train "
+                      f"{TRAIN_SHARE:.2f}, dev the rest. Written by python -m benchmarks.encoder_sources --write-split",
+             **enc_split(rows), "test": ocean_split(rows)["test"]}
+    write_json(D.OCEAN_SPLIT_FILE, split)
+    print(f"wrote {D.OCEAN_SPLIT_FILE}")
+    return split
 
 
 def shipped_settings() -> list[str]:
@@ -139,7 +126,8 @@ def markdown(doc: dict) -> str:
         f"({doc['n']['ocean-dev']} speakers, {doc['n']['ocean-dev-children']} children); the ocean candidate trained "
         f"on {doc['n']['ocean-train']} other ocean-train DEV-half speakers ({doc['n']['ocean-train-children']} "
         f"children, {doc['ocean_seconds']:.0f} s). The candidate: the shipped recipe and seed, {doc['steps']} steps (the shipped "
-        "encoder: 400, its best step 200), checkpoint by the trainer's libri-dev DEV check, the shipped 2 + 1.6-s windows, ONNX through Recognizer.", "",
+        "encoder: 400, its best step 200), checkpoint by the trainer's check on both sources' DEV speakers; then "
+        "both through the shipped 2 + 1.6-s windows and ONNX, by Recognizer.", "",
         "| encoder | best step | dev set | " + " | ".join(conds) + " | mean |",
         "|---|---|---|" + "---|" * (len(conds) + 1)]
     for name, r in doc["systems"].items():
@@ -148,6 +136,11 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {name} | {r['best_step']} | {dev} | " + " | ".join(f"{x:.4f}" for x in e)
                          + f" | {np.mean(e):.4f} |")
     lines += ["", "Cells: EER of the dev trials (every test segment against every enrolled speaker of that set).", "",
+              "The candidate's training check (whole 2-s segments, no windows): mean EER over clean, white 5 and 0 dB",
+              "", "| step | libri-dev DEV | ocean-train DEV | mean (the choice) |", "|---|---|---|---|"]
+    lines += [f"| {h['step']} | {np.mean(list(h['sources']['libri'].values())):.4f} | "
+              f"{np.mean(list(h['sources']['ocean'].values())):.4f} | {h['mean_eer']:.4f} |" for h in doc["history"]]
+    lines += ["",
               f"Sources of the candidate: {doc['sources']}; of the shipped recipe: {doc['shipped_sources']}.", "",
               doc["verdict"]]
     return "\n".join(lines) + "\n"
@@ -167,24 +160,25 @@ def verdict(doc: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "encoder-sources")
-    ap.add_argument("--steps", type=int, default=250, help="training steps of each candidate")
+    ap.add_argument("--steps", type=int, default=400, help="training steps of the candidate (the shipped: 400)")
+    ap.add_argument("--write-split", action="store_true", help="write voxprint/encoder/ocean_split.json and stop")
     ap.add_argument("--results", action="store_true", help="write docs/results/encoder-sources.md")
     args = ap.parse_args(argv)
 
     rows = ocean_rows(DATA / "ocean-train")
-    split = enc_split(rows)
+    if args.write_split:
+        write_split(rows)
+        return 0
+    split = D.ocean_split()
     children = {r["speaker"] for r in rows if int(r["age"]) <= CHILD_MAX_AGE}
     settings = shipped_settings()
     shipped_sources = {"libri": 0.5, "speeches5": 0.3, "fsdd": 0.2}
-    corpus = linked(DATA / "ocean-train", split["train"], args.out / "ocean-enc-train")
-    sources = {k: round(v * (1 - OCEAN_WEIGHT), 3) for k, v in shipped_sources.items()}
-    sources[f"corpus:{corpus}"] = OCEAN_WEIGHT
+    sources = {k: round(v * (1 - OCEAN_WEIGHT), 3) for k, v in shipped_sources.items()} | {"ocean": OCEAN_WEIGHT}
     folders = {"shipped": ENCODER_DIR,
                "with ocean-train": windowed(train(args.out / "with-ocean", settings, sources, args.steps))}
     sets = {"libri-dev": P.segments(DATA / "libri-dev", P.load_split()["dev"]),
-            "ocean-dev": ocean_segments(DATA / "ocean-train", split["dev"])}
-    doc = {"steps": args.steps, "sources": {k.split("/")[-1] if k.startswith("corpus:") else k: v
-                                             for k, v in sources.items()},
+            "ocean-dev": D.ocean_segments(DATA / "ocean-train", split["dev"])}
+    doc = {"steps": args.steps, "sources": sources,
            "shipped_sources": shipped_sources, "split": split, "systems": {},
            "ocean_seconds": sum(float(r["seconds"]) for r in rows if r["speaker"] in split["train"]),
            "n": {"libri-dev": len(P.load_split()["dev"]), "ocean-dev": len(split["dev"]),
@@ -195,6 +189,7 @@ def main(argv=None) -> int:
         doc["systems"][name] = {"best_step": prov["best_step"], "train_seconds": prov["train_seconds"],
                                 "steps": prov["steps"], "eer": measure(folder, sets)}
         print(name, {d: [round(r["eer"], 4) for r in v] for d, v in doc["systems"][name]["eer"].items()}, flush=True)
+    doc["history"] = read_json(folders["with ocean-train"].parent / "with-ocean" / "provenance.json")["dev_history"]
     doc["verdict"] = verdict(doc)
     write_json(args.out / "encoder-sources.json", doc)
     print(doc["verdict"])

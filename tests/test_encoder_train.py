@@ -96,3 +96,37 @@ def test_init_from_a_folder_that_is_not_a_ge2e_encoder_is_one_clear_line(tmp_pat
                  "--set", f"init={bad}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"voxprint: init: {bad} holds a 'cnn' model, not a ge2e encoder"
+
+
+def test_ocean_train_splits_apart_and_keeps_the_reported_test_half(shared_data):
+    """Encoder TRAIN and DEV speakers come from the half other benchmarks tune on, children and adults in
+    both; the TEST half every report uses is the one benchmarks/profiles.py holds out, untouched."""
+    from benchmarks.profiles import CHILD_MAX_AGE, ocean_rows, ocean_split
+
+    from voxprint.encoder import data as D
+
+    split, rows = D.ocean_split(), ocean_rows(shared_data / "ocean-train")
+    halves = ocean_split(rows)
+    assert split["test"] == halves["test"]
+    assert sorted(split["train"] + split["dev"]) == halves["dev"] and not set(split["train"]) & set(split["dev"])
+    kids = {r["speaker"] for r in rows if int(r["age"]) <= CHILD_MAX_AGE}
+    assert kids & set(split["train"]) and kids & set(split["dev"]) and set(split["dev"]) - kids
+
+
+def test_training_on_ocean_train_checks_its_dev_speakers_too(tmp_path, shared_data):
+    """A source with dev speakers of its own is checked beside libri-dev's; the choice is the mean over both."""
+    from voxprint.encoder import data as D
+
+    out = tmp_path / "enc"
+    quick = [q.replace("sources={libri: 1.0}", "sources={libri: 0.5, ocean: 0.5}") for q in QUICK]
+    assert main(["encoder", "train", "--out", str(out), "--data", str(shared_data), *quick,
+                 "--set", "steps=1", "--set", "dev_speakers=3"]) == 0
+    prov = read_json(out / "provenance.json")
+    assert [s["source"] for s in prov["sources"]] == ["libri", "ocean"]
+    for h in prov["dev_history"]:
+        assert set(h["sources"]) == {"libri", "ocean"}
+        means = [np.mean([h["sources"][s][c] for s in h["sources"]]) for c in ("clean", "white-5dB", "white-0dB")]
+        assert h["mean_eer"] == pytest.approx(np.mean(means))
+    assert "ocean dev split (3 speakers)" in read_json(out / "calibration.json")["speakers"]
+    segs = D.ocean_segments(shared_data / "ocean-train", D.ocean_split()["dev"][:1])
+    assert all(s.speaker.startswith("ocean/") for s in segs) and sum(s.enrol for s in segs) == len(segs) // 2

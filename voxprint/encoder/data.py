@@ -6,8 +6,14 @@ Sources (each a list of waves):
   of its 2-s segments), so another protocol's test halves are never heard;
 - a dataset voxprint can read (speeches5, FSDD, a folder per speaker), only the `train` part of
   its default seed-0 split, so the grid's validation and test clips are never heard;
+- ocean-train (speechocean762: non-native English, children and adults), only its TRAIN speakers
+  (`ocean_split.json` beside this file); its DEV speakers check checkpoints, its TEST speakers are
+  left for reports. Listed, not loaded, like a big corpus;
 - a big corpus: a folder per speaker, or LibriSpeech's `speaker/chapter/*.flac` (every audio
   file below the root is used). Its files are listed, not loaded: each is read when drawn.
+
+A source with a dev split of its own (libri-dev, ocean-train) also checks checkpoints (`dev_segments`):
+a choice made on one kind of voice is not a choice for the others.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from .. import protocol as P
 from ..config import DataConfig
 from ..datasets import discover, prepare
 from ..errors import DataError
+from ..io import read_json
+
+OCEAN_SPLIT_FILE = Path(__file__).parent / "ocean_split.json"  # written by benchmarks/encoder_sources.py
+DEV_SOURCES = ("libri", "ocean")  # training sources with dev speakers of their own
 
 
 def libri_train(root: str | Path, speakers: list[str]) -> list[np.ndarray]:
@@ -57,3 +67,42 @@ def seconds(waves: list) -> float | None:
     if any(not isinstance(w, np.ndarray) for w in waves):
         return None
     return round(float(sum(len(w) for w in waves) / P.SAMPLE_RATE), 1)
+
+
+def ocean_split() -> dict:
+    """ocean-train speakers: {"train": [...], "dev": [...], "test": [...]} (ocean_split.json)."""
+    return read_json(OCEAN_SPLIT_FILE)
+
+
+def ocean_train(root: str | Path, speakers: list[str]) -> list[Path]:
+    """Every recording of the listed ocean-train speakers, as paths (read when drawn)."""
+    files = [f for s in speakers for f in sorted((Path(root) / s).glob("*.flac"))]
+    if not files:
+        raise DataError(f"{root}: no recordings of the ocean-train training speakers")
+    return files
+
+
+def ocean_segments(root: str | Path, speakers: list[str]) -> list[P.Segment]:
+    """Each listed speaker's recordings joined in name order and cut into the protocol's 2-s segments;
+    the first half enrol. Speakers are named `ocean/<id>` so that they never share a name with another
+    source's."""
+    out = []
+    for spk in speakers:
+        files = sorted((Path(root) / spk).glob("*.flac"))
+        if not files:
+            raise DataError(f"{Path(root) / spk}: no recordings")
+        pieces = P.cut(np.concatenate([audio.load(f, P.SAMPLE_RATE)[0] for f in files]))
+        k, name = P.enrol_count(len(pieces)), f"ocean/{spk}"
+        out += [P.Segment(f"{name}/{i}", name, i, i < k, p, str(Path(root) / spk), i * P.SEGMENT_S,
+                          i * P.SEGMENT_S + len(p) / P.SAMPLE_RATE) for i, p in enumerate(pieces)]
+    return out
+
+
+def dev_segments(sources, data_home: str | Path, libri_split: dict, most: int | None = None) -> dict[str, list[P.Segment]]:
+    """{source: dev segments} for libri-dev (always: the encoder's own check) and every other training
+    source in `sources` with a dev split (ocean-train); `most`: the first N dev speakers of each."""
+    home = Path(data_home)
+    out = {"libri": P.segments(home / "libri-dev", libri_split["dev"][:most])}
+    if "ocean" in sources:
+        out["ocean"] = ocean_segments(home / "ocean-train", ocean_split()["dev"][:most])
+    return out

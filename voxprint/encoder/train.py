@@ -6,8 +6,9 @@ Loss per example, with the frozen original GE2E as teacher T and the trained cop
 The first term teaches noise invariance, the second keeps the clean speaker space (and level
 invariance through the random gain). Checkpoints are compared every `val_every` steps on the
 DEV speakers of libri-dev (protocol EER, clean and white noise at 5 and 0 dB); the best one is
-kept and the accept threshold is its EER point on the pooled dev trials. Test speakers and the
-held-out recorded noise (running_tap) are used by nothing here.
+kept and the accept threshold is its EER point on the pooled dev trials. A training source with dev
+speakers of its own (ocean-train) is checked too, and the choice is the mean over every source and
+condition. Test speakers and the held-out recorded noise (running_tap) are used by nothing here.
 """
 
 from __future__ import annotations
@@ -110,23 +111,32 @@ class DistilModule(L.LightningModule):
 
 
 class DevCheck(L.Callback):
-    """Dev-speaker EER every `every` steps (and before training); keeps the best student."""
+    """Dev-speaker EER every `every` steps (and before training) on each source's dev speakers; keeps the
+    student whose mean EER over sources and conditions is lowest. A history row holds each condition's
+    mean over sources (as before: one source, its EERs) and, per source, its own."""
 
-    def __init__(self, segs, every: int, features):
-        self.segs, self.every, self.features = segs, every, features
-        self.rows, self.ids, self.bank = P.trials(segs), P.enrolment(segs), P.NoiseBank(DEV_NOISE_SEED)
+    def __init__(self, sets: dict[str, list], every: int, features):
+        self.sets, self.every, self.features = sets, every, features
+        self.trials = {k: (P.enrolment(v), P.trials(v)) for k, v in sets.items()}  # score_trials' order
+        self.bank = P.NoiseBank(DEV_NOISE_SEED)
         self.history: list[dict] = []
         self.best: tuple[float, int, dict] | None = None
+
+    @property
+    def segs(self) -> list:
+        return [s for v in self.sets.values() for s in v]
 
     def measure(self, net, step: int) -> dict:
         net.eval()
         embed = lambda waves: embed_batched(net, self.features, waves)
-        res = {"step": step}
-        for c in DEV_CONDITIONS:
-            res[c.name] = P.score_trials(P.embed_condition(embed, self.segs, c, self.bank), self.ids, self.rows)["eer"]
+        per = {k: {c.name: P.score_trials(P.embed_condition(embed, segs, c, self.bank), *self.trials[k])["eer"]
+                   for c in DEV_CONDITIONS} for k, segs in self.sets.items()}
+        res = {"step": step, **{c.name: float(np.mean([v[c.name] for v in per.values()])) for c in DEV_CONDITIONS}}
         res["mean_eer"] = float(np.mean([res[c.name] for c in DEV_CONDITIONS]))
+        res["sources"] = per
         self.history.append(res)
-        log.info("dev step %d: %s", step, {k: round(v, 4) for k, v in res.items() if k != "step"})
+        log.info("dev step %d: %s", step, {k: round(v, 4) for k, v in res.items() if k not in ("step", "sources")}
+                 | ({k: round(float(np.mean(list(v.values()))), 4) for k, v in per.items()} if len(per) > 1 else {}))
         if self.best is None or res["mean_eer"] < self.best[0]:
             self.best = (res["mean_eer"], step, copy.deepcopy(net.state_dict()))
         net.train()
@@ -142,10 +152,12 @@ class DevCheck(L.Callback):
 
 
 def source_waves(name: str, data_home: Path, split: dict) -> list[np.ndarray]:
-    """"libri" (libri-dev train speakers), "corpus:PATH" (every audio file below PATH, e.g.
+    """"libri" (libri-dev train speakers), "ocean" (ocean-train train speakers), "corpus:PATH" (every audio file below PATH, e.g.
     LibriSpeech's speaker/chapter/*.flac), or a dataset voxprint reads (its train part)."""
     if name == "libri":
         return D.libri_train(data_home / "libri-dev", split["train"])
+    if name == "ocean":
+        return D.ocean_train(data_home / "ocean-train", D.ocean_split()["train"])
     if name.startswith("corpus:"):
         return D.corpus(Path(name[len("corpus:"):]).expanduser())
     return D.dataset_train(data_home / name if (data_home / name).exists() else name)
@@ -232,8 +244,7 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
     model_cfg, student = make_student(cfg, teacher_cfg, pools)
     features = build_feature(model_cfg.features, P.SAMPLE_RATE)
     noise = load_noise(cfg, data_home)
-    dev_spk = split["dev"][: cfg.dev_speakers] if cfg.dev_speakers else split["dev"]
-    dev = DevCheck(P.segments(data_home / "libri-dev", dev_spk), cfg.val_every, features)
+    dev = DevCheck(D.dev_segments(cfg.sources, data_home, split, cfg.dev_speakers), cfg.val_every, features)
     loader = DataLoader(PairStream(pools, weights, noise, cfg), batch_size=None, num_workers=cfg.num_workers,
                         persistent_workers=cfg.num_workers > 0)
     trainer = L.Trainer(max_steps=cfg.steps, accelerator=cfg.accelerator, logger=False, callbacks=[dev],
@@ -246,7 +257,8 @@ def train_encoder(out: str | Path, data_home: str | Path, overrides: dict | None
     student.cpu().eval()
     features.cpu()
     calibration = {**P.calibrate(lambda w: embed_batched(student, features, w), dev.segs),
-                   "speakers": f"libri-dev dev split ({len(dev_spk)} speakers)"}
+                   "speakers": ", ".join(f"{k} dev split ({len({s.speaker for s in v})} speakers)"
+                                         for k, v in dev.sets.items())}
     provenance = {
         "command": command or " ".join(sys.argv), "seed": cfg.seed, "steps": cfg.steps, "best_step": best_step,
         "train_config": asdict(cfg), "sources": source_info,
