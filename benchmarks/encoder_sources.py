@@ -51,7 +51,8 @@ INPUTS = ["benchmarks/encoder_sources.py", "benchmarks/profiles.py", "voxprint/e
 SPLIT_SEED = 24  # the ENC-TRAIN / ENC-DEV split of ocean-train's DEV half
 TRAIN_SHARE = 2 / 3
 OCEAN_WEIGHT = 0.3  # share of training crops drawn from ocean-train; the shipped weights scaled to the rest
-WINDOW = (2.0, [1.6])  # the shipped folder's windows, given to every candidate alike
+WINDOW = (2.0, [1.6])
+BOOTSTRAP = 300  # paired resamples of the dev speakers  # the shipped folder's windows, given to every candidate alike
 
 
 def enc_split(rows: list[dict], seed: int = SPLIT_SEED) -> dict[str, list[str]]:
@@ -111,12 +112,42 @@ def windowed(folder: Path) -> Path:
     return dest
 
 
-def measure(folder: Path, sets: dict[str, list[P.Segment]]) -> dict:
+def measure(folder: Path, sets: dict[str, list[P.Segment]]) -> tuple[dict, dict]:
+    """({set: [metrics per condition]}, {set: [(scores, target flags, test speakers) per condition]})."""
     from voxprint.inference import Recognizer
 
     rec = Recognizer(folder, engine="onnx")
     embed = lambda waves: rec.score_waves(waves)[1]
-    return {name: P.evaluate(embed, segs, P.DEV_CONDITIONS, P.NoiseBank(P.DEV_NOISE_SEED)) for name, segs in sets.items()}
+    metrics, trials = {}, {}
+    for name, segs in sets.items():
+        rows, ids, bank = P.trials(segs), P.enrolment(segs), P.NoiseBank(P.DEV_NOISE_SEED)
+        by_id = {s.id: s.speaker for s in segs}
+        metrics[name], trials[name] = [], []
+        for c in P.DEV_CONDITIONS:
+            emb = P.embed_condition(embed, segs, c, bank)
+            metrics[name].append({"condition": c.name, **P.score_trials(emb, ids, rows)})
+            scores, labels = P.trial_scores(emb, ids, rows)
+            trials[name].append((scores, labels, np.array([by_id[t] for _, t, _ in rows])))
+    return metrics, trials
+
+
+def paired_bootstrap(a: list, b: list, n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
+    """90 % interval of (b's mean EER over conditions) - (a's), resampling test speakers with replacement
+    (the same draw for both systems and every condition): how far the difference could move with other
+    speakers like these. a, b: [(scores, target flags, test speaker per trial)] per condition."""
+    from voxprint.verification import eer
+
+    speakers = np.unique(a[0][2])
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        draw = rng.choice(speakers, len(speakers))
+        count = dict(zip(*np.unique(draw, return_counts=True)))
+        weight = np.array([count.get(s, 0) for s in a[0][2]])
+        keep = np.repeat(np.arange(len(weight)), weight)
+        diff = [eer(sb[keep], lb[keep])[0] - eer(sa[keep], la[keep])[0] for (sa, la, _), (sb, lb, _) in zip(a, b)]
+        out.append(np.mean(diff))
+    return float(np.percentile(out, 5)), float(np.percentile(out, 95))
 
 
 def markdown(doc: dict) -> str:
@@ -135,7 +166,9 @@ def markdown(doc: dict) -> str:
             e = [row["eer"] for row in rows]
             lines.append(f"| {name} | {r['best_step']} | {dev} | " + " | ".join(f"{x:.4f}" for x in e)
                          + f" | {np.mean(e):.4f} |")
-    lines += ["", "Cells: EER of the dev trials (every test segment against every enrolled speaker of that set).", "",
+    lines += ["", "Cells: EER of the dev trials (every test segment against every enrolled speaker of that set). The "
+              f"verdict's intervals: {BOOTSTRAP} paired resamples of the test speakers (both encoders, every condition, "
+              "the same draw).", "",
               "The candidate's training check (whole 2-s segments, no windows): mean EER over clean, white 5 and 0 dB",
               "", "| step | libri-dev DEV | ocean-train DEV | mean (the choice) |", "|---|---|---|---|"]
     lines += [f"| {h['step']} | {np.mean(list(h['sources']['libri'].values())):.4f} | "
@@ -147,14 +180,23 @@ def markdown(doc: dict) -> str:
 
 
 def verdict(doc: dict) -> str:
-    a, b = (doc["systems"][k]["eer"] for k in ("shipped", "with ocean-train"))
-    mean = {k: {d: float(np.mean([r["eer"] for r in rows])) for d, rows in v.items()} for k, v in
-            (("shipped", a), ("with ocean-train", b))}
-    better = all(mean["with ocean-train"][d] <= mean["shipped"][d] for d in a)
-    parts = ", ".join(f"{d} {mean['shipped'][d]:.4f} -> {mean['with ocean-train'][d]:.4f}" for d in a)
-    return (f"Mean dev EER (shipped -> with ocean-train): {parts}. "
-            + ("Adding ocean-train is no worse on either dev set." if better else
-               "Adding ocean-train is worse on at least one dev set: the shipped sources stay."))
+    """Shipped against candidate per dev set: the mean EER difference and its paired-bootstrap 90 % interval.
+    The candidate is better only where the whole interval is below zero, worse where it is above."""
+    parts, better, worse = [], [], []
+    for d, rows in doc["systems"]["shipped"]["eer"].items():
+        a = float(np.mean([r["eer"] for r in rows]))
+        b = float(np.mean([r["eer"] for r in doc["systems"]["with ocean-train"]["eer"][d]]))
+        lo, hi = doc["interval"][d]
+        parts.append(f"{d} {a:.4f} -> {b:.4f} (90 % interval of the change {lo:+.4f} .. {hi:+.4f})")
+        (better if hi < 0 else worse if lo > 0 else []).append(d)
+    if worse:
+        end = f"Adding ocean-train is worse on {', '.join(worse)}: the shipped sources stay."
+    elif better:
+        end = f"Adding ocean-train is better on {', '.join(better)} beyond the speakers' chance and no worse elsewhere."
+    else:
+        end = ("Every change is within what other speakers like these could give: no evidence on these dev "
+               "speakers that adding ocean-train helps, and the shipped encoder stays.")
+    return f"Mean dev EER over clean, white 5 and 0 dB (shipped -> with ocean-train): {'; '.join(parts)}. {end}"
 
 
 def main(argv=None) -> int:
@@ -184,11 +226,14 @@ def main(argv=None) -> int:
            "n": {"libri-dev": len(P.load_split()["dev"]), "ocean-dev": len(split["dev"]),
                  "ocean-dev-children": len(children & set(split["dev"])), "ocean-train": len(split["train"]),
                  "ocean-train-children": len(children & set(split["train"]))}}
+    trials = {}
     for name, folder in folders.items():
         prov = read_json(folder / "provenance.json")
+        metrics, trials[name] = measure(folder, sets)
         doc["systems"][name] = {"best_step": prov["best_step"], "train_seconds": prov["train_seconds"],
-                                "steps": prov["steps"], "eer": measure(folder, sets)}
+                                "steps": prov["steps"], "eer": metrics}
         print(name, {d: [round(r["eer"], 4) for r in v] for d, v in doc["systems"][name]["eer"].items()}, flush=True)
+    doc["interval"] = {d: paired_bootstrap(trials["shipped"][d], trials["with ocean-train"][d]) for d in sets}
     doc["history"] = read_json(folders["with ocean-train"].parent / "with-ocean" / "provenance.json")["dev_history"]
     doc["verdict"] = verdict(doc)
     write_json(args.out / "encoder-sources.json", doc)
