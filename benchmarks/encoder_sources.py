@@ -196,7 +196,18 @@ def verdict(doc: dict) -> str:
     else:
         end = ("Every change is within what other speakers like these could give: no evidence on these dev "
                "speakers that adding ocean-train helps, and the shipped encoder stays.")
-    return f"Mean dev EER over clean, white 5 and 0 dB (shipped -> with ocean-train): {'; '.join(parts)}. {end}"
+    return f"Mean dev EER over clean, white 5 and 0 dB (shipped -> with ocean-train): {'; '.join(parts)}.\n\n{end}"
+
+
+def headline(doc: dict) -> str:
+    """One line for the results index: each dev set's mean EER, shipped -> candidate, and the verdict's end."""
+    means = "; ".join(f"{d} {np.mean([r['eer'] for r in rows]):.4f} -> "
+                      f"{np.mean([r['eer'] for r in doc['systems']['with ocean-train']['eer'][d]]):.4f}"
+                      for d, rows in doc["systems"]["shipped"]["eer"].items())
+    last = doc["verdict"].rsplit("\n", 1)[-1]
+    tag = ("within chance: the shipped encoder stays" if last.startswith("Every change") else
+           last.split(":")[0].replace("Adding ocean-train is ", "").rstrip("."))
+    return f"mean dev EER with ocean-train added: {means} ({tag})"
 
 
 def main(argv=None) -> int:
@@ -240,7 +251,7 @@ def main(argv=None) -> int:
     print(doc["verdict"])
     if args.results:
         publish("encoder-sources", markdown(doc), title="Training the encoder on more kinds of voices",
-                inputs=INPUTS, module="benchmarks.encoder_sources", headline=doc["verdict"].split(". ")[0])
+                inputs=INPUTS, module="benchmarks.encoder_sources", headline=headline(doc))
     return 0
 
 
