@@ -58,8 +58,9 @@ results: install-dev
 	$(BIN)/python -m benchmarks.fewshot --out runs/fewshot --models stats tdnn crnn --features mfcc mel --steps 2400 --ramp 600 \
 		--min-steps 1200 --set train.monitor=val_acc "grid.augment=[true,false]" grid.seeds=3 --results
 	$(BIN)/python -m benchmarks.encoder_windows --work runs/fewshot --results
-	$(BIN)/python -m benchmarks.encoder --original --mfcc --json docs/results/encoder/encoder.json --results
+	$(BIN)/python -m benchmarks.encoder --original --mfcc --ocean --json docs/results/encoder/encoder.json --results
 	$(BIN)/python -m benchmarks.encoder_routes --results
+	$(BIN)/python -m benchmarks.encoder_sources --results
 	$(BIN)/python -m benchmarks.serve_load --results
 	$(BIN)/python -m benchmarks.predict_memory --results
 	$(BIN)/python -m benchmarks.grid --baseline eb9d998 --results
