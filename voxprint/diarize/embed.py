@@ -50,11 +50,14 @@ class Windows:
     overlap: np.ndarray | None = None
 
 
-def embed_recording(rec, y: np.ndarray, cfg: DiarizeConfig, progress=None, on_windows=None) -> Windows:
+def embed_recording(rec, y: np.ndarray, cfg: DiarizeConfig, progress=None, on_windows=None,
+                    name: str = "<clip>") -> Windows:
     """Stages 1-2: speech regions of `y` [T], windows inside them, one embedding per window; and where
-    two voices overlap (overlap_of)."""
+    two voices overlap (overlap_of). Less speech than vad.min_speech_seconds raises NoSpeechError naming
+    `name` before anything is embedded: nobody spoke, and noise is nobody's turn."""
     window, hop = (round(s * rec.sample_rate) for s in (cfg.window_s, cfg.hop_s))
     regions = speech_regions(rec, y)
+    vad.Speech(regions, len(y), rec.sample_rate).require(rec.cfg.vad.min_speech_seconds, name)
     starts = window_starts(regions, len(y), window, hop)
     if on_windows is not None:
         on_windows(len(starts))

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..vad.regions import NoSpeechError
 from ..vectors import unit
 from . import cluster, overlap, reseg
 from .config import DiarizeConfig
@@ -68,12 +67,7 @@ def diarize_wave(rec, y: np.ndarray, cfg: DiarizeConfig | None = None,
     voice activity detector hears less than vad.min_speech_seconds raises NoSpeechError naming `name`,
     as `identify` refuses it: nobody spoke, and noise is nobody's turn."""
     cfg = (cfg or DiarizeConfig()).check()
-    w = embed_recording(rec, y, cfg, progress, on_windows)
-    least = rec.cfg.vad.min_speech_seconds
-    if float(np.diff(w.regions, axis=1).sum()) < least * rec.sample_rate:
-        raise NoSpeechError(name, f"no speech found by the voice activity detector (needs {least:g} s); "
-                                  "nothing to diarize")
-    return turns_of(w, cfg, rec.sample_rate)
+    return turns_of(embed_recording(rec, y, cfg, progress, on_windows, name), cfg, rec.sample_rate)
 
 
 def turns_of(w: Windows, cfg: DiarizeConfig, sample_rate: int) -> Diarization:
