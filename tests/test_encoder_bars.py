@@ -20,6 +20,7 @@ def test_bars_follow_the_figures():
     assert "1/5.0 -> met" in lines  # 3.0 ms against 15.0 ms
     doc["results"][1]["ms_per_1s_clip"] = 3.1
     assert "-> NOT met" in bar_lines(doc)[-2]
+    assert "model.onnx" in bar_lines(doc)[-1] and "-> met" in bar_lines(doc)[-1]  # the shipped files as they are
     assert headline(doc).endswith("ocean-train test clean 0.040, white 5 dB 0.050")
 
 
