@@ -102,7 +102,6 @@ def test_ocean_train_splits_apart_and_keeps_the_reported_test_half(shared_data):
     """Encoder TRAIN and DEV speakers come from the half other benchmarks tune on, children and adults in
     both; the TEST half every report uses is the one benchmarks/profiles.py holds out, untouched."""
     from benchmarks.profiles import CHILD_MAX_AGE, ocean_rows, ocean_split
-
     from voxprint.encoder import data as D
 
     split, rows = D.ocean_split(), ocean_rows(shared_data / "ocean-train")
