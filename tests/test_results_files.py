@@ -82,6 +82,9 @@ def test_index_links_every_stamped_file_and_check_exits_nonzero_when_stale(repo,
     table = index_table(repo, headlines_only=True)
     assert "| [X figures](docs/results/x.md) | EER 0.02 |" in table and "[Y]" not in table
     assert "| [Y](y.md) | – |" in index_table(repo)
+    # a dev-time choice keeps its headline in docs/results/README.md, not in the README's short table
+    write_result("encoder-routes", "b", title="Routes", command="c", inputs=["pkg/a.py"], headline="route 1", root=repo)
+    assert "[Routes]" not in index_table(repo, headlines_only=True) and "| [Routes](encoder-routes.md) | route 1 |" in index_table(repo)
     monkeypatch.chdir(repo)
     commit_all(repo)
     assert main(["check"]) == 0
