@@ -30,7 +30,6 @@ from ..errors import DataError
 from ..io import read_json
 
 OCEAN_SPLIT_FILE = Path(__file__).parent / "ocean_split.json"  # written by benchmarks/encoder_sources.py
-DEV_SOURCES = ("libri", "ocean")  # training sources with dev speakers of their own
 
 
 def libri_train(root: str | Path, speakers: list[str]) -> list[np.ndarray]:
