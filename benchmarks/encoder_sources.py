@@ -51,8 +51,8 @@ INPUTS = ["benchmarks/encoder_sources.py", "benchmarks/profiles.py", "voxprint/e
 SPLIT_SEED = 24  # the ENC-TRAIN / ENC-DEV split of ocean-train's DEV half
 TRAIN_SHARE = 2 / 3
 OCEAN_WEIGHT = 0.3  # share of training crops drawn from ocean-train; the shipped weights scaled to the rest
-WINDOW = (2.0, [1.6])
-BOOTSTRAP = 300  # paired resamples of the dev speakers  # the shipped folder's windows, given to every candidate alike
+WINDOW = (2.0, [1.6])  # the shipped folder's windows, given to every candidate alike
+BOOTSTRAP = 300  # paired resamples of the dev speakers
 
 
 def enc_split(rows: list[dict], seed: int = SPLIT_SEED) -> dict[str, list[str]]:
