@@ -7,9 +7,7 @@ import numpy as np
 from ..diarize import DiarizeConfig, cluster_names, cluster_quality, diarize_wave
 from ..diarize.naming import decided
 from ..diarize.output import as_dict
-from ..vad.regions import NoSpeechError
 from ..vectors import unit
-from .errors import ApiError
 
 
 def diarize_upload(engine, files, speakers: int | None = None) -> dict:
@@ -18,10 +16,8 @@ def diarize_upload(engine, files, speakers: int | None = None) -> dict:
     cluster is decided as identify decides a clip (engine.decide, with the cluster's own quality),
     through the server's profile index, so a replica with many profiles does not score them all."""
     (y,) = engine._waves(files)
-    try:
-        result = diarize_wave(engine.rec, y, DiarizeConfig(speakers=speakers), name=files[0][1] or "upload")
-    except NoSpeechError as e:  # noise, music or silence: refused as identify refuses it
-        raise ApiError(400, "no_speech", str(e)) from None
+    # noise, music or silence raises NoSpeechError: refused (errors.py) as identify refuses it
+    result = diarize_wave(engine.rec, y, DiarizeConfig(speakers=speakers), name=files[0][1] or "upload")
     snap = engine.cache.snapshot()
     if snap.count and len(result.centroids):
         qualities = cluster_quality(y, engine.rec.sample_rate, result)

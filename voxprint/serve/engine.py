@@ -109,15 +109,12 @@ class Engine:
         return snap
 
     def _measured(self, files) -> tuple[np.ndarray, dict, float]:
-        """One clip -> (unit embedding [E], quality sums, seconds); 400 no_speech for a clip without a voice."""
+        """One clip -> (unit embedding [E], quality sums, seconds); a clip without a voice raises NoSpeechError."""
         from ..quality import measure, require_speech
 
         (y,) = self._waves(files)
         q = measure(y, self.rec.sample_rate, self.rec.cfg.vad)
-        try:
-            require_speech(q, self.rec.cfg.vad.min_speech_seconds, files[0][1])
-        except AudioError as e:
-            raise ApiError(400, "no_speech", str(e)) from None
+        require_speech(q, self.rec.cfg.vad.min_speech_seconds, files[0][1])  # NoSpeechError: errors.py's 400
         _, emb = self.rec.score_waves([y])
         if not answered(None, emb).all():
             raise ApiError(400, "bad_audio", "the model's scores are not finite (absurd sample values?)")

@@ -56,6 +56,7 @@ def install_handlers(app) -> None:
     from starlette.exceptions import HTTPException
 
     from ..errors import VoxprintError
+    from ..vad.regions import NoSpeechError
 
     def reply(status, code, message, headers=None):
         return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
@@ -80,6 +81,11 @@ def install_handlers(app) -> None:
         if exc.status_code in (404, 405):
             message = f"{message}: {request.method} {request.url.path} (the API is listed at /docs)"
         return reply(exc.status_code, http_code(exc.status_code), message, getattr(exc, "headers", None))
+
+    @app.exception_handler(NoSpeechError)
+    async def _no_speech(request, exc: NoSpeechError):
+        # An upload with no voice (noise, music, silence), from any route: the client sent the wrong audio.
+        return reply(400, "no_speech", str(exc))
 
     @app.exception_handler(VoxprintError)
     async def _voxprint(request, exc: VoxprintError):
