@@ -37,7 +37,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.common import DATA, REPO, publish  # noqa: E402
-from benchmarks.profiles import CHILD_MAX_AGE, ocean_rows, ocean_split  # noqa: E402
+from benchmarks.profiles import CHILD_MAX_AGE, age_split, ocean_rows, ocean_split  # noqa: E402
 from voxprint import protocol as P  # noqa: E402
 from voxprint.encoder import data as D  # noqa: E402
 from voxprint.io import read_json, write_json  # noqa: E402
@@ -58,15 +58,8 @@ BOOTSTRAP = 300  # paired resamples of the dev speakers
 def enc_split(rows: list[dict], seed: int = SPLIT_SEED) -> dict[str, list[str]]:
     """ocean-train's DEV half (never its TEST half) -> {"train": [...], "dev": [...]}, children and adults
     split apart so both groups are in both parts."""
-    dev_half = set(ocean_split(rows)["dev"])
-    out: dict[str, list[str]] = {"train": [], "dev": []}
-    for child in (True, False):
-        group = sorted(r["speaker"] for r in rows if r["speaker"] in dev_half and (int(r["age"]) <= CHILD_MAX_AGE) == child)
-        order = [group[i] for i in np.random.default_rng(seed).permutation(len(group))]
-        k = round(len(order) * TRAIN_SHARE)
-        out["train"] += order[:k]
-        out["dev"] += order[k:]
-    return {k: sorted(v) for k, v in out.items()}
+    train, dev = age_split(rows, seed, lambda n: round(n * TRAIN_SHARE), among=set(ocean_split(rows)["dev"]))
+    return {"train": train, "dev": dev}
 
 
 def write_split(rows: list[dict]) -> dict:

@@ -37,6 +37,7 @@ import sys
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,15 +130,26 @@ def cut_speaker(speaker: str, utts: list[np.ndarray], whole_utterances: bool = F
 # --------------------------------------------------------------------------- sources and splits
 
 
+def age_split(rows: list[dict], seed: int, first: Callable[[int], int], among: set[str] | None = None
+              ) -> tuple[list[str], list[str]]:
+    """(first part, rest) of the speakers of `rows` (only those in `among`, when given): children
+    (age <= CHILD_MAX_AGE) and adults apart, so both groups are in both parts, each group seeded-permuted
+    and its first `first(group size)` speakers in the first part; each part sorted."""
+    a: list[str] = []
+    b: list[str] = []
+    for child in (True, False):
+        group = sorted(r["speaker"] for r in rows if (among is None or r["speaker"] in among)
+                       and (int(r["age"]) <= CHILD_MAX_AGE) == child)
+        order = [group[i] for i in np.random.default_rng(seed).permutation(len(group))]
+        a += order[: first(len(order))]
+        b += order[first(len(order)):]
+    return sorted(a), sorted(b)
+
+
 def ocean_split(rows: list[dict], seed: int = OCEAN_SEED) -> dict[str, list[str]]:
     """Children (age <= 15) and adults apart, each seeded-permuted; the first half (rounded down) dev."""
-    out: dict[str, list[str]] = {"dev": [], "test": []}
-    for child in (True, False):
-        group = sorted(r["speaker"] for r in rows if (int(r["age"]) <= CHILD_MAX_AGE) == child)
-        order = [group[i] for i in np.random.default_rng(seed).permutation(len(group))]
-        out["dev"] += order[: len(order) // 2]
-        out["test"] += order[len(order) // 2:]
-    return {k: sorted(v) for k, v in out.items()}
+    dev, test = age_split(rows, seed, lambda n: n // 2)
+    return {"dev": dev, "test": test}
 
 
 def ocean_rows(root: Path) -> list[dict]:

@@ -110,6 +110,9 @@ def test_ocean_train_splits_apart_and_keeps_the_reported_test_half(shared_data):
     assert sorted(split["train"] + split["dev"]) == halves["dev"] and not set(split["train"]) & set(split["dev"])
     kids = {r["speaker"] for r in rows if int(r["age"]) <= CHILD_MAX_AGE}
     assert kids & set(split["train"]) and kids & set(split["dev"]) and set(split["dev"]) - kids
+    from benchmarks.encoder_sources import enc_split
+
+    assert enc_split(rows) == {"train": split["train"], "dev": split["dev"]}  # the file is what --write-split writes
 
 
 def test_training_on_ocean_train_checks_its_dev_speakers_too(tmp_path, shared_data):
