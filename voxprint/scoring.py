@@ -160,11 +160,18 @@ class Scorer:
 
 
 def snr_features(test_snr, enrol_snr) -> np.ndarray:
-    """[..., 4]: 1, test and enrolment SNR (capped, /10) and their distance, for the impostor model."""
+    """[..., 4]: 1, the noisier and the cleaner side's SNR (capped, /10) and their distance, for the
+    impostor model. The dev conditions it is fitted on never have an enrolment noisier than its test clip
+    (noise on the test side only, or on both), and a line through them, extrapolated to a profile enrolled
+    at 20 dB meeting a clean clip, put the threshold out of reach (11.8 where the fitted region gives 2.3:
+    that speaker was never accepted). A score is symmetric in its two sides (AS-norm takes each side's
+    cohort statistics alike), so that case is the mirror of one the fit has seen: the noisier side stands
+    as the test, the cleaner as the enrolment, which leaves every fitted condition as it was."""
     t = np.minimum(np.asarray(test_snr, dtype=np.float64), SNR_CAP) / 10
     e = np.minimum(np.asarray(enrol_snr, dtype=np.float64), SNR_CAP) / 10
     t, e = np.broadcast_arrays(t, e)
-    return np.stack([np.ones_like(t), t, e, np.abs(t - e)], axis=-1)
+    lo, hi = np.minimum(t, e), np.maximum(t, e)
+    return np.stack([np.ones_like(lo), lo, hi, hi - lo], axis=-1)
 
 
 def tail_gaussian(nontarget: np.ndarray, lo: float = 0.9, hi: float = 0.995) -> tuple[float, float]:
