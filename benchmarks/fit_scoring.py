@@ -2,12 +2,14 @@
 calibration + impostor model (scoring.json), on libri-dev TRAIN (cohort) and DEV (calibration)
 speakers only, with white, pink and recorded Speech Commands noise other than running_tap.
 
-    python -m benchmarks.fit_scoring [--out voxprint/pretrained/encoder]
+    python -m benchmarks.fit_scoring [--out voxprint/pretrained/encoder] [--ocean SHARE]
 
 Cohort: every train segment clean plus two of its noisy versions (seeded), float16, <= 1 MB.
 Calibration: a class-balanced logistic regression from (normalised score, quality) to an LLR, on
 dev trials in every fitting condition, noise on the test side only and on both sides.
 Impostor model: mean and sd of dev non-target normalised scores, pooled over those conditions.
+--ocean SHARE: ocean-train voices (children, non-native adults) join the cohort (SHARE of its rows) and
+the calibration (fitted() says which speakers); benchmarks/openset.py measures this refit as a candidate.
 """
 
 from __future__ import annotations
@@ -46,21 +48,34 @@ TOP_NS = (100, 200, 400)
 WIDTHS = (3.0, 5.0, 8.0)  # dB: cohort rows within this of the other side's SNR
 
 
-def make_cohort(system, segs, noise_dir: Path, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """([C, E] float16 unit rows, [C] float16 SNR estimates): each train segment clean and in
-    NOISY_PER_SEGMENT noisy conditions."""
+def cohort_rows(system, group: str, segs, noise_dir: Path, rng) -> tuple[np.ndarray, np.ndarray]:
+    """([N * (1 + NOISY_PER_SEGMENT), E] embeddings, [..] SNR estimates): each segment clean and in
+    NOISY_PER_SEGMENT noisy conditions drawn by `rng`."""
     conds = D.conditions(D.FIT_NOISES, noise_dir)
-    embs = [D.cached(system, "train", segs, c, P.DEV_NOISE_SEED) for c in conds]
-    rng = np.random.default_rng(seed)
+    embs = [D.cached(system, group, segs, c, P.DEV_NOISE_SEED) for c in conds]
     rows, snrs = [], []
     for i in range(len(segs)):
         picks = [0] + list(1 + rng.choice(len(conds) - 1, NOISY_PER_SEGMENT, replace=False))
         rows += [embs[c][0][i] for c in picks]
         snrs += [embs[c][2][i] for c in picks]
-    cohort, snrs = np.stack(rows), np.array(snrs)
+    return np.stack(rows), np.array(snrs)
+
+
+def make_cohort(system, segs, noise_dir: Path, seed: int = 0, extra=None) -> tuple[np.ndarray, np.ndarray]:
+    """([C, E] float16 unit rows, [C] float16 SNR estimates): each libri-dev train segment clean and in
+    NOISY_PER_SEGMENT noisy conditions, at most MAX_COHORT rows. `extra` (group, segments, share): another
+    source's segments too, drawn the same way, holding `share` of the rows."""
+    rng = np.random.default_rng(seed)
+    cohort, snrs = cohort_rows(system, "train", segs, noise_dir, rng)
     if len(cohort) > MAX_COHORT:
         keep = np.sort(rng.choice(len(cohort), MAX_COHORT, replace=False))
         cohort, snrs = cohort[keep], snrs[keep]
+    if extra is not None:
+        group, more, share = extra
+        rows, their = cohort_rows(system, group, more, noise_dir, rng)
+        n = min(round(MAX_COHORT * share), len(rows))
+        pick, keep = np.sort(rng.choice(len(rows), n, replace=False)), np.sort(rng.choice(len(cohort), MAX_COHORT - n, replace=False))
+        cohort, snrs = np.concatenate([cohort[keep], rows[pick]]), np.concatenate([snrs[keep], their[pick]])
     return unit(cohort, dtype=np.float64).astype(np.float16), snrs.astype(np.float16)
 
 
@@ -163,52 +178,81 @@ def min_consistency(system, segs, noise_dir: Path) -> float:
     return float(np.percentile(vals, 2))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=REPO / "voxprint" / "pretrained" / "encoder")
-    args = ap.parse_args(argv)
-    split, root, noise_dir = P.load_split(), DATA / "libri-dev", DATA / "noise"
-    system = D.Voxprint()
-    cohort, cohort_snr = make_cohort(system, P.segments(root, split["train"]), noise_dir)
-    dev = P.segments(root, split["dev"])
+def fit(system, cohort: np.ndarray, cohort_snr: np.ndarray, dev_sets, noise_dir: Path) -> dict:
+    """scoring.json's decision fields for a cohort: the top-N and SNR width whose normalised dev EER
+    (pooled) is lowest, then the calibration and impostor models on those dev trials. dev_sets: [(cache
+    group, segments)] of speakers that never trained the encoder or made the cohort."""
     best = None
-    for n in TOP_NS:  # the top-N and SNR width whose normalised dev EER (pooled) is lowest
+    for n in TOP_NS:
         for width in WIDTHS:
             sc = Scorer(cohort, cohort_snr, {"top_n": n, "snr_width": width, "weights": [0.0] * len(FEATURES),
                                              "bias": 0.0, "impostor_mean": 0.0, "impostor_sd": 1.0})
-            x, raw, norm, y, tag = dev_trials(system, dev, noise_dir, sc)
+            trials = [dev_trials(system, segs, noise_dir, sc, group=g) for g, segs in dev_sets]
+            x, raw, norm, y, tag = (np.concatenate(a) for a in zip(*trials))
             e = eer(norm, y)[0]
             print(f"top_n {n} width {width:g}: dev EER normalised {e:.4f} (raw {eer(raw, y)[0]:.4f})", flush=True)
             if best is None or e < best[0]:
                 best = (e, n, width, x, norm, y, tag)
     e, n, width, x, norm, y, tag = best
     w, b = fit_logistic(x, y)
-    voices = two_voice_threshold(system.rec, root, split["dev"])
-    voices["min_consistency"] = min_consistency(system, dev, noise_dir)
-    print(f"two voices: {voices}", flush=True)
     imp_mean, imp_sd = tail_gaussian(norm[~y])
-    imp_snr = impostor_snr_model(norm, y, tag, x)
-    info = {"top_n": n, "snr_width": width, "features": list(FEATURES), "weights": [float(v) for v in w], "bias": b,
+    return {"top_n": n, "snr_width": width, "features": list(FEATURES), "weights": [float(v) for v in w], "bias": b,
             "impostor_mean": imp_mean, "impostor_sd": imp_sd, "impostor_fit": "tail_gaussian (0.9, 0.995 quantiles)",
-            "impostor_snr": imp_snr,
-            "dev_eer_norm": float(e), **voices, "n_trials": int(len(y)), "conditions": sorted(set(tag.tolist())),
-            "cohort": {"rows": int(len(cohort)), "speakers": "libri-dev train split", "dtype": "float16"},
-            "fitted_on": "libri-dev dev split (calibration, impostor model); train split (cohort)",
-            "command": "python -m benchmarks.fit_scoring", "date": datetime.now(UTC).date().isoformat()}
+            "impostor_snr": impostor_snr_model(norm, y, tag, x), "dev_eer_norm": float(e),
+            "n_trials": int(len(y)), "conditions": sorted(set(tag.tolist()))}
+
+
+def fitted(system, noise_dir: Path, ocean_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(cohort [C, E], cohort SNRs [C], scoring.json's decision fields with where they were fitted). With
+    `ocean_share` > 0, ocean-train voices join (voxprint/encoder/ocean_split.json): its encoder-TRAIN
+    speakers as that share of the cohort's rows, its encoder-DEV speakers beside libri-dev's in the
+    calibration; its TEST half is never read."""
+    split, root = P.load_split(), DATA / "libri-dev"
+    dev_sets = [("dev", P.segments(root, split["dev"]))]
+    extra, where = None, "libri-dev dev split (calibration, impostor model); train split (cohort)"
+    if ocean_share > 0:
+        from voxprint.encoder import data as ED
+
+        osp, ocean = ED.ocean_split(), DATA / "ocean-train"
+        extra = ("ocean-train", ED.ocean_segments(ocean, osp["train"]), ocean_share)
+        dev_sets.append(("ocean-dev", ED.ocean_segments(ocean, osp["dev"])))
+        where = (f"libri-dev dev split and ocean-train encoder-DEV speakers (calibration, impostor model); libri-dev "
+                 f"train split and ocean-train encoder-TRAIN speakers ({ocean_share:.0%} of the rows; cohort)")
+    cohort, cohort_snr = make_cohort(system, P.segments(root, split["train"]), noise_dir, extra=extra)
+    info = fit(system, cohort, cohort_snr, dev_sets, noise_dir)
+    info.update(cohort={"rows": int(len(cohort)), "dtype": "float16"}, fitted_on=where)
+    return cohort, cohort_snr, info
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=REPO / "voxprint" / "pretrained" / "encoder")
+    ap.add_argument("--ocean", type=float, default=0.0, metavar="SHARE",
+                    help="also fit on ocean-train voices, SHARE of the cohort (benchmarks/openset.py measures 0.4)")
+    args = ap.parse_args(argv)
+    split, root, noise_dir = P.load_split(), DATA / "libri-dev", DATA / "noise"
+    system = D.Voxprint()
+    cohort, cohort_snr, info = fitted(system, noise_dir, args.ocean)
+    voices = two_voice_threshold(system.rec, root, split["dev"])
+    voices["min_consistency"] = min_consistency(system, P.segments(root, split["dev"]), noise_dir)
+    print(f"two voices: {voices}", flush=True)
+    command = "python -m benchmarks.fit_scoring" + (f" --ocean {args.ocean:g}" if args.ocean else "")
+    info.update(voices, command=command, date=datetime.now(UTC).date().isoformat())
     args.out.mkdir(parents=True, exist_ok=True)
     np.save(args.out / COHORT_FILE, cohort, allow_pickle=False)
     np.save(args.out / COHORT_SNR_FILE, cohort_snr, allow_pickle=False)
     write_json(args.out / SCORING_FILE, info)
-    _record(args.out)
-    print(f"top_n {n}, width {width:g}, impostor {info['impostor_mean']:.3f} +- {info['impostor_sd']:.3f}, weights {np.round(w, 3)}")
+    _record(args.out, command)
+    print(f"top_n {info['top_n']}, width {info['snr_width']:g}, impostor {info['impostor_mean']:.3f} +- "
+          f"{info['impostor_sd']:.3f}, weights {np.round(info['weights'], 3)}")
 
 
-def _record(folder: Path) -> None:
+def _record(folder: Path, command: str) -> None:
     """provenance.json: how cohort.npy and scoring.json were made, with their checksums."""
     prov_path = folder / "provenance.json"
     prov = read_json(prov_path) if prov_path.is_file() else {}
     sums = {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in (COHORT_FILE, COHORT_SNR_FILE, SCORING_FILE)}
-    prov["scoring"] = {"command": "python -m benchmarks.fit_scoring", "files": sorted(sums)}
+    prov["scoring"] = {"command": command, "files": sorted(sums)}
     prov.setdefault("sha256", {}).update(sums)  # checked with the weights by encoder.folder.verify_checksums
     write_json(prov_path, prov)
 
