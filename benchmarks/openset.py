@@ -10,6 +10,8 @@ clean; white and running_tap at 10, 5, 0 dB on the test side only, and on both s
 too). Per rule and condition: enrolled named right, strangers accepted as someone (the actual FAR of
 identify, against the target), and on verification trials (every test segment against all 30 speakers'
 profiles): EER, the per-trial FAR at verify's threshold, Cllr, actual and minimum DCF (p_target 0.01).
+And enrolment's duplicate-voice warning in quiet: how often enrolling a speaker again under a new name is
+said to match another speaker, and how often their own first profile (duplicates()).
 Thresholds, cohort and calibration come from train/dev speakers only (benchmarks/fit_scoring.py).
 
 The same on ocean-train's TEST half (non-native English, children and adults): every rule above was fitted
@@ -177,6 +179,24 @@ def verification(rule, segs, enr, tst, far) -> dict:
             "cllr": cllr(llr, y), "act_dcf": act_dcf(llr, y), "min_dcf": min_dcf(s, y)[0]}
 
 
+def duplicates(rule, segs, view, far) -> dict:
+    """Enrolment's duplicate-voice warning (decisions.enrol_waves -> enrol_check.duplicate_of, at the
+    decision's target FAR), in quiet: every speaker enrolled from the first half of their segments, then each
+    enrolled again under a new name from the other half. False warnings: the share of those second
+    enrolments matched to ANOTHER speaker's profile (all others enrolled, the target spread over them as
+    identify spreads it); caught: the share matched to their own first profile (one voice, two names)."""
+    spk = sorted({s.speaker for s in segs})
+    first = [profile(view, [i for i, s in enumerate(segs) if s.enrol and s.speaker == p]) for p in spk]
+    second = [profile(view, [i for i, s in enumerate(segs) if not s.enrol and s.speaker == p]) for p in spk]
+    esnr, bsnr = (np.array([mean_snr(q) for _, q in x]) for x in (first, second))
+    sc = rule.scores(np.stack([m for m, _ in first]), esnr, np.stack([m for m, _ in second]), bsnr)
+    n, own = len(spk), np.eye(len(spk), dtype=bool)
+    others = sc >= np.broadcast_to(rule.threshold(far, n - 1, bsnr, esnr), sc.shape)
+    with_own = sc >= np.broadcast_to(rule.threshold(far, n, bsnr, esnr), sc.shape)
+    return {"false_warnings": float(np.mean((others & ~own).any(axis=1))),
+            "caught": float(np.mean(with_own[own])), "speakers": n}
+
+
 def run(args) -> dict:
     noise_dir = DATA / "noise"
     systems = [D.Voxprint()]
@@ -194,7 +214,8 @@ def run(args) -> dict:
                 for place, ce, ct in placements(noise_dir):
                     rows[place] = {**open_set(rule, segs, v[ce], v[ct], args.far, args.splits),
                                    **verification(rule, segs, v[ce], v[ct], args.far)}
-                results.append({"rule": rule.name, "population": label, "conditions": rows})
+                results.append({"rule": rule.name, "population": label, "conditions": rows,
+                                "duplicates": duplicates(rule, segs, v["clean"], args.far)})
             print(f"{rule.name}: done", flush=True)
     libri = pops[0][2]
     snr = {c: float(np.median(x[2])) for c, x in views(systems[0], libri, noise_dir).items()}
@@ -244,6 +265,22 @@ def summary(doc) -> list[str]:
     return out
 
 
+def duplicate_table(doc) -> list[str]:
+    """Enrolment's duplicate-voice warning per population and rule (duplicates())."""
+    rows = [x for x in doc["results"] if "duplicates" in x]
+    if not rows:
+        return []
+    out = ["## Enrolment's duplicate-voice warning, in quiet", "",
+           "Each speaker enrolled from the first half of their segments, then enrolled again under a new name from "
+           "the other half (duplicates()): false warnings = second enrolments said to match another speaker; "
+           "caught = those said to match their own first profile.", "",
+           "| speakers | rule | false warnings | one voice, two names caught |", "|---|---|---|---|"]
+    for x in rows:
+        d = x["duplicates"]
+        out.append(f"| {x['population']} ({d['speakers']}) | {x['rule']} | {d['false_warnings']:.3f} | {d['caught']:.3f} |")
+    return [*out, ""]
+
+
 def headline(doc) -> str:
     """One line for the README's index: the default rule's strangers accepted and enrolled named."""
     r = of(doc, "(default)")
@@ -269,7 +306,7 @@ def markdown(doc) -> str:
                 f"speakers as {OCEAN_SHARE:.0%} of its cohort and its encoder-DEV speakers in the calibration; "
                 "it is measured here, not shipped."]
     out += ["", "## The issue's bars (default rule, libri-dev test speakers)", "", *bars(doc), "",
-            "## Every rule, in brief", "", *summary(doc), ""]
+            "## Every rule, in brief", "", *summary(doc), "", *duplicate_table(doc)]
     for r in doc["results"]:
         out += [f"## {r['rule']}: {r.get('population', 'libri-dev test')}", "",
                 "| condition | enrolled named | strangers accepted | EER | verify FAR | Cllr | actDCF / minDCF |",
