@@ -259,3 +259,21 @@ def test_api_and_page_warn_about_a_voice_enrolled_under_a_second_name(test_segme
         proc.terminate()
         proc.wait(timeout=30)
     assert Path(CHROMIUM).exists()
+
+
+def test_a_duplicate_voice_is_one_that_most_new_clips_match():
+    """duplicate_of decides each new clip as identify decides a clip: a warning names the profile most of
+    them match; a voice that matches another in one clip of three is not called a duplicate."""
+    from voxprint.enrol_check import duplicate_of
+    from voxprint.scoring import Candidate
+    from voxprint.vectors import unit
+
+    rng = np.random.default_rng(0)
+    x, y = unit(rng.standard_normal((2, 64)))
+    others = [Candidate("x", x), Candidate("y", y)]
+    near_x = unit(x + 0.05 * rng.standard_normal(64))
+    far_away = unit(rng.standard_normal((2, 64)))
+    q = [{"speech_s": 2.0, "snr_db": 30.0, "clips": 1}] * 3
+    name, score, clips = duplicate_of(None, np.stack([near_x, near_x, far_away[0]]), q, others, 0.01, threshold=0.9)
+    assert (name, clips) == ("x", 2) and score > 0.9
+    assert duplicate_of(None, np.stack([near_x, *far_away]), q, others, 0.01, threshold=0.9) is None

@@ -144,12 +144,13 @@ def enrol_waves(rec, name: str, waves: list[np.ndarray], files: list[str], store
         threshold = _raw_threshold(rec)
     except VoxprintError:  # no usable calibration.json: no duplicate can be judged, and enrolment needs none
         threshold, others = None, []
-    dup = duplicate_of(rec.scorer, mean, quality, others, limits.duplicate_far, threshold) if others else None
+    dup = duplicate_of(rec.scorer, emb, [c.quality.as_sums() for c in checks], others, limits.duplicate_far,
+                       threshold) if others else None
     prof = store.enroll(name, emb, quality)
     warnings = [f"{c.name}: {d}" for c in checks for d in c.doubts]
     if dup is not None:
-        warnings.append(f"this voice already matches enrolled speaker '{dup[0]}' (score {dup[1]:.3f}); "
-                        f"one person enrolled under two names makes identify ambiguous")
+        warnings.append(f"this voice already matches enrolled speaker '{dup[0]}' ({dup[2]} of {len(emb)} clip(s), "
+                        f"score {dup[1]:.3f}); one person enrolled under two names makes identify ambiguous")
     low = limits.min_consistency
     if prof.consistency is not None and low is not None and prof.consistency < low:
         warnings.append(f"the clips of '{prof.name}' agree poorly (consistency {prof.consistency:.2f}); "
