@@ -38,7 +38,7 @@ from benchmarks.fit_scoring import dev_trials, fit_logistic, fitted
 from voxprint import protocol as P
 from voxprint.io import write_json
 from voxprint.report.results import code_version, write_result
-from voxprint.scoring import Scorer, mean_snr, tail_gaussian
+from voxprint.scoring import Candidate, Scorer, mean_snr, tail_gaussian
 from voxprint.vectors import unit
 from voxprint.verification import act_dcf, cllr, eer, min_dcf
 
@@ -186,38 +186,31 @@ def duplicates(rule, segs, view, far) -> dict:
     match one profile (enrol_check.duplicate_of, what `enroll` does), and the new clips' mean decided as one
     clip (`mean`, what it did before). False warnings: the share of second enrolments said to match
     ANOTHER speaker (all others enrolled); caught: said to match their own first profile."""
+    from voxprint.enrol_check import duplicate_of
+
     spk = sorted({s.speaker for s in segs})
-    first = [profile(view, [i for i, s in enumerate(segs) if s.enrol and s.speaker == p]) for p in spk]
-    means, esnr = np.stack([m for m, _ in first]), np.array([mean_snr(q) for _, q in first])
-    n, own = len(spk), np.eye(len(spk), dtype=bool)
-    second = [[i for i, s in enumerate(segs) if not s.enrol and s.speaker == p] for p in spk]
+    first = [Candidate(p, *profile(view, [i for i, s in enumerate(segs) if s.enrol and s.speaker == p]))
+             for p in spk]
+    n = len(spk)
 
-    def judged(vecs, snr, j, with_own):
-        """The profile each row [M, E] is accepted as (-1: none), among the others or all."""
-        sc = rule.scores(means, esnr, vecs, snr)
-        thr = np.broadcast_to(rule.threshold(far, n if with_own else n - 1, snr, esnr), sc.shape)
-        margin = np.where(with_own | ~own[j], sc - thr, -np.inf)
-        best = margin.argmax(axis=1)
-        return np.where(margin[np.arange(len(best)), best] >= 0, best, -1)
-
-    def most(names):  # the profile most rows are accepted as, when that is at least half of them
-        found = names[names >= 0]
-        if not len(found):
-            return -1
-        k = np.bincount(found).argmax()
-        return int(k) if 2 * (found == k).sum() >= len(names) else -1
+    def raw_threshold(k):  # a raw-cosine rule's threshold for k profiles (it does not depend on the SNRs)
+        return None if rule.scorer is not None else float(rule.threshold(far, k, np.zeros(1), np.zeros(1))[0, 0])
 
     out = {}
     for how in ("clips", "mean"):
         false = caught = 0
-        for j, idx in enumerate(second):
+        for j, p in enumerate(spk):
+            idx = [i for i, s in enumerate(segs) if not s.enrol and s.speaker == p]
             if how == "mean":
                 m, q = profile(view, idx)
-                vecs, snr = m[None, :], np.array([mean_snr(q)])
+                vecs, quals = m[None, :], [q]
             else:
-                vecs, snr = view[0][idx].astype(np.float32), view[2][idx]
-            false += most(judged(vecs, snr, j, False)) >= 0
-            caught += most(judged(vecs, snr, j, True)) == j
+                vecs = view[0][idx].astype(np.float32)
+                quals = [{"speech_s": float(view[1][i]), "snr_db": float(view[2][i]), "clips": 1} for i in idx]
+            others = first[:j] + first[j + 1:]
+            false += duplicate_of(rule.scorer, vecs, quals, others, far, raw_threshold(n - 1)) is not None
+            found = duplicate_of(rule.scorer, vecs, quals, first, far, raw_threshold(n))
+            caught += found is not None and found[0] == p
         out[how] = {"false_warnings": false / n, "caught": caught / n}
     return {**out, "speakers": n}
 
@@ -232,9 +225,10 @@ def run(args) -> dict:
     pops = populations()
     results = []
     for system in systems:
+        seen = {label: views(system, segs, noise_dir, group) for label, group, segs in pops}  # read once per system
         for rule in rules_for(system, noise_dir):
-            for label, group, segs in pops:
-                v = views(system, segs, noise_dir, group)
+            for label, _, segs in pops:
+                v = seen[label]
                 rows = {}
                 for place, ce, ct in placements(noise_dir):
                     rows[place] = {**open_set(rule, segs, v[ce], v[ct], args.far, args.splits),
